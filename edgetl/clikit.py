@@ -1,0 +1,47 @@
+"""Small pieces every CLI command shares: the error boundary, JSON output, the rich console."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from rich.console import Console
+
+from .errors import EdgetlError
+
+# Human-readable output goes to stderr so that --json on stdout stays machine-readable.
+console = Console(stderr=True, highlight=False)
+
+
+def user_errors(fn):
+    """Turn an EdgetlError (and Ctrl-C) into one line on stderr and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EdgetlError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def emit_json(obj) -> None:
+    from .fsutil import _json_default
+
+    click.echo(json.dumps(obj, indent=2, default=_json_default))
+
+
+def parse_int_list(value: str, name: str) -> list:
+    try:
+        items = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise EdgetlError(f"{name} must be comma-separated integers, got '{value}'") from None
+    if not items or any(i <= 0 for i in items):
+        raise EdgetlError(f"{name} must be positive integers, got '{value}'")
+    return items
