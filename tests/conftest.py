@@ -1,0 +1,65 @@
+"""Shared fixtures. Real data comes from ../shared (see its README); tests skip, never fake, without it."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+FLOWERS = SHARED / "data" / "flowers_small"
+WEIGHTS_DIR = SHARED / "weights" / "imagenet"
+CORAL = SHARED / "models" / "coral"
+MNV2_035 = WEIGHTS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent: real data lives in ../shared beside the project (see shared/README.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def flowers() -> Path:
+    return need(FLOWERS)
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    need(MNV2_035)
+    return WEIGHTS_DIR
+
+
+def make_subset(dest: Path, classes=None, per_class=None, root: Path = FLOWERS) -> Path:
+    """A class-per-folder copy (symlinks) of flowers_small with some classes / images per class."""
+    need(root)
+    for cdir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if classes and cdir.name not in classes:
+            continue
+        files = sorted(cdir.iterdir())[: per_class or None]
+        (dest / cdir.name).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (dest / cdir.name / f.name).symlink_to(f)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, flowers, weights_dir):
+    """One small trained run (MobileNetV2 a=0.35, 96 px, ImageNet weights, 5 flower classes) shared by tests."""
+    from edgetl.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("small_run")
+    result = train(TrainConfig(data=str(flowers), backbone="mobilenet_v2", alpha=0.35, input_size=96,
+                               weights="imagenet", weights_dir=str(weights_dir), epochs=8, fine_tune_epochs=1,
+                               unfreeze=10, lr=5e-3, out=str(out)), log=lambda m: None)
+    return out, result
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
