@@ -1,0 +1,101 @@
+package io.edgetl.core;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+
+import org.junit.Test;
+
+public class ImageResizerTest {
+    private static byte[] gray(int... values) {
+        byte[] rgb = new byte[values.length * 3];
+        for (int i = 0; i < values.length; i++) {
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = (byte) values[i];
+        }
+        return rgb;
+    }
+
+    private static int[] channel(byte[] rgb, int c) {
+        int[] out = new int[rgb.length / 3];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = rgb[3 * i + c] & 0xFF;
+        }
+        return out;
+    }
+
+    @Test
+    public void sameSizeIsACopy() {
+        byte[] src = gray(1, 2, 3, 250);
+        byte[] out = ImageResizer.resizeRgb(src, 2, 2, 2, 2);
+        assertArrayEquals(src, out);
+    }
+
+    @Test
+    public void upsampleUsesHalfPixelCentresAndRoundsHalfUp() {
+        // 2 -> 4 columns: weights 0, 1/4, 3/4, 1 (edge clamp); 255/4 = 63.75 -> 64, 191.25 -> 191
+        byte[] out = ImageResizer.resizeRgb(gray(0, 255), 2, 1, 4, 1);
+        assertArrayEquals(new int[] {0, 64, 191, 255}, channel(out, 0));
+        out = ImageResizer.resizeRgb(gray(0, 200), 1, 2, 1, 4);  // same along rows
+        assertArrayEquals(new int[] {0, 50, 150, 200}, channel(out, 1));
+    }
+
+    @Test
+    public void halvingAveragesTwoByTwoBlocks() {
+        byte[] src = gray(
+                1, 2, 10, 20,
+                3, 4, 30, 40,
+                0, 0, 255, 255,
+                0, 1, 255, 255);
+        byte[] out = ImageResizer.resizeRgb(src, 4, 4, 2, 2);
+        // (1+2+3+4)/4 = 2.5 -> 3 ; (10+20+30+40)/4 = 25 ; 0.25 -> 0 ; 255
+        assertArrayEquals(new int[] {3, 25, 0, 255}, channel(out, 2));
+    }
+
+    @Test
+    public void keepsRowsColumnsAndChannelsApart() {
+        int w = 5;
+        int h = 3;
+        byte[] src = new byte[w * h * 3];
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int i = 3 * (y * w + x);
+                src[i] = (byte) (50 * x);      // R varies along x only
+                src[i + 1] = (byte) (100 * y); // G varies along y only
+                src[i + 2] = (byte) 7;         // B constant
+            }
+        }
+        int ow = 3;
+        int oh = 6;
+        byte[] out = ImageResizer.resizeRgb(src, w, h, ow, oh);
+        assertEquals(ow * oh * 3, out.length);
+        for (int y = 0; y < oh; y++) {
+            for (int x = 0; x < ow; x++) {
+                int i = 3 * (y * ow + x);
+                assertEquals("R depends on x only", out[3 * x] & 0xFF, out[i] & 0xFF);
+                assertEquals("G depends on y only", out[3 * ow * y + 1] & 0xFF, out[i + 1] & 0xFF);
+                assertEquals(7, out[i + 2] & 0xFF);
+            }
+        }
+        // 5 -> 3 columns: centres at source x = 1/3, 2, 11/3 -> R = 16.67 -> 17, 100, 183.33 -> 183
+        assertArrayEquals(new int[] {17, 100, 183}, new int[] {out[0] & 0xFF, out[3] & 0xFF, out[6] & 0xFF});
+    }
+
+    @Test
+    public void argbAndRgbaGiveTheSameRgb() {
+        int[] argb = {0xFF102030, 0x80FFFEFD};
+        byte[] rgb = Pixels.rgbFromArgb(argb, 2, 1);
+        assertArrayEquals(new byte[] {0x10, 0x20, 0x30, (byte) 0xFF, (byte) 0xFE, (byte) 0xFD}, rgb);
+        java.nio.ByteBuffer rgba = java.nio.ByteBuffer.wrap(new byte[] {
+            0x10, 0x20, 0x30, (byte) 0xFF, (byte) 0xFF, (byte) 0xFE, (byte) 0xFD, (byte) 0x80, 9, 9});  // row padding
+        assertArrayEquals(rgb, Pixels.rgbFromRgba(rgba, 2, 1, 10));
+    }
+
+    @Test
+    public void rotationMovesCornersClockwise() {
+        // 2x1 image [A B] rotated 90 degrees clockwise is a 1x2 column [A; B]
+        byte[] src = gray(1, 2, 3, 4, 5, 6);  // width 3, height 2: rows [1 2 3], [4 5 6]
+        assertArrayEquals(new int[] {4, 1, 5, 2, 6, 3}, channel(Pixels.rotateRgb(src, 3, 2, 90), 0));
+        assertArrayEquals(new int[] {6, 5, 4, 3, 2, 1}, channel(Pixels.rotateRgb(src, 3, 2, 180), 0));
+        assertArrayEquals(new int[] {3, 6, 2, 5, 1, 4}, channel(Pixels.rotateRgb(src, 3, 2, 270), 0));
+        assertArrayEquals(channel(src, 0), channel(Pixels.rotateRgb(src, 3, 2, 0), 0));
+    }
+}
