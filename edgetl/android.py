@@ -114,6 +114,11 @@ def _spec_dict(t: TensorSpec) -> dict:
     return d
 
 
+def default_out(run_dir: Path) -> Path:
+    """The demo app's assets when run from the edgetl checkout (android_demo/ here), else RUN_DIR/android."""
+    return APP_ASSETS if APP_ASSETS.parent.is_dir() else run_dir / DEFAULT_OUT_SUBDIR
+
+
 def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[str | Path] = None) -> dict:
     """Write model.tflite + labels.txt + model.json for the Android demo; returns what was written."""
     run = RunDir(run_dir)
@@ -129,7 +134,7 @@ def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[st
                           f"{path.name} comes from another run: re-run `edgetl quantize {run.path}`")
     details = validate_artifact(path, contract)
 
-    out_dir = check_writable_dir(Path(out) if out is not None else run.path / DEFAULT_OUT_SUBDIR)
+    out_dir = check_writable_dir(Path(out) if out is not None else default_out(run.path))
     model_bytes = path.read_bytes()
     doc = contract.to_dict()
     files = {ASSET_MODEL: out_dir / ASSET_MODEL, ASSET_LABELS: out_dir / ASSET_LABELS, ASSET_CONTRACT: out_dir / ASSET_CONTRACT}

@@ -1,6 +1,8 @@
 """`edgetl export ...`: hand a run's artifact to a device project (thin layer over edgetl.android)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .clikit import console, emit_json, user_errors
@@ -17,8 +19,8 @@ def export_group():
               help="Which TFLite artifact of the run: int8, float16, float32, dynamic, qat, ... "
                    "(the model_<name>.tflite files in RUN_DIR) or a .tflite path.")
 @click.option("--out", "out", default=None, metavar="DIR",
-              help="Assets folder to write (default RUN_DIR/android); android_demo/app/src/main/assets "
-                   "puts them straight into the demo app.")
+              help="Assets folder to write [default: android_demo/app/src/main/assets when run from the edgetl "
+                   "checkout, else RUN_DIR/android].")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON on stdout.")
 @user_errors
 def android_cmd(run_dir, artifact, out, as_json):
@@ -44,6 +46,6 @@ def android_cmd(run_dir, artifact, out, as_json):
     console.print(f"  input {result['height']}x{result['width']} {inp['dtype']}{q}; "
                   f"{len(result['labels'])} labels; output {result['output']['dtype']}")
     console.print("  model.json checked against the real tensors of model.tflite")
-    if out is None:
+    if Path(result["out"]).resolve() != APP_ASSETS.resolve():
         console.print(f"  next: copy the three files into {APP_ASSETS}/ (or pass --out {APP_ASSETS}), "
                       "then open android_demo/ in Android Studio")

@@ -4,6 +4,9 @@ from __future__ import annotations
 import click
 
 from .clikit import console, emit_json, user_errors
+from .train import TrainConfig
+
+D = TrainConfig()  # the one source of training defaults (CLI, recipes and API agree)
 
 
 @click.command("backbones")
@@ -62,20 +65,26 @@ def backbones_cmd(as_json):
               help="auto (ImageNet if available, else random, loudly), imagenet, none, or a .h5 weights FILE.")
 @click.option("--weights-dir", default=None, envvar="EDGETL_WEIGHTS_DIR",
               help="Folder with keras.applications weight files [env: EDGETL_WEIGHTS_DIR].")
-@click.option("--epochs", type=int, default=10, show_default=True, help="Phase 1 (frozen base) epochs.")
-@click.option("--fine-tune-epochs", type=int, default=5, show_default=True, help="Phase 2 epochs (0: skip).")
-@click.option("--unfreeze", type=int, default=30, show_default=True, help="Top layers of the base unfrozen in phase 2.")
-@click.option("--lr", type=float, default=5e-3, show_default=True, help="Phase 1 learning rate (Adam).")
+@click.option("--epochs", type=int, default=D.epochs, show_default=True,
+              help="Phase 1 (frozen base) epochs; early stopping on validation loss may end it sooner.")
+@click.option("--fine-tune-epochs", type=int, default=D.fine_tune_epochs, show_default=True,
+              help="Phase 2 epochs (0: skip).")
+@click.option("--unfreeze", type=int, default=D.unfreeze, show_default=True,
+              help="Top layers of the base unfrozen in phase 2.")
+@click.option("--lr", type=float, default=D.lr, show_default=True, help="Phase 1 learning rate (Adam).")
 @click.option("--fine-tune-lr", type=float, default=None, help="Phase 2 learning rate [default: lr/10].")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=int, default=D.batch_size, show_default=True)
+@click.option("--dropout", type=float, default=D.dropout, show_default=True, help="Dropout before the new dense layer.")
+@click.option("--patience", type=int, default=D.patience, show_default=True,
+              help="Early stopping: epochs without a better validation loss.")
 @click.option("--augment/--no-augment", default=False, show_default=True,
               help="Random flip/rotation/zoom/contrast. Off: phase 1 runs on cached base features (much faster).")
 @click.option("--class-weights", type=click.Choice(["none", "auto"]), default="none", show_default=True,
               help="auto: balanced class weights for imbalanced data.")
-@click.option("--val-ratio", type=float, default=0.15, show_default=True)
-@click.option("--test-ratio", type=float, default=0.15, show_default=True)
+@click.option("--val-ratio", type=float, default=D.val_ratio, show_default=True)
+@click.option("--test-ratio", type=float, default=D.test_ratio, show_default=True)
 @click.option("--limit-images", type=int, default=None, help="Use at most N images per class (quick trials).")
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--seed", type=int, default=D.seed, show_default=True)
 @click.option("--out", default="runs/train", show_default=True, help="Run directory to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json to stdout.")
 @user_errors

@@ -46,7 +46,7 @@ def _train(ctx: Context) -> dict:
                       weights=r["weights"], weights_dir=r["weights_dir"], epochs=r["epochs"],
                       fine_tune_epochs=r["fine_tune_epochs"], unfreeze=r["unfreeze"], lr=r["lr"],
                       fine_tune_lr=r["fine_tune_lr"], batch_size=r["batch_size"], augment=r["augment"],
-                      class_weights=r["class_weights"], seed=r["seed"], val_ratio=r["val_ratio"],
+                      class_weights=r["class_weights"], seed=r["seed"], dropout=r["dropout"], patience=r["patience"], val_ratio=r["val_ratio"],
                       test_ratio=r["test_ratio"], limit_per_class=r["limit_images"], out=str(ctx.out))
     result = train(cfg, progress=ctx.progress, log=ctx.log)
     return {k: v for k, v in result.items() if k != "history"}
@@ -120,7 +120,7 @@ def _android(ctx: Context) -> dict:
 
 TRAIN_KEYS = ("data", "val_ratio", "test_ratio", "limit_images", "backbone", "alpha", "input_size", "weights",
               "weights_dir", "epochs", "fine_tune_epochs", "unfreeze", "lr", "fine_tune_lr", "batch_size", "augment",
-              "class_weights", "seed")
+              "class_weights", "seed", "dropout", "patience")
 
 STAGES = (
     Stage("train", TRAIN_KEYS, _train),

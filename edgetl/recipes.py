@@ -12,6 +12,9 @@ from typing import Any, Optional
 import yaml
 
 from .errors import EdgetlError
+from .train import TrainConfig
+
+_T = TrainConfig()  # training defaults live in TrainConfig only
 
 QUANT_MODES = ("float32", "dynamic", "float16", "int8", "qat")
 CONVERT_TARGETS = ("tflite", "onnx")
@@ -39,8 +42,8 @@ SCHEMA: dict[str, Key] = {
     # data
     "data": Key(str, "digits", "folder with one sub-folder per class, 'digits', or tfds:NAME[:split]"),
     "data_help": Key(str, "", "where to get the data (shown when it is missing)"),
-    "val_ratio": Key(float, 0.15, "validation share of each class"),
-    "test_ratio": Key(float, 0.15, "test share of each class"),
+    "val_ratio": Key(float, _T.val_ratio, "validation share of each class"),
+    "test_ratio": Key(float, _T.test_ratio, "test share of each class"),
     "limit_images": Key(int, None, "at most N images per class", nullable=True),
     # train
     "backbone": Key(str, "mobilenet_v2", "backbone (edgetl backbones)", choices=None),
@@ -48,15 +51,17 @@ SCHEMA: dict[str, Key] = {
     "input_size": Key(int, None, "square input size in px", nullable=True),
     "weights": Key(str, "auto", "auto | imagenet | none | a .h5 FILE"),
     "weights_dir": Key(str, None, "folder with keras.applications weight files", nullable=True),
-    "epochs": Key(int, 10, "phase 1 epochs"),
-    "fine_tune_epochs": Key(int, 5, "phase 2 epochs"),
-    "unfreeze": Key(int, 30, "top layers of the base unfrozen in phase 2"),
-    "lr": Key(float, 5e-3, "phase 1 learning rate"),
+    "epochs": Key(int, _T.epochs, "phase 1 epochs"),
+    "fine_tune_epochs": Key(int, _T.fine_tune_epochs, "phase 2 epochs"),
+    "unfreeze": Key(int, _T.unfreeze, "top layers of the base unfrozen in phase 2"),
+    "lr": Key(float, _T.lr, "phase 1 learning rate"),
     "fine_tune_lr": Key(float, None, "phase 2 learning rate (default lr/10)", nullable=True),
-    "batch_size": Key(int, 32, "batch size"),
-    "augment": Key(bool, False, "random flip/rotation/zoom/contrast"),
+    "batch_size": Key(int, _T.batch_size, "batch size"),
+    "augment": Key(bool, _T.augment, "random flip/rotation/zoom/contrast"),
+    "dropout": Key(float, _T.dropout, "dropout before the new dense layer"),
+    "patience": Key(int, _T.patience, "early-stopping patience (epochs)"),
     "class_weights": Key(str, "none", "balanced class weights", choices=("none", "auto")),
-    "seed": Key(int, 42, "random seed"),
+    "seed": Key(int, _T.seed, "random seed"),
     # prune / quantize / convert
     "prune_sparsity": Key(float, None, "TFMOT low-magnitude pruning target (0-1); null: no pruning", nullable=True),
     "prune_epochs": Key(int, 1, "fine-tuning epochs while pruning"),

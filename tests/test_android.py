@@ -135,12 +135,17 @@ def test_export_cli_json_and_errors(tiny_run, tmp_path):
     assert not (tmp_path / "other").exists()
 
 
-def test_export_default_out_is_inside_the_run(tiny_run, tmp_path):
+def test_export_default_out_is_the_app_assets_in_a_checkout_else_inside_the_run(tiny_run, tmp_path, monkeypatch):
     run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)  # not an edgetl checkout: no android_demo/ here
     r = run_cli("export", "android", run, "--artifact", "float32")
     assert r.exit_code == 0, r.output
     assert (run / "android" / "model.tflite").read_bytes() == (run / "model_float32.tflite").read_bytes()
     assert "android_demo/app/src/main/assets" in r.output
+    (tmp_path / "android_demo" / "app" / "src" / "main").mkdir(parents=True)  # now it looks like a checkout
+    r = run_cli("export", "android", run, "--artifact", "float32")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "android_demo" / "app" / "src" / "main" / "assets" / "model.json").is_file()
 
 
 # ---- the plain-Java core --------------------------------------------------------------------

@@ -1,0 +1,137 @@
+"""Issue 5: `edgetl run` end to end, resumability, recipes, bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_subset
+from edgetl import pipeline
+from edgetl.cli import main
+from edgetl.errors import EdgetlError
+from edgetl.recipes import load_recipe, recipes_dir, validate
+
+SMALL = ["--limit-images", "6", "--input-size", "48", "--epochs", "2", "--fine-tune-epochs", "0",
+         "--quantize", "float32,int8", "--calibration-images", "20", "--runs", "5", "--min-seconds", "0.05",
+         "--warmup", "1", "--weights", "none"]
+
+
+def run_cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def statuses(out: Path) -> dict:
+    return {k: v["status"] for k, v in json.loads((out / "summary.json").read_text())["stages"].items()}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "digits"
+    r = run_cli("run", "--out", out, *SMALL)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_run_end_to_end_writes_every_artifact_summary_and_report(default_run):
+    out = default_run
+    for name in ("model.keras", "model_float32.tflite", "model_int8.tflite", "model.onnx", "summary.json",
+                 "report.md", "report_training.png", "report_confusion.png", "report_pareto.png", "labels.txt"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stages"]["train"]["status"] == "ran" and summary["total_seconds"] > 0
+    rows = summary["results"]["report"]["artifacts"]
+    names = {r["name"] for r in rows}
+    assert {"model_float32.tflite", "model_int8.tflite", "model.onnx"} <= names
+    assert all(r["p50_ms"] > 0 for r in rows if not r["error"])
+    report = (out / "report.md").read_text()
+    assert "RANDOM initialisation" in report  # says which weights the backbone started from
+    assert "seed" in report.lower() and "report_pareto.png" in report
+    with open(out / "report_training.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_run_skips_every_stage_and_a_changed_value_reruns_from_its_stage(default_run):
+    out = default_run
+    r = run_cli("run", "--out", out, *SMALL)
+    assert r.exit_code == 0, r.output
+    st = statuses(out)
+    assert all(s in ("skipped", "disabled") for s in st.values()), st
+    r = run_cli("run", "--out", out, *SMALL[:-2], "--weights", "none", "--runs", "6")  # a benchmark key changes
+    assert r.exit_code == 0, r.output
+    st = statuses(out)
+    assert st["train"] == st["quantize"] == st["convert"] == "skipped"
+    assert st["benchmark"] == st["compare"] == st["report"] == "ran"
+
+
+def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, monkeypatch):
+    from edgetl.recipes import validate
+
+    out = tmp_path / "run"
+    recipe = validate({"data": "digits", "limit_images": 5, "input_size": 40, "epochs": 1, "fine_tune_epochs": 0,
+                       "weights": "none", "quantize": ["float32"], "runs": 3, "min_seconds": 0.05, "warmup": 1,
+                       "alpha": 0.35})
+
+    def boom(ctx):
+        raise RuntimeError("injected failure in convert")
+
+    stages = tuple(pipeline.Stage(s.name, s.keys, boom if s.name == "convert" else s.run, s.enabled)
+                   for s in pipeline.STAGES)
+    monkeypatch.setattr(pipeline, "STAGES", stages)
+    with pytest.raises(RuntimeError, match="injected"):
+        pipeline.run_pipeline(recipe, out, log=lambda m: None)
+    state = json.loads((out / "stages.json").read_text())
+    assert set(state["stages"]) == {"train", "quantize"}
+    tflite = (out / "model_float32.tflite").read_bytes()
+    assert not (out / "model.onnx").exists() and not list(out.glob(".*tmp*"))
+    monkeypatch.undo()
+    summary = pipeline.run_pipeline(recipe, out, log=lambda m: None)
+    assert summary["stages"]["train"]["status"] == summary["stages"]["quantize"]["status"] == "skipped"
+    assert summary["stages"]["convert"]["status"] == "ran" and (out / "model.onnx").is_file()
+    assert (out / "model_float32.tflite").read_bytes() == tflite
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in recipes_dir().glob("*.yaml")))
+def test_every_recipe_validates_and_runs_its_first_stage(recipe, tmp_path, flowers):
+    cfg, _ = load_recipe(recipes_dir() / recipe)
+    assert cfg["name"] == Path(recipe).stem
+    data = make_subset(tmp_path / "data", per_class=4)
+    r = run_cli("run", recipe, "--data", data, "--limit-images", "4", "--input-size", "64", "--epochs", "1",
+                "--fine-tune-epochs", "0", "--until", "train", "--out", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["backbone"] == cfg["backbone"] and metrics["test"]["accuracy"] is not None
+
+
+def test_recipe_validation_errors_name_the_key_and_choices():
+    with pytest.raises(EdgetlError, match="unknown key 'epoch'.*did you mean 'epochs'"):
+        validate({"epoch": 3})
+    with pytest.raises(EdgetlError, match="'quantize' has bad value 'int4'; valid: float32"):
+        validate({"quantize": ["int4"]})
+    with pytest.raises(EdgetlError, match="'backbone' has bad value 'lenet'"):
+        validate({"backbone": "lenet"})
+    with pytest.raises(EdgetlError, match="'epochs' must be an integer"):
+        validate({"epochs": "many"})
+
+
+def test_run_bad_inputs_one_line_exit_2(tmp_path):
+    def bad(*args):
+        r = run_cli("run", *args)
+        assert r.exit_code == 2, r.output
+        assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+        return r.output
+
+    assert "not found" in bad(tmp_path / "nope.yaml")
+    (tmp_path / "r.yaml").write_text("name: x\nepohcs: 3\n")
+    assert "unknown key 'epohcs'" in bad(tmp_path / "r.yaml")
+    msg = bad("dog_breeds_vgg16", "--out", tmp_path / "o")
+    assert "stanford_dogs" in msg and "--data" in msg
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert "--force" in bad("--out", other)
+    (tmp_path / "prev").mkdir()
+    (tmp_path / "prev" / "stages.json").write_text(json.dumps({"identity": {"name": "x", "data": "d", "backbone": "b"},
+                                                                "stages": {}}))
+    assert "different run" in bad("--out", tmp_path / "prev")
