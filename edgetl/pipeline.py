@@ -92,7 +92,7 @@ def _benchmark(ctx: Context) -> dict:
 
     r = ctx.recipe
     return benchmark([ctx.out], threads=tuple(r["threads"]), runs=r["runs"], min_seconds=r["min_seconds"],
-                     warmup=r["warmup"], budget_ms=r["budget_ms"], progress=ctx.progress)
+                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress)
 
 
 def _compare(ctx: Context) -> dict:
@@ -103,7 +103,7 @@ def _compare(ctx: Context) -> dict:
     size = r["compare_input_size"] or ctx.results["train"]["input_size"]
     return compare(backbones, input_size=size, threads=r["threads"][0], workdir=ctx.out / "compare",
                    progress=ctx.progress, runs=max(10, r["runs"] // 2), min_seconds=min(r["min_seconds"], 0.5),
-                   warmup=r["warmup"])
+                   warmup=r["warmup"], rounds=r["bench_rounds"])
 
 
 def _report(ctx: Context) -> dict:
@@ -127,7 +127,7 @@ STAGES = (
     Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
     Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs"), _quantize),
     Stage("convert", ("convert", "opset"), _convert, lambda r: bool(r["convert"])),
-    Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms"), _benchmark),
+    Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms", "bench_rounds"), _benchmark),
     Stage("compare", ("compare_backbones", "compare_input_size"), _compare),
     Stage("report", (), _report),
     Stage("android", ("android", "android_artifact"), _android, lambda r: r["android"]),

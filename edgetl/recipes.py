@@ -76,6 +76,7 @@ SCHEMA: dict[str, Key] = {
     "runs": Key(int, 50, "timed runs per artifact"),
     "min_seconds": Key(float, 1.0, "minimum timed seconds per artifact"),
     "warmup": Key(int, 5, "warm-up runs"),
+    "bench_rounds": Key(int, 3, "interleaved benchmark rounds (each artifact measured once per round)"),
     "budget_ms": Key(float, 33.0, "frame budget (33 ms = 30 FPS)"),
     "compare_backbones": Key(str, [], "backbones for the comparison table (empty: the run's own)", is_list=True),
     "compare_input_size": Key(int, None, "input size for the comparison (default: the run's)", nullable=True),

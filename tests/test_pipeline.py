@@ -15,7 +15,7 @@ from edgetl.recipes import load_recipe, recipes_dir, validate
 
 SMALL = ["--limit-images", "6", "--input-size", "48", "--epochs", "2", "--fine-tune-epochs", "0",
          "--quantize", "float32,int8", "--calibration-images", "20", "--runs", "5", "--min-seconds", "0.05",
-         "--warmup", "1", "--weights", "none"]
+         "--warmup", "1", "--bench-rounds", "1", "--weights", "none"]
 
 
 def run_cli(*args):
@@ -58,11 +58,11 @@ def test_second_run_skips_every_stage_and_a_changed_value_reruns_from_its_stage(
     assert r.exit_code == 0, r.output
     st = statuses(out)
     assert all(s in ("skipped", "disabled") for s in st.values()), st
-    r = run_cli("run", "--out", out, *SMALL[:-2], "--weights", "none", "--runs", "6")  # a benchmark key changes
+    r = run_cli("run", "--out", out, *SMALL, "--compare-input-size", "40")  # a comparison key changes
     assert r.exit_code == 0, r.output
     st = statuses(out)
-    assert st["train"] == st["quantize"] == st["convert"] == "skipped"
-    assert st["benchmark"] == st["compare"] == st["report"] == "ran"
+    assert st["train"] == st["quantize"] == st["convert"] == st["benchmark"] == "skipped"
+    assert st["compare"] == st["report"] == "ran"
 
 
 def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, monkeypatch):
@@ -70,8 +70,7 @@ def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, 
 
     out = tmp_path / "run"
     recipe = validate({"data": "digits", "limit_images": 5, "input_size": 40, "epochs": 1, "fine_tune_epochs": 0,
-                       "weights": "none", "quantize": ["float32"], "runs": 3, "min_seconds": 0.05, "warmup": 1,
-                       "alpha": 0.35})
+                       "weights": "none", "quantize": ["float32"], "alpha": 0.35})
 
     def boom(ctx):
         raise RuntimeError("injected failure in convert")
@@ -86,7 +85,7 @@ def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, 
     tflite = (out / "model_float32.tflite").read_bytes()
     assert not (out / "model.onnx").exists() and not list(out.glob(".*tmp*"))
     monkeypatch.undo()
-    summary = pipeline.run_pipeline(recipe, out, log=lambda m: None)
+    summary = pipeline.run_pipeline(recipe, out, log=lambda m: None, until="convert")
     assert summary["stages"]["train"]["status"] == summary["stages"]["quantize"]["status"] == "skipped"
     assert summary["stages"]["convert"]["status"] == "ran" and (out / "model.onnx").is_file()
     assert (out / "model_float32.tflite").read_bytes() == tflite
