@@ -197,6 +197,9 @@ class OnnxRunner(Runner):
         return self.contract.output
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
+        if self._in.shape and self._in.shape[0] == 1 and len(x) > 1:  # a fixed batch of 1 (e.g. converted from TFLite)
+            return np.concatenate([self.session.run([self._out_name], {self._in.name: x[i:i + 1]})[0]
+                                   for i in range(len(x))], axis=0)
         return self.session.run([self._out_name], {self._in.name: x})[0]
 
 

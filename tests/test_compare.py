@@ -1,0 +1,133 @@
+"""edgetl compare: the seed's table beside measurements; depth/param flags; reference check; bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgetl.backbones import SEED_TABLE, build_imagenet_classifier, count_weight_layers, get_backbone
+from edgetl.cli import main
+from edgetl.compare import claim_flags, compare, seed_depth_range
+
+from fixtures_bench import CORAL_MNV2, need_coral
+
+FAST = ["--runs", "5", "--min-seconds", "0.1", "--warmup", "1", "--rounds", "1"]
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_seed_depth_ranges():
+    assert seed_depth_range("8") == (8, 8)
+    assert seed_depth_range("16-19") == (16, 19)
+    assert seed_depth_range("50+") == (50, float("inf"))
+    with pytest.raises(ValueError):
+        seed_depth_range("deep")
+
+
+def test_claim_flags():
+    mobilenet, vgg, resnet = SEED_TABLE["MobileNet"], SEED_TABLE["VGG"], SEED_TABLE["ResNet"]
+    assert claim_flags(mobilenet, 28, 4_253_864) == []  # MobileNet v1 1.0 agrees with "28, ~4.2 M"
+    assert claim_flags(vgg, 16, 138_357_544) == [] and claim_flags(vgg, 19, 143_667_240) == []
+    assert claim_flags(resnet, 54, 25_636_712) == []
+    flags = claim_flags(mobilenet, 53, 3_538_984)  # MobileNetV2 1.0
+    assert flags == ["depth 53 vs seed 28", "params 3.54 M vs seed ~4.2 M (-16%)"]
+    assert claim_flags(SEED_TABLE["AlexNet"], 8, 70_000_000) == ["params 70.00 M vs seed 60 M (+17%)"]
+
+
+@pytest.mark.slow
+def test_compare_two_backbones_prints_both_tables(tmp_path):
+    """Two real backbones at 96 px: both tables printed, params equal the models' own count_params."""
+    plot = tmp_path / "cmp.png"
+    r = cli("compare", "--backbones", "mobilenet,mobilenet_v2", "--alpha", "0.5", "--input-size", "96",
+            "--workdir", tmp_path / "work", "--plot", plot, "--json", *FAST)
+    assert r.exit_code == 0, r.output[-2000:]
+    assert "the seed's table (as stated)" in r.stderr and "measured (1 thread(s)" in r.stderr
+    out = json.loads(r.stdout)
+    assert [s["backbone"] for s in out["seed"]] == ["mobilenet", "mobilenet_v2"]
+    assert out["seed"][0]["depth"] == "28" and out["seed"][0]["key_advantage"] == "Lightweight"
+    for row in out["measured"]:
+        spec = get_backbone(row["backbone"])
+        model = build_imagenet_classifier(spec, 96, 0.5, 1000)
+        assert row["params"] == model.count_params()
+        assert row["depth"] == count_weight_layers(model)
+        assert row["errors"] == []
+        for kind in ("tflite_float32", "tflite_int8", "onnx"):
+            path = Path(row[f"{kind}_path"])
+            assert row[f"{kind}_mb"] == path.stat().st_size / 1e6
+            assert row[f"{kind}_p50_ms"] > 0
+        assert row["tflite_int8_mb"] < row["tflite_float32_mb"] / 3  # int8 weights: about a quarter
+        assert row["flagged"] and any(f.startswith("params") for f in row["flags"])  # 0.5 width: far below ~4.2 M
+    v1, v2 = out["measured"]
+    assert v1["depth"] == 28 and v2["depth"] > 28 and "depth" in v2["flags"][0]
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_reference_sets_our_int8_mobilenet_v2_beside_googles(tmp_path):
+    need_coral()
+    res = compare(["mobilenet"], input_size=96, alpha=0.25, reference=str(CORAL_MNV2), runs=5, min_seconds=0.1,
+                  warmup=1, rounds=1, workdir=str(tmp_path))
+    ref = res["reference"]
+    assert ref["error"] is None, ref["error"]
+    assert Path(ref["ours"]).name == "mobilenet_v2_1.0_224_int8.tflite"
+    assert ref["ratio"] == pytest.approx(ref["ours_p50_ms"] / ref["google_p50_ms"])
+    assert ref["google_mb"] == CORAL_MNV2.stat().st_size / 1e6
+    assert 0.5 < ref["ours_mb"] / ref["google_mb"] < 2  # the same architecture, both int8
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--backbones", "mobilenet,lenet"], "unknown backbone 'lenet'"),
+    (["--backbones", "resnet50", "--input-size", "16"], "below resnet50's minimum of 32 px"),
+    (["--backbones", "mobilenet", "--alpha", "0.3"], "--alpha 0.3 is not valid for mobilenet"),
+    (["--backbones", "mobilenet", "--threads", "0"], "--threads must be positive"),
+    (["--backbones", "mobilenet", "--runs", "0"], "--runs must be at least 1"),
+    (["--backbones", "mobilenet", "--reference", "nope.tflite"], "--reference nope.tflite is not a .tflite file"),
+    (["--backbones", "mobilenet", "--data", "no/such/dir"], "--data no/such/dir is not a folder"),
+])
+def test_compare_bad_input(args, message):
+    r = cli("compare", *args)
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().count("\n") == 0 and message in r.stderr and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
+    """--data/--weights-dir: a transfer classifier per backbone; accuracy per artifact on the run's test split."""
+    from fixtures_bench import SHARED
+
+    flowers, weights = SHARED / "data" / "flowers_small", SHARED / "weights" / "imagenet"
+    if not flowers.is_dir() or not weights.is_dir():
+        pytest.skip(f"{flowers} or {weights} is absent (see ../shared/README.md)")
+    data = tmp_path / "data"
+    for cls in ("daisy", "tulips"):
+        (data / cls).mkdir(parents=True)
+        for f in sorted((flowers / cls).iterdir())[:10]:
+            (data / cls / f.name).symlink_to(f)
+    res = compare(["mobilenet_v2"], input_size=96, alpha=0.35, data=str(data), weights_dir=str(weights), epochs=1,
+                  runs=5, min_seconds=0.1, warmup=1, rounds=1, workdir=str(tmp_path / "work"))
+    (row,) = res["measured"]
+    assert row["errors"] == []
+    metrics = json.loads((tmp_path / "work" / "mobilenet_v2" / "run" / "metrics.json").read_text())
+    assert row["artifact_params"] == metrics["params"] and row["params"] > row["artifact_params"]
+    test_files = sorted((tmp_path / "work" / "test_split").rglob("*.jpg"))
+    assert len(test_files) == metrics["data"]["test"]
+    # the float artifacts agree with the Keras model's own test accuracy; int8 is a fraction of the same images
+    assert row["tflite_float32_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert row["onnx_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert row["tflite_int8_accuracy"] * len(test_files) == pytest.approx(round(row["tflite_int8_accuracy"] * len(test_files)))
+
+
+def test_a_failed_conversion_becomes_its_rows_reason(tmp_path):
+    """The conversion subprocess's failure is reported per artifact kind, never raised."""
+    from edgetl.compare import convert_in_subprocess
+
+    job = {"backbone": "no_such_net", "size": 96, "alpha": None, "classes": 10, "out_dir": str(tmp_path / "out"),
+           "stem": "x", "modes": ["float32", "int8"], "onnx": True, "run_dir": None, "calibration": None}
+    done = convert_in_subprocess(job, tmp_path)
+    assert sorted(done) == ["onnx", "tflite_float32", "tflite_int8"]
+    for path, err in done.values():
+        assert path is None and "unknown backbone 'no_such_net'" in err
