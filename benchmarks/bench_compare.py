@@ -35,8 +35,8 @@ def main() -> int:
     ap.add_argument("--plot", default=None)
     a = ap.parse_args()
 
-    from edgetl.cli_bench import (ACCURACY_COLUMNS, MEASURED_COLUMNS, SEED_COLUMNS, _measured_display,
-                                  _reference_line, markdown_table)
+    from edgetl.cli_bench import _reference_line
+    from edgetl.tables import compare_markdown
     from edgetl.compare import compare, plot
     from edgetl.fsutil import write_json
     from edgetl.sysinfo import one_line
@@ -49,9 +49,7 @@ def main() -> int:
     print(f"# edgetl compare, {a.input_size} px, {a.threads} thread(s), {time.perf_counter() - t0:.0f} s in all\n")
     if result.get("system"):
         print(one_line(result["system"]) + "\n")
-    print("### The seed's table\n\n" + markdown_table(SEED_COLUMNS, result["seed"]) + "\n")
-    cols = MEASURED_COLUMNS[:-1] + ([] if result["settings"].get("data") is None else ACCURACY_COLUMNS) + MEASURED_COLUMNS[-1:]
-    print("### Measured\n\n" + markdown_table(cols, _measured_display(result["measured"])) + "\n")
+    print(compare_markdown(result) + "\n")
     line = _reference_line(result.get("reference"))
     if line:
         print(line)

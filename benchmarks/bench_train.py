@@ -28,7 +28,7 @@ def throughput(epochs: int) -> None:
     from edgetl.backbones import get_backbone
     from edgetl.contract import Contract
     from edgetl.data import DataOptions, load_splits
-    from edgetl.train import TrainConfig, TransferModel, make_dataset
+    from edgetl.train import TransferModel, make_dataset
     from edgetl.weights import ResolvedWeights
 
     spec = get_backbone("mobilenet_v2")
@@ -36,7 +36,6 @@ def throughput(epochs: int) -> None:
     n = len(splits.train)
     c = Contract(labels=splits.class_names, height=224, width=224)
     tm = TransferModel(spec, 224, 1.0, ResolvedWeights(None, "random"), 5, 0.2)
-    cfg = TrainConfig(batch_size=32)
     ds = make_dataset(splits.train.images, splits.train.labels, c, 32, shuffle=True)
 
     def timed_fit(model, data, ep, **kw):

@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from .fsutil import read_json, write_text
+from .tables import compare_markdown
 
 PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png"}
 
@@ -198,7 +199,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
                    "Red points are the Pareto front: no other artifact is both faster and more accurate.", ""]
     comp = results.get("compare")
     if comp:
-        md += ["## The seed's comparison table beside the measurement", "", _compare_md(comp), ""]
+        md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
     stages = results.get("_stage_seconds") or {}
     if stages:
         md += ["## Stage times", "", _md_table(["stage", "seconds"], [[k, v] for k, v in stages.items()]), ""]
@@ -206,13 +207,3 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
     return {"report": str(run_dir / "report.md"), "plots": {k: str(v) for k, v in made.items()}, "artifacts": rows}
 
 
-def _compare_md(comp: dict) -> str:
-    try:
-        from .compare import to_markdown
-
-        return to_markdown(comp)
-    except ImportError:
-        seed = comp.get("seed", [])
-        meas = comp.get("measured", [])
-        return "\n\n".join([_md_table(list(seed[0]), [list(r.values()) for r in seed]) if seed else "",
-                            _md_table(list(meas[0]), [list(r.values()) for r in meas]) if meas else ""])

@@ -6,7 +6,6 @@ no consumer re-implements preprocessing.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional, Sequence
 

@@ -11,7 +11,6 @@ from conftest import MNV2_035, make_subset
 from edgetl.backbones import BACKBONES, build_base, build_imagenet_classifier, count_weight_layers, get_backbone
 from edgetl.cli import main
 from edgetl.data import DataOptions, load_splits
-from edgetl.errors import EdgetlError
 
 
 def run_cli(*args):
