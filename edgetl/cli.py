@@ -30,6 +30,10 @@ def _register():
 
 
 _STAGE_COMMANDS: list = [
+    ("cli_quantize", ["quantize_cmd", "prune_cmd", "convert_cmd"]),
+    ("cli_bench", ["benchmark_cmd", "compare_cmd"]),
+    ("cli_export", ["export_group"]),
+    ("cli_run", ["run_cmd"]),
 ]
 
 _register()
