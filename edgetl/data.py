@@ -68,6 +68,19 @@ class DataOptions:
         return dict(self.__dict__)
 
 
+def check_source(source: str) -> None:
+    """Cheap checks of a data source before any model is built: the folder exists, has >= 2 class folders."""
+    src = str(source)
+    if src == DIGITS or src.startswith("tfds:"):
+        return
+    root = Path(src).expanduser()
+    if not root.is_dir():
+        raise EdgetlError(f"data folder {root} does not exist; pass --data DIR with one sub-folder per class, or --data digits")
+    split_dirs = [root / s for s in SPLIT_NAMES if (root / s).is_dir()]
+    for d in split_dirs or [root]:
+        scan_folder(d)
+
+
 def load_splits(opts: DataOptions, size: int, progress=None) -> Splits:
     """Load ``opts.source`` at ``size`` x ``size`` and split it (stratified, seeded)."""
     src = str(opts.source)

@@ -24,7 +24,7 @@ import numpy as np
 from . import _tf
 from .backbones import BackboneSpec, build_base, get_backbone
 from .contract import Contract
-from .data import DataOptions, Splits, class_weights, load_splits
+from .data import DataOptions, Splits, check_source, class_weights, load_splits
 from .errors import EdgetlError
 from .fsutil import check_writable_dir, write_json, write_text
 from .weights import ResolvedWeights, resolve_weights
@@ -81,10 +81,11 @@ class TrainConfig:
 class TransferModel:
     """A flat functional classifier (base layers + head layers) plus a head-only model sharing the head's layers."""
 
-    def __init__(self, spec: BackboneSpec, size: int, alpha, weights: ResolvedWeights, n_classes: int, dropout: float):
+    def __init__(self, spec: BackboneSpec, size: int, alpha, weights: ResolvedWeights, n_classes: int, dropout: float,
+                 base=None):
         keras = _tf.keras()
         self.spec, self.n_classes = spec, n_classes
-        self.base = build_base(spec, size, alpha, weights.path)
+        self.base = base if base is not None else build_base(spec, size, alpha, weights.path)
         self.binary = n_classes == 2
         units, act = (1, "sigmoid") if self.binary else (n_classes, "softmax")
         self.head_layers = [
@@ -323,14 +324,16 @@ def train(cfg: TrainConfig, progress=None, log=print) -> dict:
     """Train per ``cfg`` and write the run directory ``cfg.out``; return metrics.json's content plus paths."""
     spec = cfg.validate()
     out = check_writable_dir(cfg.out)
+    check_source(cfg.data)
     weights = resolve_weights(spec, cfg.alpha, cfg.input_size, cfg.weights, cfg.weights_dir)
     if weights.warning:
         log(f"WARNING: {weights.warning}")
+    _tf.set_seed(cfg.seed)
+    base = build_base(spec, cfg.input_size, cfg.alpha, weights.path)  # a weights file that does not fit fails here
     splits = load_splits(cfg.data_options(), cfg.input_size, progress)
     if splits.skipped:
         log(f"skipped {len(splits.skipped)} unreadable image(s): " + "; ".join(f for f, _ in splits.skipped[:5]))
-    _tf.set_seed(cfg.seed)
-    tm = TransferModel(spec, cfg.input_size, cfg.alpha, weights, len(splits.class_names), cfg.dropout)
+    tm = TransferModel(spec, cfg.input_size, cfg.alpha, weights, len(splits.class_names), cfg.dropout, base=base)
     contract = Contract(labels=splits.class_names, height=cfg.input_size, width=cfg.input_size, mean=list(spec.mean),
                         std=list(spec.std), channel_order=spec.channel_order,
                         output_units=1 if tm.binary else len(splits.class_names), backbone=spec.name, alpha=cfg.alpha,
