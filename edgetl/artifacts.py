@@ -66,3 +66,22 @@ def threshold(fmt: ArtifactFormat, overrides: Optional[dict] = None) -> float:
 def stem_of(model_path: str | Path) -> str:
     """RUN_DIR/model.keras -> "model"; RUN_DIR/model_pruned.keras -> "model_pruned"."""
     return Path(model_path).stem
+
+
+def parse_agreement(values) -> dict:
+    """["0.9"] (every artifact) or ["int8=0.9", "onnx:int8=0.9"]: parity-threshold overrides by mode or format."""
+    out = {}
+    for v in values or ():
+        key, _, num = str(v).rpartition("=")
+        try:
+            f = float(num)
+        except ValueError:
+            f = -1.0
+        if not 0.0 <= f <= 1.0:
+            raise EdgetlError(f"--min-agreement {v} is not valid; pass a fraction like 0.95 or MODE=0.95 (e.g. int8=0.9)")
+        if key and key not in FORMATS and key not in {fmt.mode for fmt in FORMATS.values()}:
+            raise EdgetlError(f"--min-agreement {v}: unknown mode or format '{key}'; use one of "
+                              f"{', '.join(sorted({fmt.mode for fmt in FORMATS.values()} | set(FORMATS)))}")
+        for name in ([key] if key else FORMATS):
+            out[name] = f
+    return out

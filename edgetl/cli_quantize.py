@@ -4,28 +4,9 @@ from __future__ import annotations
 import click
 
 from .clikit import console, emit_json, user_errors
-from .errors import EdgetlError
+from .artifacts import parse_agreement
 
 _MODES = ("float32", "dynamic", "float16", "int8", "qat")  # == quantize.MODES, without importing TensorFlow for --help
-
-
-def parse_agreement(values) -> dict:
-    """--min-agreement 0.9 (every artifact) or KEY=0.9 with KEY a mode (int8) or format (onnx:float32)."""
-    out = {}
-    for v in values or ():
-        key, _, num = str(v).rpartition("=")
-        try:
-            f = float(num)
-        except ValueError:
-            f = -1.0
-        if not 0.0 <= f <= 1.0:
-            raise EdgetlError(f"--min-agreement {v} is not valid; pass a fraction like 0.95 or MODE=0.95 (e.g. int8=0.9)")
-        if key:
-            out[key] = f
-        else:
-            for k in _MODES + ("onnx:float32", "onnx:int8"):
-                out[k] = f
-    return out
 
 
 def _progress_callback(progress):

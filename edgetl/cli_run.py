@@ -73,6 +73,11 @@ def run_cmd(recipe, out, force, android, until, as_json, **overrides):
     if as_json:
         emit_json(summary)
     _print_summary(summary)
+    if summary.get("refused"):
+        import sys
+
+        click.echo(f"error: {len(summary['refused'])} artifact(s) not written: " + " | ".join(summary["refused"]), err=True)
+        sys.exit(2)
 
 
 def _int(key, v):

@@ -75,8 +75,14 @@ def _quantize(ctx: Context) -> dict:
     from .quantize import quantize_run
 
     r = ctx.recipe
+    from .artifacts import parse_agreement
+
     rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
-                        qat_epochs=r["qat_epochs"], progress=_steps(ctx, "quantize"))
+                        qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
+                        progress=_steps(ctx, "quantize"), keep_going=True)
+    for row in rows:
+        if row.get("error"):
+            ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
     return {"artifacts": rows}
 
 
@@ -84,7 +90,10 @@ def _convert(ctx: Context) -> dict:
     from .convert import convert_run
 
     r = ctx.recipe
-    return {"artifacts": convert_run(ctx.out, to=tuple(t for t in r["convert"] if t != "tflite"), opset=r["opset"])}
+    from .artifacts import parse_agreement
+
+    return {"artifacts": convert_run(ctx.out, to=tuple(t for t in r["convert"] if t != "tflite"), opset=r["opset"],
+                                     agreement=parse_agreement(r["min_agreement"]))}
 
 
 def _benchmark(ctx: Context) -> dict:
@@ -125,8 +134,8 @@ TRAIN_KEYS = ("data", "val_ratio", "test_ratio", "limit_images", "backbone", "al
 STAGES = (
     Stage("train", TRAIN_KEYS, _train),
     Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
-    Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs"), _quantize),
-    Stage("convert", ("convert", "opset"), _convert, lambda r: bool(r["convert"])),
+    Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs", "min_agreement"), _quantize),
+    Stage("convert", ("convert", "opset", "min_agreement"), _convert, lambda r: bool(r["convert"])),
     Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms", "bench_rounds"), _benchmark),
     Stage("compare", ("compare_backbones", "compare_input_size"), _compare),
     Stage("report", (), _report),
@@ -182,7 +191,7 @@ def _load_state(out: Path, recipe: dict, force: bool) -> dict:
 def _outputs_present(out: Path, done: dict) -> bool:
     """A finished stage counts only while the files it reported are still there."""
     result = done.get("result") or {}
-    files = [r.get("artifact") for r in result.get("artifacts", []) if isinstance(r, dict)]
+    files = [r.get("artifact") for r in result.get("artifacts", []) if isinstance(r, dict) and not r.get("error")]
     return all(Path(f).exists() for f in files if f) and (out / "model.keras").exists()
 
 
@@ -230,6 +239,8 @@ def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress
         if st.name == until:
             break
     summary["total_seconds"] = round(time.perf_counter() - t_total, 2)
+    summary["refused"] = [f"{row['file']}: {row['error']}" for stage in ("quantize", "convert")
+                          for row in (ctx.results.get(stage) or {}).get("artifacts", []) if row.get("error")]
     summary["results"] = ctx.results
     write_json(out / SUMMARY_FILE, summary)
     return summary

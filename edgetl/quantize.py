@@ -149,12 +149,20 @@ def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "
     return rec
 
 
+def failed_record(fmt, out_dir, stem: str, error: Exception) -> dict:
+    """The record of an artifact that was not written (refused by the gate or failed to convert)."""
+    final = fmt.path(out_dir, stem)
+    return {"artifact": None, "file": final.name, "format": fmt.name, "mode": fmt.mode, "runtime": "tflite",
+            "error": str(error)}
+
+
 def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = "uint8",
-                   stem: str = "model", gate=None, progress: Optional[Callable] = None) -> dict:
+                   stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False) -> dict:
     """Convert a tf_keras model to ``out_dir/{stem}_{mode}.tflite`` (+ ``.json`` contract) per post-training mode.
 
     ``calibration``: uint8 NHWC pixels at the contract's size (int8 only). ``gate``: a
-    ``parity.Gate``; an artifact it refuses raises EdgetlError and is not written.
+    ``parity.Gate``; an artifact it refuses raises EdgetlError and is not written (with
+    ``keep_going``, its record carries the reason in "error" and the other modes go on).
     Returns {mode: record}.
     """
     modes = check_modes(modes)
@@ -171,9 +179,15 @@ def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, 
         if progress:
             progress(f"tflite {mode}", i, len(modes))
         t = time.perf_counter()
-        data = _convert_bytes(concrete_fn, mode, calibration=calibration, contract=contract, io=io)
-        seconds = time.perf_counter() - t
-        rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate)
+        try:
+            data = _convert_bytes(concrete_fn, mode, calibration=calibration, contract=contract, io=io)
+            seconds = time.perf_counter() - t
+            rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate)
+        except EdgetlError as e:
+            if not keep_going:
+                raise
+            rec = failed_record(tflite_format(mode), out_dir, stem, e)
+            seconds = time.perf_counter() - t
         rec["seconds"] = seconds + (trace_s if i == 0 else 0.0)  # the one-off trace is charged to the first mode
         records[mode] = rec
     if progress:
@@ -289,12 +303,13 @@ def qat_finetune(q, model, contract: Contract, images: np.ndarray, labels: np.nd
 
 def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "uint8", qat_epochs: int = 1,
                  data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: int = 100,
-                 progress: Optional[Callable] = None, model: Optional[str] = None) -> list:
+                 progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model on up to ``parity_images`` validation images and reports its
-    test-split accuracy. Returns one record per mode.
+    test-split accuracy. Returns one record per mode. ``keep_going``: a mode that fails or is refused by
+    the gate gets a record with "error" instead of stopping the others (`edgetl run` uses this).
     """
     from .rundir import RunDir
 
@@ -320,7 +335,7 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "ui
     if ptq:
         cal = calibration_from(splits, calibration_images) if "int8" in ptq else None
         recs = convert_tflite(keras_model, contract, ptq, run.path, calibration=cal, io=io, stem=stem, gate=gate,
-                              progress=progress)
+                              progress=progress, keep_going=keep_going)
         records += [recs[m] for m in ptq]
     if "qat" in modes:
         if progress:
@@ -329,8 +344,13 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "ui
         cal = calibration_from(splits, calibration_images)
         q = qat_finetune(q, keras_model, contract, splits.train.images, splits.train.labels, epochs=int(qat_epochs),
                          calibration=cal)
-        data_bytes = _convert_bytes(trace(q, contract), "qat", io=io, calibration=cal, contract=contract)
-        rec = write_tflite(data_bytes, tflite_format("qat"), contract, run.path, stem=stem, gate=gate)
+        try:
+            data_bytes = _convert_bytes(trace(q, contract), "qat", io=io, calibration=cal, contract=contract)
+            rec = write_tflite(data_bytes, tflite_format("qat"), contract, run.path, stem=stem, gate=gate)
+        except EdgetlError as e:
+            if not keep_going:
+                raise
+            rec = failed_record(tflite_format("qat"), run.path, stem, e)
         rec["seconds"] = time.perf_counter() - t
         rec["qat_epochs"] = int(qat_epochs)
         records.append(rec)

@@ -69,6 +69,8 @@ SCHEMA: dict[str, Key] = {
     "io": Key(str, "uint8", "int8/qat input/output type", choices=("uint8", "int8", "float32")),
     "calibration_images": Key(int, 200, "representative images for int8"),
     "qat_epochs": Key(int, 1, "quantization-aware training epochs"),
+    "min_agreement": Key(str, [], "parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, onnx:int8=0.9)",
+                         is_list=True),
     "convert": Key(str, ["onnx"], "extra formats", choices=CONVERT_TARGETS, is_list=True),
     "opset": Key(int, 17, "ONNX opset"),
     # benchmark / compare / android
@@ -147,6 +149,12 @@ def validate(raw: dict, source: str = "recipe") -> dict:
         raise EdgetlError(f"{source}: {e}") from None
     if out["prune_sparsity"] is not None and not 0 < out["prune_sparsity"] < 1:
         raise EdgetlError(f"recipe key 'prune_sparsity' must be in (0, 1), got {out['prune_sparsity']}")
+    from .artifacts import parse_agreement
+
+    try:
+        parse_agreement(out["min_agreement"])
+    except EdgetlError as e:
+        raise EdgetlError(f"recipe key 'min_agreement': {e}") from None
     if any(t < 1 for t in out["threads"]):
         raise EdgetlError("recipe key 'threads' must list positive integers")
     return out

@@ -112,7 +112,7 @@ def artifact_rows(results: dict) -> list:
     conv = {}
     for stage in ("quantize", "convert"):
         for r in (results.get(stage) or {}).get("artifacts", []):
-            conv[str(Path(r["artifact"]).name)] = r
+            conv[r.get("file") or Path(r["artifact"]).name] = r
     train = results.get("train") or {}
     rows = []
     seen = set()
@@ -132,6 +132,11 @@ def artifact_rows(results: dict) -> list:
             "p50_ms": b.get("p50_ms"), "p90_ms": b.get("p90_ms"), "fps": b.get("fps"),
             "meets_budget": b.get("meets_budget"), "error": b.get("error"),
         })
+    for name, c in conv.items():  # refused by the parity gate or failed: never written, so never benchmarked
+        if c.get("error") and name not in seen:
+            rows.append({"name": name, "runtime": c.get("runtime"), "size_mb": None, "gzip_mb": None, "accuracy": None,
+                         "agreement": None, "p50_ms": None, "p90_ms": None, "fps": None, "meets_budget": None,
+                         "error": "not written: " + c["error"]})
     return rows
 
 

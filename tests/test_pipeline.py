@@ -134,3 +134,28 @@ def test_run_bad_inputs_one_line_exit_2(tmp_path):
     (tmp_path / "prev" / "stages.json").write_text(json.dumps({"identity": {"name": "x", "data": "d", "backbone": "b"},
                                                                 "stages": {}}))
     assert "different run" in bad("--out", tmp_path / "prev")
+
+
+def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_path, monkeypatch):
+    from edgetl import artifacts
+
+    r = run_cli("run", "--out", tmp_path / "x", "--min-agreement", "dynamic=1.01")
+    assert r.exit_code == 2 and "dynamic=1.01" in r.output  # a threshold above 1 is a bad value, caught up front
+
+    real = artifacts.threshold
+    monkeypatch.setattr(artifacts, "threshold",  # an int8 gate no file can pass: agreement is at most 1
+                        lambda fmt, overrides=None: 1.01 if fmt.name == "tflite:int8" else real(fmt, overrides))
+    out = tmp_path / "run"
+    recipe = validate({"data": "digits", "limit_images": 5, "input_size": 40, "epochs": 1, "fine_tune_epochs": 0,
+                       "weights": "none", "quantize": ["float32", "int8"], "calibration_images": 10, "alpha": 0.35,
+                       "convert": []})
+    summary = pipeline.run_pipeline(recipe, out, log=lambda m: None, until="quantize")
+    rows = {row["mode"]: row for row in summary["results"]["quantize"]["artifacts"]}
+    assert "agreement" in rows["int8"]["error"] and rows["int8"]["artifact"] is None
+    assert summary["refused"] and "model_int8.tflite" in summary["refused"][0]
+    assert not (out / "model_int8.tflite").exists() and not (out / "model_int8.json").exists()
+    assert (out / "model_float32.tflite").is_file() and rows["float32"].get("error") is None
+    from edgetl.report import artifact_rows
+
+    refused = [row for row in artifact_rows(summary["results"]) if row["name"] == "model_int8.tflite"]
+    assert refused and refused[0]["error"].startswith("not written")
