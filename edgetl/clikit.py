@@ -1,6 +1,7 @@
 """Small pieces every CLI command shares: the error boundary, JSON output, the rich console."""
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
@@ -24,6 +25,13 @@ def user_errors(fn):
         except EdgetlError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {e.filename}" if e.filename else ""
+            click.echo(f"error: disk full{where}; free some space and rerun (finished steps are kept, "
+                       "the failed one left no file)", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
             sys.exit(130)

@@ -15,7 +15,7 @@ import numpy as np
 from . import _tf
 from .artifacts import get_format, stem_of
 from .contract import Contract, TensorSpec
-from .errors import EdgetlError
+from .errors import EdgetlError, check_choices
 from .fsutil import atomic_path
 from .quantize import gzip_mb
 from .runtime import ONNX_CONTRACT_KEY, OnnxRunner
@@ -134,13 +134,7 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
 
 
 def check_targets(to: Sequence[str]) -> list:
-    to = list(dict.fromkeys(to or ()))
-    if not to:
-        raise EdgetlError(f"no --to given; choose one or more of: {', '.join(TARGETS)}")
-    bad = [t for t in to if t not in TARGETS]
-    if bad:
-        raise EdgetlError(f"unknown --to target '{bad[0]}'; choose one or more of: {', '.join(TARGETS)}")
-    return to
+    return check_choices(to, TARGETS, "--to", "--to target")
 
 
 def convert_run(run_dir, to: Sequence[str] = ("tflite", "onnx"), opset: int = 17, data: Optional[str] = None, *,

@@ -18,7 +18,7 @@ import numpy as np
 from . import _tf
 from .artifacts import stem_of, tflite_format
 from .contract import Contract
-from .errors import EdgetlError
+from .errors import EdgetlError, check_choices
 from .fsutil import atomic_path, write_json
 from .runtime import TFLiteRunner, sidecar_path
 
@@ -29,13 +29,7 @@ INTEGER_MODES = ("int8", "qat")
 
 
 def check_modes(modes: Sequence[str]) -> list:
-    modes = list(dict.fromkeys(modes or ()))
-    if not modes:
-        raise EdgetlError(f"no --mode given; choose one or more of: {', '.join(MODES)}")
-    bad = [m for m in modes if m not in MODES]
-    if bad:
-        raise EdgetlError(f"unknown quantization mode '{bad[0]}'; choose one or more of: {', '.join(MODES)}")
-    return modes
+    return check_choices(modes, MODES, "--mode", "quantization mode")
 
 
 def check_io(io: str) -> str:

@@ -159,3 +159,22 @@ def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_pa
 
     refused = [row for row in artifact_rows(summary["results"]) if row["name"] == "model_int8.tflite"]
     assert refused and refused[0]["error"].startswith("not written")
+
+
+def test_a_full_disk_mid_stage_is_one_line_and_keeps_earlier_stages(tmp_path, monkeypatch):
+    import errno
+
+    def full_disk(ctx):
+        raise OSError(errno.ENOSPC, "No space left on device", str(ctx.out / "model_float32.tflite"))
+
+    stages = tuple(pipeline.Stage(s.name, s.keys, full_disk if s.name == "quantize" else s.run, s.enabled)
+                   for s in pipeline.STAGES)
+    monkeypatch.setattr(pipeline, "STAGES", stages)
+    out = tmp_path / "run"
+    r = run_cli("run", "--out", out, "--limit-images", "4", "--input-size", "40", "--epochs", "1",
+                "--fine-tune-epochs", "0", "--weights", "none")
+    assert r.exit_code == 2, r.output
+    assert r.output.strip().splitlines()[-1].startswith("error: disk full writing")
+    assert "Traceback" not in r.output
+    assert set(json.loads((out / "stages.json").read_text())["stages"]) == {"train"}
+    assert (out / "model.keras").is_file()
