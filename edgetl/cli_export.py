@@ -10,7 +10,13 @@ from .clikit import console, emit_json, user_errors
 
 @click.group("export")
 def export_group():
-    """Export a trained, quantized model for a device app."""
+    """Export a trained, quantized model for a device app.
+
+    \b
+    Examples:
+      edgetl export android runs/flowers                     # int8 -> android_demo/app/src/main/assets
+      edgetl export android runs/flowers --artifact float16 --out assets/
+    """
 
 
 @export_group.command("android")
