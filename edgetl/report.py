@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 
 from .fsutil import read_json, write_text
-from .tables import compare_markdown
+from .tables import compare_markdown, fmt, markdown_table
 
 PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png"}
 
@@ -140,18 +140,11 @@ def artifact_rows(results: dict) -> list:
     return rows
 
 
-def _fmt(v, spec="{:.3f}"):
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return spec.format(v)
-
-
-def _md_table(header: list, rows: list) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
+                    ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("p50_ms", "p50 ms"),
+                    ("p90_ms", "p90 ms"), ("fps", "FPS"), ("meets_budget", "meets budget")]
+CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+                 ("support", "support")]
 
 
 def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
@@ -180,12 +173,10 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
            f"train/val/test {(train.get('data') or {}).get('train')}/{(train.get('data') or {}).get('val')}/"
            f"{(train.get('data') or {}).get('test')}, hash `{str((train.get('data') or {}).get('data_hash'))[:12]}`", ""]
     md += ["## Test metrics (Keras model)", "",
-           f"accuracy **{_fmt(test.get('accuracy'))}**, loss {_fmt(test.get('loss'))}"
-           + (f", precision {_fmt(test.get('precision'))}, recall {_fmt(test.get('recall'))}, "
-              f"AUC {_fmt(test.get('auc'))}" if "auc" in test else ""), ""]
-    md += [_md_table(["class", "precision", "recall", "F1", "support"],
-                     [[k, _fmt(v["precision"]), _fmt(v["recall"]), _fmt(v["f1"]), v["support"]]
-                      for k, v in test["per_class"].items()]), ""]
+           f"accuracy **{fmt('accuracy', test.get('accuracy'))}**, loss {fmt('loss', test.get('loss'))}"
+           + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
+              f"AUC {fmt('auc', test.get('auc'))}" if "auc" in test else ""), ""]
+    md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
     md += ["## Training", "", f"![training curves]({PLOTS['training']})", "",
            f"![confusion matrix]({PLOTS['confusion']})", ""]
     if rows:
@@ -193,12 +184,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
         md += ["## Artifacts", "",
                f"Latency: batch 1, {', '.join(map(str, recipe.get('threads', [1])))} thread(s), median of interleaved "
                f"runs in separate processes; budget {budget} ms per frame.", "",
-               _md_table(["artifact", "runtime", "size MB", "gzip MB", "test acc", "agree w/ Keras", "p50 ms", "p90 ms",
-                          "FPS", "meets budget"],
-                         [[r["name"], r["runtime"] or "-", _fmt(r["size_mb"], "{:.2f}"), _fmt(r["gzip_mb"], "{:.2f}"),
-                           _fmt(r["accuracy"]), _fmt(r["agreement"]), _fmt(r["p50_ms"], "{:.2f}"),
-                           _fmt(r["p90_ms"], "{:.2f}"), _fmt(r["fps"], "{:.0f}"),
-                           r["error"] or _fmt(r["meets_budget"])] for r in rows]), ""]
+               markdown_table(ARTIFACT_COLUMNS, rows), ""]
         if pareto:
             md += [f"![latency vs accuracy]({PLOTS['pareto']})", "",
                    "Red points are the Pareto front: no other artifact is both faster and more accurate.", ""]
@@ -207,7 +193,8 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
         md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
     stages = results.get("_stage_seconds") or {}
     if stages:
-        md += ["## Stage times", "", _md_table(["stage", "seconds"], [[k, v] for k, v in stages.items()]), ""]
+        md += ["## Stage times", "", markdown_table([("stage", "stage"), ("seconds", "seconds")],
+                                                    [{"stage": k, "seconds": v} for k, v in stages.items()]), ""]
     write_text(run_dir / "report.md", "\n".join(md) + "\n")
     return {"report": str(run_dir / "report.md"), "plots": {k: str(v) for k, v in made.items()}, "artifacts": rows}
 

@@ -223,7 +223,8 @@ class KerasRunner(Runner):
             model = load_keras_model(model_file)
         self.model = model
         tf = _tf.tf()
-        self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        spec = tf.TensorSpec([None, contract.height, contract.width, 3], tf.float32)
+        self._fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])  # one trace, any batch
         super().__init__(model_file, contract)
 
     def input_spec(self) -> TensorSpec:
