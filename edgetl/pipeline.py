@@ -33,7 +33,8 @@ class Stage:
 class Context:
     def __init__(self, recipe: dict, out: Path, progress, log):
         self.recipe, self.out, self.progress, self.log = recipe, out, progress, log
-        self.results: dict = {}
+        self.results: dict = {}  # stage name -> its figures
+        self.stage_seconds: dict = {}  # stage name -> seconds this invocation spent on it (0 when skipped)
 
 
 # ---- stages -----------------------------------------------------------------------------------
@@ -46,8 +47,9 @@ def _train(ctx: Context) -> dict:
                       weights=r["weights"], weights_dir=r["weights_dir"], epochs=r["epochs"],
                       fine_tune_epochs=r["fine_tune_epochs"], unfreeze=r["unfreeze"], lr=r["lr"],
                       fine_tune_lr=r["fine_tune_lr"], batch_size=r["batch_size"], augment=r["augment"],
-                      class_weights=r["class_weights"], seed=r["seed"], dropout=r["dropout"], patience=r["patience"], val_ratio=r["val_ratio"],
-                      test_ratio=r["test_ratio"], limit_per_class=r["limit_images"], out=str(ctx.out))
+                      class_weights=r["class_weights"], seed=r["seed"], dropout=r["dropout"], patience=r["patience"],
+                      val_ratio=r["val_ratio"], test_ratio=r["test_ratio"], limit_per_class=r["limit_images"],
+                      out=str(ctx.out))
     result = train(cfg, progress=ctx.progress, log=ctx.log)
     return {k: v for k, v in result.items() if k != "history"}
 
@@ -118,7 +120,7 @@ def _compare(ctx: Context) -> dict:
 def _report(ctx: Context) -> dict:
     from .report import write_report
 
-    return write_report(ctx.out, ctx.recipe, ctx.results)
+    return write_report(ctx.out, ctx.recipe, ctx.results, stage_seconds=ctx.stage_seconds)
 
 
 def _android(ctx: Context) -> dict:
@@ -209,7 +211,8 @@ def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress
     ctx = Context(recipe, out, progress, log)
     summary = {"recipe": recipe, "recipe_source": recipe_source, "out": str(out), "stages": {}}
     t_total = time.perf_counter()
-    for st in STAGES:
+    names = [s.name for s in STAGES]
+    for st in STAGES[: names.index(until) + 1] if until else STAGES:
         done = state["stages"].get(st.name)
         if not st.enabled(recipe):
             summary["stages"][st.name] = {"status": "disabled"}
@@ -219,12 +222,12 @@ def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress
             log(f"stage {st.name}: up to date, skipped (inputs unchanged; --force redoes it)")
             ctx.results[st.name] = done["result"]
             summary["stages"][st.name] = {"status": "skipped", "seconds": 0.0, "ran_seconds": done.get("seconds")}
-            ctx.results["_stage_seconds"] = {k: v.get("seconds", 0.0) for k, v in summary["stages"].items()}
+            ctx.stage_seconds[st.name] = 0.0
             continue
         log(f"stage {st.name}: running")
         t0 = time.perf_counter()
         # A stage being redone invalidates everything after it, even if interrupted mid-way.
-        for later in STAGES[[s.name for s in STAGES].index(st.name):]:
+        for later in STAGES[names.index(st.name):]:
             state["stages"].pop(later.name, None)
         write_json(out / STATE_FILE, state)
         result = st.run(ctx)
@@ -234,10 +237,8 @@ def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress
                                     "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         write_json(out / STATE_FILE, state)
         summary["stages"][st.name] = {"status": "ran", "seconds": seconds}
-        ctx.results["_stage_seconds"] = {k: v.get("seconds", 0.0) for k, v in summary["stages"].items()}
+        ctx.stage_seconds[st.name] = seconds
         log(f"stage {st.name}: done in {seconds:.1f} s")
-        if st.name == until:
-            break
     summary["total_seconds"] = round(time.perf_counter() - t_total, 2)
     summary["refused"] = [f"{row['file']}: {row['error']}" for stage in ("quantize", "convert")
                           for row in (ctx.results.get(stage) or {}).get("artifacts", []) if row.get("error")]

@@ -158,7 +158,7 @@ CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "rec
                  ("support", "support")]
 
 
-def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
+def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds: Optional[dict] = None) -> dict:
     run_dir = Path(run_dir)
     train = results.get("train") or {}
     history = read_json(run_dir / "history.json")
@@ -202,7 +202,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict) -> dict:
     comp = results.get("compare")
     if comp:
         md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
-    stages = results.get("_stage_seconds") or {}
+    stages = stage_seconds or {}
     if stages:
         md += ["## Stage times", "", markdown_table([("stage", "stage"), ("seconds", "seconds")],
                                                     [{"stage": k, "seconds": v} for k, v in stages.items()]), ""]

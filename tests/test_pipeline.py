@@ -89,6 +89,9 @@ def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, 
     assert summary["stages"]["train"]["status"] == summary["stages"]["quantize"]["status"] == "skipped"
     assert summary["stages"]["convert"]["status"] == "ran" and (out / "model.onnx").is_file()
     assert (out / "model_float32.tflite").read_bytes() == tflite
+    again = pipeline.run_pipeline(recipe, out, log=lambda m: None, until="convert")  # --until holds when all skip
+    assert list(again["stages"]) == ["train", "prune", "quantize", "convert"]
+    assert {s["status"] for s in again["stages"].values()} == {"skipped", "disabled"}
 
 
 @pytest.mark.parametrize("recipe", sorted(p.name for p in recipes_dir().glob("*.yaml")))
