@@ -43,13 +43,3 @@ def emit_json(obj) -> None:
     from .fsutil import _json_default
 
     click.echo(json.dumps(obj, indent=2, default=_json_default))
-
-
-def parse_int_list(value: str, name: str) -> list:
-    try:
-        items = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise EdgetlError(f"{name} must be comma-separated integers, got '{value}'") from None
-    if not items or any(i <= 0 for i in items):
-        raise EdgetlError(f"{name} must be positive integers, got '{value}'")
-    return items

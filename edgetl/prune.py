@@ -7,7 +7,6 @@ compression, so the report gives gzipped sizes (of the .keras file and of its fl
 """
 from __future__ import annotations
 
-import gzip
 import time
 from pathlib import Path
 from typing import Optional
@@ -17,6 +16,7 @@ import numpy as np
 from . import _tf
 from .errors import EdgetlError
 from .fsutil import atomic_path
+from .quantize import gzip_mb
 
 PRUNED_MODEL_FILE = "model_pruned.keras"
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Dense": "kernel"}  # what TFMOT 0.8 prunes (not depthwise kernels)
@@ -57,10 +57,6 @@ def sparsity_of(model) -> dict:
             "sparsity_all_kernels": za / ta if ta else 0.0}
 
 
-def _gzip_mb(data: bytes) -> float:
-    return len(gzip.compress(data, compresslevel=6)) / 1e6
-
-
 def _keras_gzip_mb(model) -> float:
     """Gzipped size of ``model`` saved as .keras without optimizer state (model.keras from training carries Adam's
     slots, which would make any comparison with the pruned file unfair)."""
@@ -69,13 +65,13 @@ def _keras_gzip_mb(model) -> float:
     with tempfile.TemporaryDirectory(prefix=".edgetl-gz-") as d:
         path = Path(d) / "model.keras"
         model.save(path)  # loaded with compile=False: no optimizer slots
-        return _gzip_mb(path.read_bytes())
+        return gzip_mb(path.read_bytes())
 
 
 def _tflite_gzip_mb(model, contract) -> float:
     from .quantize import _convert_bytes, trace
 
-    return _gzip_mb(_convert_bytes(trace(model, contract), "float32"))
+    return gzip_mb(_convert_bytes(trace(model, contract), "float32"))
 
 
 def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, sparsity: float = 0.5, epochs: int = 1,
@@ -144,7 +140,7 @@ def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[st
         data_bytes = tmp.read_bytes()
     report = {"artifact": str(final), "file": final.name, "format": "keras:pruned", "runtime": "keras",
               "sparsity_target": sparsity, **sparsity_of(stripped), "epochs": int(epochs),
-              "size_mb": len(data_bytes) / 1e6, "gzip_mb": _gzip_mb(data_bytes),
+              "size_mb": len(data_bytes) / 1e6, "gzip_mb": gzip_mb(data_bytes),
               "unpruned_gzip_mb": _keras_gzip_mb(model),
               "tflite_gzip_mb": _tflite_gzip_mb(stripped, contract),
               "unpruned_tflite_gzip_mb": _tflite_gzip_mb(model, contract),
