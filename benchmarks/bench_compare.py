@@ -21,7 +21,7 @@ GOOGLE = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v2_1.0_224_qua
 
 
 def main() -> int:
-    from edgetl.compare import DEFAULT_BACKBONES
+    from edgetl.measure.compare import DEFAULT_BACKBONES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES))
@@ -35,11 +35,11 @@ def main() -> int:
     ap.add_argument("--plot", default=None)
     a = ap.parse_args()
 
-    from edgetl.cli_bench import _reference_line
-    from edgetl.tables import compare_markdown
-    from edgetl.compare import compare, plot
+    from edgetl.cli.bench import _reference_line
+    from edgetl.report.tables import compare_markdown
+    from edgetl.measure.compare import compare, plot
     from edgetl.fsutil import write_json
-    from edgetl.sysinfo import one_line
+    from edgetl.measure.sysinfo import one_line
 
     t0 = time.perf_counter()
     names = [b for b in a.backbones.split(",") if b]

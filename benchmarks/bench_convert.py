@@ -32,9 +32,9 @@ PTQ = ["float32", "dynamic", "float16", "int8"]
 
 def speed(out: Path) -> None:
     from edgetl import _tf, backbones
-    from edgetl.contract import Contract
-    from edgetl.convert import export_onnx
-    from edgetl.quantize import convert_tflite
+    from edgetl.formats.contract import Contract
+    from edgetl.stages.convert import export_onnx
+    from edgetl.stages.quantize import convert_tflite
 
     tf, keras = _tf.tf(), _tf.keras()
     _tf.set_seed(0)
@@ -82,7 +82,7 @@ def speed(out: Path) -> None:
     print(f"4 TFLite modes + ONNX:   edgetl {ours:6.1f} s   naive {naive:6.1f} s   ratio {naive / ours:4.1f}x  (target >= 1.7x)")
     print("(edgetl's first mode includes the one-off trace; edgetl ran first, so the naive way had warm caches)")
 
-    from edgetl.convert import export_onnx_int8, export_onnx_int8_ort
+    from edgetl.stages.convert import export_onnx_int8, export_onnx_int8_ort
 
     a = export_onnx_int8_ort(ours_dir / "model.onnx", c, ours_dir / "model_int8_ort.onnx", cal)
     b = export_onnx_int8(ours_dir / "model_int8.tflite", Contract.load(ours_dir / "model_int8.json"),
@@ -96,7 +96,7 @@ def speed(out: Path) -> None:
 
 
 def _latency_ms(path, pixels, runs=30) -> float:
-    from edgetl.runtime import open_artifact
+    from edgetl.measure.runtime import open_artifact
 
     r = open_artifact(path, threads=1)
     x = r.prepare(pixels[:1])
@@ -114,12 +114,12 @@ def accuracy(out: Path) -> None:
     if not FLOWERS.is_dir() or not WEIGHTS.is_file():
         print(f"\n== Part 2 skipped: {FLOWERS} or {WEIGHTS} absent (see ../shared/README.md) ==")
         return
-    from edgetl.contract import Contract
-    from edgetl.convert import convert_run, export_onnx_int8
-    from edgetl.quantize import quantize_run
+    from edgetl.formats.contract import Contract
+    from edgetl.stages.convert import convert_run, export_onnx_int8
+    from edgetl.stages.quantize import quantize_run
     from edgetl.rundir import RunDir
-    from edgetl.runtime import open_artifact
-    from edgetl.train import TrainConfig, train
+    from edgetl.measure.runtime import open_artifact
+    from edgetl.stages.train import TrainConfig, train
 
     run_dir = out / "run224"
     t = time.perf_counter()

@@ -1,10 +1,10 @@
 """Latency figures of issue 4, printed from one run (the CPU may be shared: quote medians and ratios).
 
-1. Our int8 MobileNetV2 1.0 224 (edgetl.quantize, random weights, uint8 I/O) vs Google's
+1. Our int8 MobileNetV2 1.0 224 (edgetl.stages.quantize, random weights, uint8 I/O) vs Google's
    mobilenet_v2_1.0_224_quant.tflite (../shared/models/coral): p50 ratio, target <= 1.10.
 2. int8 vs float32 TFLite speed-up on the same MobileNetV2, and vs Keras tf.function (batch 1);
-   ONNX Runtime float32 too when edgetl.convert is available.
-3. Harness overhead: p50 of `edgetl.bench` (subprocess worker) vs a bare ``interpreter.invoke()``
+   ONNX Runtime float32 too when edgetl.stages.convert is available.
+3. Harness overhead: p50 of `edgetl.measure.bench` (subprocess worker) vs a bare ``interpreter.invoke()``
    loop in this process on Google's file, alternating blocks; target within 3 %.
 
     python benchmarks/bench_latency.py [--threads 1] [--runs 100] [--min-seconds 2] [--rounds 3]
@@ -25,10 +25,10 @@ GOOGLE = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v2_1.0_224_qua
 def build_artifacts(work: Path) -> dict:
     import numpy as np
 
-    from edgetl.backbones import build_imagenet_classifier, get_backbone
-    from edgetl.compare import imagenet_contract
+    from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
+    from edgetl.measure.compare import imagenet_contract
     from edgetl.fsutil import write_text
-    from edgetl.quantize import convert_tflite
+    from edgetl.stages.quantize import convert_tflite
 
     spec = get_backbone("mobilenet_v2")
     model = build_imagenet_classifier(spec, 224, 1.0, 1000)
@@ -44,12 +44,12 @@ def build_artifacts(work: Path) -> dict:
     write_text(keras_dir / "contract.json", contract.to_json() + "\n")
     out["keras"] = keras_dir / "model.keras"
     try:
-        from edgetl.convert import export_onnx
+        from edgetl.stages.convert import export_onnx
 
         export_onnx(model, contract, work / "mobilenet_v2_1.0_224.onnx")
         out["onnx"] = work / "mobilenet_v2_1.0_224.onnx"
     except ImportError:
-        print("edgetl.convert not available: no ONNX figure")
+        print("edgetl.stages.convert not available: no ONNX figure")
     except Exception as e:  # report, keep the other figures
         print(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
     return out
@@ -82,8 +82,8 @@ def harness_overhead(google: Path, a) -> None:
     On a shared CPU the load changes between blocks, so the median of the per-pair ratios and the
     ratio of the best (lowest) block p50s are both printed; each pair runs back to back.
     """
-    from edgetl import stats
-    from edgetl.bench import benchmark
+    from edgetl.measure import stats
+    from edgetl.measure.bench import benchmark
 
     harness, bare = [], []
     for _ in range(a.blocks):
@@ -95,7 +95,7 @@ def harness_overhead(google: Path, a) -> None:
         bare.append(stats.median(bare_loop_ms(google, a.threads, a.runs, 1.0)))
     ratios = [h / b for h, b in zip(harness, bare)]
     print(f"harness overhead on {google.name} ({a.blocks} paired blocks): median paired ratio "
-          f"{100 * (stats.median(ratios) - 1):+.1f}%, best-block p50 {min(harness):.3f} ms (edgetl.bench) vs "
+          f"{100 * (stats.median(ratios) - 1):+.1f}%, best-block p50 {min(harness):.3f} ms (edgetl.measure.bench) vs "
           f"{min(bare):.3f} ms (bare invoke() loop) = {100 * (min(harness) / min(bare) - 1):+.1f}% (target within 3%)")
     print(f"  per block p50 ms: bench {[round(x, 3) for x in harness]}, bare {[round(x, 3) for x in bare]}")
 
@@ -112,8 +112,8 @@ def main() -> int:
     ap.add_argument("--skip-overhead", action="store_true")
     a = ap.parse_args()
 
-    from edgetl.bench import benchmark
-    from edgetl.sysinfo import collect, one_line
+    from edgetl.measure.bench import benchmark
+    from edgetl.measure.sysinfo import collect, one_line
 
     google = Path(a.reference)
     if not google.is_file():

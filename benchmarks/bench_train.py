@@ -25,11 +25,11 @@ WEIGHTS = SHARED / "weights" / "imagenet"
 
 
 def throughput(epochs: int) -> None:
-    from edgetl.backbones import get_backbone
-    from edgetl.contract import Contract
-    from edgetl.data import DataOptions, load_splits
-    from edgetl.train import TransferModel, make_dataset
-    from edgetl.weights import ResolvedWeights
+    from edgetl.backbones.registry import get_backbone
+    from edgetl.formats.contract import Contract
+    from edgetl.data.sources import DataOptions, load_splits
+    from edgetl.stages.train import TransferModel, make_dataset
+    from edgetl.backbones.weights import ResolvedWeights
 
     spec = get_backbone("mobilenet_v2")
     splits = load_splits(DataOptions(str(FLOWERS), val_ratio=0.0, test_ratio=0.05), 224)
@@ -79,7 +79,7 @@ def throughput(epochs: int) -> None:
 
 def accuracy(seeds) -> None:
     """Test accuracy with `edgetl train` defaults; 30 test images make one split noisy, so several seeds."""
-    from edgetl.train import TrainConfig, train
+    from edgetl.stages.train import TrainConfig, train
 
     accs = []
     for seed in seeds:

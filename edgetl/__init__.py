@@ -3,10 +3,10 @@
 TensorFlow is imported lazily (and always with TF_USE_LEGACY_KERAS=1, see ``edgetl._tf``), so
 ``import edgetl`` and ``edgetl --help`` are fast.
 """
-from . import _tf as _tf  # noqa: F401  sets TF_USE_LEGACY_KERAS before anything imports TensorFlow
-from .contract import Contract
-from .errors import EdgetlError
-from .runtime import open_artifact
+from edgetl import _tf as _tf  # noqa: F401  sets TF_USE_LEGACY_KERAS before anything imports TensorFlow
+from edgetl.formats.contract import Contract
+from edgetl.errors import EdgetlError
+from edgetl.measure.runtime import open_artifact
 
 __version__ = "0.1.0"
 

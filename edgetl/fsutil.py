@@ -65,7 +65,7 @@ def _json_default(o):
 
 def check_writable_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` if needed and prove we can write in it, or raise a one-line EdgetlError."""
-    from .errors import EdgetlError
+    from edgetl.errors import EdgetlError
 
     p = Path(path)
     try:

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .contract import Contract
-from .errors import EdgetlError
-from .runtime import RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model
+from edgetl.formats.contract import Contract
+from edgetl.errors import EdgetlError
+from edgetl.measure.runtime import RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model
 
 MANIFEST_FILE = "manifest.json"
 
@@ -43,7 +43,7 @@ class RunDir:
 
     def splits(self, data: Optional[str] = None, limit_per_class: Optional[int] = None):
         """The run's own data, split exactly as in training (same options and seed); ``data`` overrides the source."""
-        from .data import DataOptions, load_splits
+        from edgetl.data.sources import DataOptions, load_splits
 
         m = self.manifest()
         opts = DataOptions(**m["data"]["options"])

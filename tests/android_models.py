@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgetl.contract import Contract
-from edgetl.imageops import load_image
+from edgetl.formats.contract import Contract
+from edgetl.data.images import load_image
 
 HEIGHT, WIDTH = 64, 80
 MEAN = [103.939, 116.779, 123.68]
@@ -30,7 +30,7 @@ def flower_files(flowers: Path, per_class: int) -> list:
 
 def build_tiny_run(out: Path, flowers: Path) -> Path:
     from edgetl import _tf
-    from edgetl.quantize import convert_tflite
+    from edgetl.stages.quantize import convert_tflite
 
     keras = _tf.keras()
     _tf.set_seed(7)

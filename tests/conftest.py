@@ -51,7 +51,7 @@ def make_subset(dest: Path, classes=None, per_class=None, root: Path = FLOWERS) 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, flowers, weights_dir):
     """One small trained run (MobileNetV2 a=0.35, 96 px, ImageNet weights, 5 flower classes) shared by tests."""
-    from edgetl.train import TrainConfig, train
+    from edgetl.stages.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("small_run")
     result = train(TrainConfig(data=str(flowers), backbone="mobilenet_v2", alpha=0.35, input_size=96,

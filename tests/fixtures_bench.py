@@ -34,7 +34,7 @@ def coral_data(dest: Path) -> Path:
 
 
 def tiny_contract():
-    from edgetl.contract import Contract
+    from edgetl.formats.contract import Contract
 
     return Contract(labels=list(LABELS), height=SIZE, width=SIZE, output_units=len(LABELS), backbone="tiny",
                     weights_source="random", artifact="keras")
@@ -56,7 +56,7 @@ def build_tiny_model():
 
 
 def write_onnx(model, contract, path: Path) -> Path:
-    """float32 ONNX with the contract in metadata_props (what edgetl.convert writes)."""
+    """float32 ONNX with the contract in metadata_props (what edgetl.stages.convert writes)."""
     import onnx
     import tf2onnx
 
@@ -74,10 +74,10 @@ def write_onnx(model, contract, path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_artifacts(tmp_path_factory):
     """{"dir", "keras", "tflite", "onnx"}: a run-like folder holding model.keras + contract.json, a float32
-    TFLite (+ sidecar contract, via edgetl.quantize) and an ONNX file."""
+    TFLite (+ sidecar contract, via edgetl.stages.quantize) and an ONNX file."""
     import numpy as np
 
-    from edgetl.quantize import convert_tflite
+    from edgetl.stages.quantize import convert_tflite
     from edgetl.fsutil import write_text
 
     d = tmp_path_factory.mktemp("tiny_run")

@@ -31,14 +31,14 @@ def qrun(small_run, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ptq_records(qrun):
-    from edgetl.quantize import quantize_run
+    from edgetl.stages.quantize import quantize_run
 
     return {r["mode"]: r for r in quantize_run(qrun, PTQ, agreement=TEST_AGREEMENT, calibration_images=100)}
 
 
 @pytest.fixture(scope="session")
 def qat_record(qrun, ptq_records):
-    from edgetl.quantize import quantize_run
+    from edgetl.stages.quantize import quantize_run
 
     (rec,) = quantize_run(qrun, ["qat"], agreement=TEST_AGREEMENT, qat_epochs=1, calibration_images=100)
     return rec
@@ -46,7 +46,7 @@ def qat_record(qrun, ptq_records):
 
 @pytest.fixture(scope="session")
 def convert_records(qrun, ptq_records):
-    from edgetl.convert import convert_run
+    from edgetl.stages.convert import convert_run
 
     return {r["format"]: r for r in convert_run(qrun, ["tflite", "onnx"], agreement=TEST_AGREEMENT,
                                                 calibration_images=100)}
@@ -54,7 +54,7 @@ def convert_records(qrun, ptq_records):
 
 @pytest.fixture(scope="session")
 def prune_record(qrun, ptq_records):
-    from edgetl.prune import prune_run
+    from edgetl.stages.prune import prune_run
 
     return prune_run(qrun, sparsity=0.5, epochs=1)
 

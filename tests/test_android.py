@@ -18,11 +18,11 @@ from click.testing import CliRunner
 
 from android_models import build_tiny_run, flower_files
 from java_harness import MAIN_SRC, compile_core, java_files
-from edgetl.android import export_android
-from edgetl.contract import Contract, read_labels
+from edgetl.export.android import export_android
+from edgetl.formats.contract import Contract, read_labels
 from edgetl.errors import EdgetlError
-from edgetl.imageops import decode_rgb, resize_rgb
-from edgetl.runtime import open_artifact, top_k
+from edgetl.data.images import decode_rgb, resize_rgb
+from edgetl.measure.runtime import open_artifact, top_k
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FLOWERS = SHARED / "data" / "flowers_small"
@@ -298,7 +298,7 @@ def test_java_rejects_mismatched_assets(java_core, exported, tmp_path):
 def test_real_trained_run_int8_export_and_java_parity(small_run, java_core, tmp_path):
     """The whole road on a real run (MobileNetV2 0.35, 96 px, trained on flowers): quantize int8 with
     edgetl, export for Android, and the Java core feeds and reads the model exactly as Python does."""
-    from edgetl.quantize import quantize_run
+    from edgetl.stages.quantize import quantize_run
 
     run = Path(shutil.copytree(small_run[0], tmp_path / "run", symlinks=True))
     quantize_run(run, ["int8"], calibration_images=32, parity_images=16, agreement={"int8": 0.0})

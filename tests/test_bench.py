@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgetl import stats, sysinfo
-from edgetl.bench import ROW_KEYS, benchmark, expand_artifacts
+from edgetl.measure import stats, sysinfo
+from edgetl.measure.bench import ROW_KEYS, benchmark, expand_artifacts
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgetl.backbones import SEED_TABLE, build_imagenet_classifier, count_weight_layers, get_backbone
+from edgetl.backbones.registry import SEED_TABLE, build_imagenet_classifier, count_weight_layers, get_backbone
 from edgetl.cli import main
-from edgetl.compare import claim_flags, compare, seed_depth_range
+from edgetl.measure.compare import claim_flags, compare, seed_depth_range
 
 from fixtures_bench import CORAL_MNV2, need_coral
 
@@ -123,7 +123,7 @@ def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
 
 def test_a_failed_conversion_becomes_its_rows_reason(tmp_path):
     """The conversion subprocess's failure is reported per artifact kind, never raised."""
-    from edgetl.compare import convert_in_subprocess
+    from edgetl.measure.compare import convert_in_subprocess
 
     job = {"backbone": "no_such_net", "size": 96, "alpha": None, "classes": 10, "out_dir": str(tmp_path / "out"),
            "stem": "x", "modes": ["float32", "int8"], "onnx": True, "run_dir": None, "calibration": None}

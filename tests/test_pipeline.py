@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_subset
-from edgetl import pipeline
+from edgetl.pipeline import runner as pipeline
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
-from edgetl.recipes import load_recipe, recipes_dir, validate
+from edgetl.pipeline.recipes import load_recipe, recipes_dir, validate
 
 SMALL = ["--limit-images", "6", "--input-size", "48", "--epochs", "2", "--fine-tune-epochs", "0",
          "--quantize", "float32,int8", "--calibration-images", "20", "--runs", "5", "--min-seconds", "0.05",
@@ -66,7 +66,7 @@ def test_second_run_skips_every_stage_and_a_changed_value_reruns_from_its_stage(
 
 
 def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, monkeypatch):
-    from edgetl.recipes import validate
+    from edgetl.pipeline.recipes import validate
 
     out = tmp_path / "run"
     recipe = validate({"data": "digits", "limit_images": 5, "input_size": 40, "epochs": 1, "fine_tune_epochs": 0,
@@ -140,7 +140,7 @@ def test_run_bad_inputs_one_line_exit_2(tmp_path):
 
 
 def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_path, monkeypatch):
-    from edgetl import artifacts
+    from edgetl.formats import registry as artifacts
 
     r = run_cli("run", "--out", tmp_path / "x", "--min-agreement", "dynamic=1.01")
     assert r.exit_code == 2 and "dynamic=1.01" in r.output  # a threshold above 1 is a bad value, caught up front
@@ -158,7 +158,7 @@ def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_pa
     assert summary["refused"] and "model_int8.tflite" in summary["refused"][0]
     assert not (out / "model_int8.tflite").exists() and not (out / "model_int8.json").exists()
     assert (out / "model_float32.tflite").is_file() and rows["float32"].get("error") is None
-    from edgetl.report import artifact_rows
+    from edgetl.report.markdown import artifact_rows
 
     refused = [row for row in artifact_rows(summary["results"]) if row["name"] == "model_int8.tflite"]
     assert refused and refused[0]["error"].startswith("not written")

@@ -92,8 +92,8 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
     assert i8.stat().st_size < 0.45 * f32.stat().st_size
 
     from edgetl import _tf, backbones
-    from edgetl.contract import Contract
-    from edgetl.quantize import convert_tflite
+    from edgetl.formats.contract import Contract
+    from edgetl.stages.quantize import convert_tflite
 
     keras = _tf.keras()
     base = backbones.build_base(backbones.get_backbone("mobilenet_v2"), 96, 1.0, None)
@@ -108,9 +108,9 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
 
 @pytest.mark.parametrize("io", ["int8", "float32"])
 def test_int8_io_types(qrun, ptq_records, tmp_path, io):
-    from edgetl.quantize import calibration_from, convert_tflite, load_run_splits, make_gate
+    from edgetl.stages.quantize import calibration_from, convert_tflite, load_run_splits, make_gate
     from edgetl.rundir import RunDir
-    from edgetl.runtime import open_artifact
+    from edgetl.measure.runtime import open_artifact
 
     run = RunDir(qrun)
     model, contract = run.load_model(), run.contract()
@@ -124,7 +124,7 @@ def test_int8_io_types(qrun, ptq_records, tmp_path, io):
 
 
 def test_a_wrong_normalisation_is_refused_by_the_gate_and_leaves_no_file(qrun, ptq_records, tmp_path):
-    from edgetl.quantize import convert_tflite, load_run_splits, make_gate
+    from edgetl.stages.quantize import convert_tflite, load_run_splits, make_gate
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
@@ -143,9 +143,9 @@ def test_a_wrong_normalisation_is_refused_by_the_gate_and_leaves_no_file(qrun, p
 
 
 def test_check_parity_removes_a_refused_file_on_request(qrun, ptq_records, tmp_path):
-    from edgetl.parity import check_parity
+    from edgetl.measure.parity import check_parity
     from edgetl.rundir import RunDir
-    from edgetl.runtime import KerasRunner, TFLiteRunner
+    from edgetl.measure.runtime import KerasRunner, TFLiteRunner
 
     run = RunDir(qrun)
     pixels = run.splits().val.images
@@ -162,7 +162,7 @@ def test_check_parity_removes_a_refused_file_on_request(qrun, ptq_records, tmp_p
 
 
 def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp_path, monkeypatch):
-    from edgetl import quantize
+    from edgetl.stages import quantize
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
@@ -179,8 +179,8 @@ def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp
 # ---- contracts ------------------------------------------------------------------------------
 
 def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_record, convert_records):
-    from edgetl.contract import Contract
-    from edgetl.runtime import open_artifact
+    from edgetl.formats.contract import Contract
+    from edgetl.measure.runtime import open_artifact
 
     run_c = Contract.load(qrun / "contract.json")
     files = [r["file"] for r in list(ptq_records.values()) + [qat_record] + list(convert_records.values())]
@@ -202,7 +202,7 @@ def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_
 
 def test_onnx_float_matches_keras_within_1e4(qrun, convert_records):
     from edgetl.rundir import RunDir
-    from edgetl.runtime import KerasRunner, open_artifact
+    from edgetl.measure.runtime import KerasRunner, open_artifact
 
     rec = convert_records["onnx:float32"]
     assert rec["file"] == "model.onnx" and rec["agreement"] == 1.0 and rec["min_agreement"] == 0.99
@@ -212,10 +212,10 @@ def test_onnx_float_matches_keras_within_1e4(qrun, convert_records):
 
 
 def test_int8_onnx_agrees_with_int8_tflite(qrun, convert_records, tmp_path):
-    from edgetl.contract import Contract
-    from edgetl.convert import export_onnx_int8
+    from edgetl.formats.contract import Contract
+    from edgetl.stages.convert import export_onnx_int8
     from edgetl.rundir import RunDir
-    from edgetl.runtime import open_artifact
+    from edgetl.measure.runtime import open_artifact
 
     splits = RunDir(qrun).splits()
     pixels = np.concatenate([splits.val.images, splits.test.images])
@@ -241,8 +241,8 @@ def test_pruning_reaches_the_target_and_shrinks_the_gzipped_size(prune_record, q
 
 
 def test_quantize_and_convert_accept_the_pruned_model(prune_record, qrun):
-    from edgetl.convert import convert_run
-    from edgetl.quantize import quantize_run
+    from edgetl.stages.convert import convert_run
+    from edgetl.stages.quantize import quantize_run
 
     (rec,) = quantize_run(qrun, ["float16"], model="model_pruned.keras")
     assert rec["file"] == "model_pruned_float16.tflite" and rec["agreement"] >= 0.99
@@ -305,7 +305,7 @@ def test_qat_on_mobilenet_v3_names_the_layer_and_suggests_int8(qrun, tmp_path):
 # ---- the runtime layer on a model nobody here made ------------------------------------------------
 
 def test_googles_uint8_mobilenet_classifies_the_cat():
-    from edgetl.runtime import open_artifact, top_k
+    from edgetl.measure.runtime import open_artifact, top_k
 
     model = need(CORAL / "mobilenet_v2_1.0_224_quant.tflite")
     runner = open_artifact(model)  # no contract: uint8 input, labels from imagenet_labels.txt beside it

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import MNV2_035, make_subset
-from edgetl.backbones import BACKBONES, build_base, build_imagenet_classifier, count_weight_layers, get_backbone
+from edgetl.backbones.registry import BACKBONES, build_base, build_imagenet_classifier, count_weight_layers, get_backbone
 from edgetl.cli import main
-from edgetl.data import DataOptions, load_splits
+from edgetl.data.sources import DataOptions, load_splits
 
 
 def run_cli(*args):
@@ -83,9 +83,9 @@ def test_corrupt_image_is_skipped_and_counted(tmp_path, flowers):
 # ---- training ----------------------------------------------------------------------------------
 
 def _tiny_model(flowers, weights=str(MNV2_035), classes=("daisy", "roses", "tulips"), per_class=8, tmp=None):
-    from edgetl.contract import Contract
-    from edgetl.train import TrainConfig, TransferModel
-    from edgetl.weights import ResolvedWeights
+    from edgetl.formats.contract import Contract
+    from edgetl.stages.train import TrainConfig, TransferModel
+    from edgetl.backbones.weights import ResolvedWeights
 
     cfg = TrainConfig(data=str(make_subset(tmp, classes=classes, per_class=per_class)), backbone="mobilenet_v2",
                       alpha=0.35, input_size=64, epochs=2, fine_tune_epochs=1, unfreeze=12, batch_size=8)
@@ -101,7 +101,7 @@ def _weights_by_layer(layers):
 
 
 def test_phase1_freezes_base_and_phase2_changes_only_unfrozen_non_bn_layers(tmp_path, weights_dir, flowers):
-    from edgetl.train import feature_extraction, fine_tune
+    from edgetl.stages.train import feature_extraction, fine_tune
 
     cfg, splits, tm, contract = _tiny_model(flowers, tmp=tmp_path)
     before = _weights_by_layer(tm.base_layers)
@@ -123,7 +123,7 @@ def test_phase1_freezes_base_and_phase2_changes_only_unfrozen_non_bn_layers(tmp_
 
 
 def test_transfer_beats_random_initialisation(tmp_path, flowers, weights_dir):
-    from edgetl.train import TrainConfig, train
+    from edgetl.stages.train import TrainConfig, train
 
     common = dict(data=str(flowers), backbone="mobilenet_v2", alpha=0.35, input_size=96, epochs=8,
                   fine_tune_epochs=0, lr=5e-3, seed=3)
@@ -150,7 +150,7 @@ def test_run_directory_contents(small_run):
     history = json.loads((out / "history.json").read_text())
     assert history["phase1"]["feature_cache"] and history["phase2"]["phase"] == "fine_tuning"
     # the saved model reloads and predicts what training evaluated
-    from edgetl.runtime import open_artifact
+    from edgetl.measure.runtime import open_artifact
 
     r = open_artifact(out)
     from edgetl.rundir import RunDir
@@ -168,7 +168,7 @@ def test_binary_path_uses_sigmoid_and_reports_precision_recall_auc(tmp_path, flo
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout)
     assert {"precision", "recall", "auc"} <= set(metrics["test"])
-    from edgetl.runtime import load_keras_model
+    from edgetl.measure.runtime import load_keras_model
 
     model = load_keras_model(tmp_path / "run" / "model.keras")
     assert model.output_shape == (None, 1) and model.layers[-1].activation.__name__ == "sigmoid"

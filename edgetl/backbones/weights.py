@@ -1,0 +1,94 @@
+"""Where a backbone's starting weights come from: ``--weights auto|imagenet|none|FILE``.
+
+``imagenet`` looks in the weights dir (``--weights-dir`` or ``EDGETL_WEIGHTS_DIR``) for the file
+name keras.applications uses, then in the Keras cache (~/.keras/models), then downloads it.
+``auto`` does the same but falls back to random initialisation, loudly, when nothing works.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from edgetl.backbones.registry import BackboneSpec
+from edgetl.errors import EdgetlError
+
+WEIGHTS_DIR_ENV = "EDGETL_WEIGHTS_DIR"
+WEIGHT_CHOICES = ("auto", "imagenet", "none")
+
+
+@dataclass
+class ResolvedWeights:
+    path: Optional[str]  # None: random initialisation
+    source: str  # human- and machine-readable: "imagenet:<file>", "file:<file>", "random"
+    warning: Optional[str] = None
+
+    @property
+    def pretrained(self) -> bool:
+        return self.path is not None
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def resolve_weights(spec: BackboneSpec, alpha, size: int, weights: str = "auto",
+                    weights_dir: Optional[str] = None, download: bool = True) -> ResolvedWeights:
+    weights = str(weights or "auto")
+    if weights == "none":
+        return ResolvedWeights(None, "random")
+    if weights not in ("auto", "imagenet"):
+        f = Path(weights).expanduser()
+        if not f.is_file():
+            raise EdgetlError(f"--weights {weights}: no such file; pass auto, imagenet, none or an existing .h5 weights file")
+        return ResolvedWeights(str(f), f"file:{f}")
+    try:
+        path = find_imagenet_weights(spec, alpha, size, weights_dir, download)
+        return ResolvedWeights(path, f"imagenet:{path}")
+    except EdgetlError as e:
+        if weights == "imagenet":
+            raise
+        return ResolvedWeights(None, "random", f"no ImageNet weights for {spec.name}: {e} -> RANDOM initialisation, "
+                                               "the whole network is trained from scratch")
+
+
+def find_imagenet_weights(spec: BackboneSpec, alpha, size: int, weights_dir: Optional[str] = None,
+                          download: bool = True) -> str:
+    if spec.weight_files is None:
+        raise EdgetlError(f"{spec.name} has no public ImageNet weights for Keras; pass --weights FILE (an .h5 of this "
+                          "architecture) or --weights none")
+    if spec.alphas and alpha not in _imagenet_alphas(spec):
+        raise EdgetlError(f"no ImageNet weights exist for {spec.name} alpha {alpha}; use alpha in {_imagenet_alphas(spec)} "
+                          "or --weights none")
+    names = spec.weight_files(alpha, size)
+    dirs = [Path(d).expanduser() for d in (weights_dir, os.environ.get(WEIGHTS_DIR_ENV)) if d] + [keras_cache_dir()]
+    for d in dirs:
+        for n in names:
+            if (d / n).is_file():
+                return str(d / n)
+    if not download:
+        raise EdgetlError(f"{names[0]} not found in {', '.join(map(str, dirs))}")
+    return _download(spec, names[0], dirs)
+
+
+def _imagenet_alphas(spec: BackboneSpec):
+    return {"mobilenet": (0.25, 0.5, 0.75, 1.0), "mobilenet_v2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)}.get(spec.name, spec.alphas)
+
+
+def _download(spec: BackboneSpec, name: str, searched) -> str:
+    """keras' own download (into ~/.keras/models), as keras.applications does for weights='imagenet'."""
+    import socket
+
+    from edgetl import _tf
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)
+    try:
+        return _tf.keras().utils.get_file(name, spec.weights_url + name, cache_subdir="models")
+    except Exception as e:  # network errors come as many types
+        reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+        raise EdgetlError(f"could not download {name} ({reason}); put it in --weights-dir "
+                          f"(searched {', '.join(map(str, searched))}) or use --weights none") from None
+    finally:
+        socket.setdefaulttimeout(old)

@@ -1,0 +1,209 @@
+"""`edgetl benchmark` and `edgetl compare`, plus the table renderers both share (rich, markdown, CSV)."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.errors import EdgetlError
+from edgetl.report.tables import (ACCURACY_COLUMNS, BENCH_COLUMNS, MEASURED_COLUMNS, MEASURED_KEYS, SEED_COLUMNS, _measured_display,
+                     compare_markdown, csv_table, markdown_table, print_table, rich_table)
+
+@contextlib.contextmanager
+def live_progress():
+    """A transient progress bar on a terminal; nothing in logs or pipes (stderr stays one line per error)."""
+    if not console.is_terminal:
+        yield None
+        return
+    from edgetl.cli.progress import progress_bar
+
+    bar = progress_bar()
+    bar.live.transient = True
+    with bar:
+        yield bar
+
+
+def output_format(as_json: bool, as_csv: bool, as_markdown: bool) -> Optional[str]:
+    chosen = [n for n, on in (("json", as_json), ("csv", as_csv), ("markdown", as_markdown)) if on]
+    if len(chosen) > 1:
+        raise EdgetlError(f"choose one output format, not {' and '.join('--' + c for c in chosen)}")
+    return chosen[0] if chosen else None
+
+
+def parse_threads(value) -> list:
+    try:
+        items = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise EdgetlError(f"--threads must be comma-separated positive integers such as 1,2,4; got '{value}'") from None
+    if not items or any(i < 1 for i in items):
+        raise EdgetlError(f"--threads must be positive integers such as 1 or 1,2,4; got '{value}'")
+    return items
+
+
+def _bench_options(fn):
+    opts = [
+        click.option("--runs", type=int, default=50, show_default=True, help="Timed runs, at least (over all rounds)."),
+        click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Timed seconds, at least."),
+        click.option("--warmup", type=int, default=5, show_default=True,
+                     help="Warm-up runs per round, at least (and at least 0.5 s)."),
+        click.option("--rounds", type=int, default=3, show_default=True,
+                     help="Rounds interleaved across artifacts (each a fresh subprocess per artifact) to cancel drift."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout."),
+        click.option("--csv", "as_csv", is_flag=True, help="Print CSV to stdout."),
+        click.option("--markdown", "as_markdown", is_flag=True, help="Print a Markdown table to stdout."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+@click.command("benchmark")
+@click.argument("artifacts", nargs=-1, required=True)
+@click.option("--threads", default="1", show_default=True, help="Thread counts, comma-separated (e.g. 1,2,4).")
+@click.option("--data", type=click.Path(), default=None,
+              help="Accuracy on DIR/<label>/*.jpg: each sub-folder named after one of the model's labels.")
+@click.option("--labels", type=click.Path(), default=None, help="Labels file for a TFLite file without contract.")
+@click.option("--budget-ms", type=float, default=33.0, show_default=True, help="Frame budget for p50 (33 ms = 30 FPS).")
+@click.option("--xnnpack/--no-xnnpack", default=True, show_default=True, help="TFLite XNNPACK delegate.")
+@_bench_options
+@user_errors
+def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, runs, min_seconds, warmup, rounds,
+                  as_json, as_csv, as_markdown):
+    """Measure latency (p50/p90/p99), init and first-run time, peak memory, size and accuracy of artifacts.
+
+    \b
+    ARTIFACT: .tflite (ai-edge-litert), .onnx (onnxruntime), .keras or a run directory (Keras
+    tf.function, batch 1: the baseline). A run directory expands to all artifacts in it.
+    Each artifact x thread count runs in its own subprocess, in rounds interleaved across
+    artifacts; a failed artifact gets a row "failed: reason", the others are still measured
+    (exit code 2 at the end).
+
+    \b
+    Examples:
+      edgetl benchmark runs/flowers                       # every artifact of a run
+      edgetl benchmark model_int8.tflite model.onnx --threads 1,2,4 --json
+      edgetl benchmark ../shared/models/coral/mobilenet_v2_1.0_224_quant.tflite --data photos/
+      edgetl benchmark m.tflite --no-xnnpack --runs 200 --markdown
+    """
+    from edgetl.measure.bench import ROW_KEYS, benchmark, check_settings, expand_artifacts, failures
+    from edgetl.measure.sysinfo import one_line
+
+    fmt_name = output_format(as_json, as_csv, as_markdown)
+    thread_list = check_settings(parse_threads(threads), runs, min_seconds, warmup, rounds, budget_ms)
+    expanded = expand_artifacts(artifacts)
+    if len(expanded) == 1 and expanded[0][1]:
+        raise EdgetlError(expanded[0][1])  # a single bad artifact: one line, before any work
+    with live_progress() as progress:
+        result = benchmark(list(artifacts), threads=thread_list, runs=runs, min_seconds=min_seconds, warmup=warmup,
+                           data=data, budget_ms=budget_ms, xnnpack=xnnpack, rounds=rounds, progress=progress,
+                           labels=labels)
+    rows = result["results"]
+    failed = failures(result)
+    if len(rows) == len(failed) and len({r["artifact"] for r in rows}) == 1:
+        raise EdgetlError(rows[0]["error"].removeprefix("failed: "))  # a single bad artifact: one line
+    s = result["settings"]
+    print_table(rich_table(
+        "edgetl benchmark", BENCH_COLUMNS, rows,
+        caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
+                f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}"))
+    emit(result, rows, fmt_name, BENCH_COLUMNS, ROW_KEYS)
+    if failed:
+        click.echo("error: " + "; ".join(failed), err=True)
+        sys.exit(2)
+
+
+def emit(result: dict, rows, fmt_name, columns, keys) -> None:
+    if fmt_name == "json":
+        emit_json(result)
+    elif fmt_name == "csv":
+        click.echo(csv_table(rows, keys), nl=False)
+    elif fmt_name == "markdown":
+        click.echo(markdown_table(columns, rows))
+
+
+def _reference_line(ref: Optional[dict]) -> Optional[str]:
+    if not ref:
+        return None
+    if ref.get("ratio") is None:
+        return f"reference: failed: {ref.get('error')}"
+    return (f"reference: our int8 MobileNetV2 1.0 224 p50 {ref['ours_p50_ms']:.2f} ms ({ref['ours_mb']:.2f} MB) vs "
+            f"Google's {Path(ref['google']).name} {ref['google_p50_ms']:.2f} ms ({ref['google_mb']:.2f} MB): "
+            f"ratio {ref['ratio']:.3f}")
+
+
+@click.command("compare")
+@click.option("--backbones", default="alexnet,vgg16,resnet50,mobilenet,mobilenet_v2,mobilenet_v3_large",
+              show_default=True, help="Comma-separated backbones (see `edgetl backbones`).")
+@click.option("--input-size", type=int, default=224, show_default=True, help="Square input size in px for every backbone.")
+@click.option("--alpha", type=float, default=None,
+              help="Width multiplier for the backbones that take one (mobilenet, mobilenet_v2); others ignore it.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads for every runtime.")
+@click.option("--data", type=click.Path(), default=None,
+              help="Train a transfer classifier per backbone on DIR (class folders) and report test accuracy.")
+@click.option("--weights-dir", type=click.Path(), default=None, help="Folder of ImageNet no-top weights (with --data).")
+@click.option("--epochs", type=int, default=3, show_default=True, help="Feature-extraction epochs (with --data).")
+@click.option("--reference", type=click.Path(), default=None,
+              help="Google's uint8 mobilenet_v2_1.0_224_quant.tflite: benchmarked beside our int8 MobileNetV2 1.0 224.")
+@click.option("--workdir", type=click.Path(), default=None,
+              help="Keep the converted artifacts in DIR [default: a temporary folder, deleted afterwards].")
+@click.option("--plot", "plot_file", type=click.Path(), default=None, help="Write latency-vs-size (and accuracy) PNG.")
+@_bench_options
+@user_errors
+def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs, reference, workdir, plot_file,
+                runs, min_seconds, warmup, rounds, as_json, as_csv, as_markdown):
+    """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), measured beside the seed's claims.
+
+    \b
+    Each backbone's classic ImageNet classifier (1000 classes, random weights: the parameter
+    count Keras Applications reports) is converted to float32 and int8 TFLite and ONNX and
+    benchmarked. Depth counts layers with weights (conv, depthwise conv, dense), as the seed
+    does; rows where the seed's depth or parameters (beyond 10%) disagree are flagged.
+    With --data (and --weights-dir) a transfer classifier is trained instead and its test
+    accuracy is measured per artifact.
+
+    \b
+    Examples:
+      edgetl compare                                           # 6 backbones at 224 px, 1 thread (slow: VGG)
+      edgetl compare --backbones mobilenet,mobilenet_v2 --input-size 128 --markdown
+      edgetl compare --backbones mobilenet_v2 --reference ../shared/models/coral/mobilenet_v2_1.0_224_quant.tflite
+      edgetl compare --backbones mobilenet_v2 --alpha 0.35 --data ../shared/data/flowers_small \\
+          --weights-dir ../shared/weights/imagenet --plot compare.png
+    """
+    from edgetl.measure.compare import compare, plot
+    from edgetl.measure.sysinfo import one_line
+
+    fmt_name = output_format(as_json, as_csv, as_markdown)
+    names = [b.strip() for b in str(backbones).split(",") if b.strip()]
+    if weights_dir and not data:
+        raise EdgetlError("--weights-dir only matters with --data (a trained transfer classifier); add --data DIR")
+    with live_progress() as progress:
+        result = compare(names, input_size=input_size, threads=threads, data=data, weights_dir=weights_dir,
+                         reference=reference, workdir=workdir, progress=progress, alpha=alpha, runs=runs,
+                         min_seconds=min_seconds, warmup=warmup, rounds=rounds, epochs=epochs)
+    measured = _measured_display(result["measured"])
+    columns = MEASURED_COLUMNS[:-1] + (ACCURACY_COLUMNS if data else []) + MEASURED_COLUMNS[-1:]
+    print_table(rich_table("the seed's table (as stated)", SEED_COLUMNS, result["seed"]))
+    caption = one_line(result["system"]) if result.get("system") else None
+    print_table(rich_table(f"measured ({threads} thread(s), p50 of {runs}+ runs)", columns, measured, caption=caption))
+    ref_line = _reference_line(result.get("reference"))
+    if ref_line:
+        console.print(ref_line)
+    if plot_file:
+        console.print(f"plot: {plot(result, plot_file)}")
+    if fmt_name == "json":
+        emit_json(result)
+    elif fmt_name == "csv":
+        click.echo(csv_table([{**r, "flags": "; ".join(r["flags"]), "errors": "; ".join(r["errors"])}
+                              for r in result["measured"]], MEASURED_KEYS), nl=False)
+    elif fmt_name == "markdown":
+        click.echo(compare_markdown(result) + (f"\n\n{ref_line}" if ref_line else ""))
+    failed = [f"{r['backbone']}: {'; '.join(r['errors'])}" for r in result["measured"] if r["errors"]]
+    if result.get("reference") and result["reference"].get("error"):
+        failed.append(f"reference: {result['reference']['error']}")
+    if failed:
+        click.echo("error: " + " | ".join(failed), err=True)
+        sys.exit(2)

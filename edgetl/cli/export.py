@@ -1,0 +1,57 @@
+"""`edgetl export ...`: hand a run's artifact to a device project (thin layer over edgetl.export.android)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgetl.cli.common import console, emit_json, user_errors
+
+
+@click.group("export")
+def export_group():
+    """Export a trained, quantized model for a device app.
+
+    \b
+    Examples:
+      edgetl export android runs/flowers                     # int8 -> android_demo/app/src/main/assets
+      edgetl export android runs/flowers --artifact float16 --out assets/
+    """
+
+
+@export_group.command("android")
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--artifact", default="int8", show_default=True,
+              help="Which TFLite artifact of the run: int8, float16, float32, dynamic, qat, ... "
+                   "(the model_<name>.tflite files in RUN_DIR) or a .tflite path.")
+@click.option("--out", "out", default=None, metavar="DIR",
+              help="Assets folder to write [default: android_demo/app/src/main/assets when run from the edgetl "
+                   "checkout, else RUN_DIR/android].")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON on stdout.")
+@user_errors
+def android_cmd(run_dir, artifact, out, as_json):
+    """Write model.tflite, labels.txt and model.json (the contract) for the Android demo app.
+
+    The contract is checked against the model's real tensors (shape, dtype, scale/zero point,
+    output units vs labels) before anything is written.
+
+    \b
+    Examples:
+      edgetl export android runs/flowers
+      edgetl export android runs/flowers --artifact float16 --out android_demo/app/src/main/assets
+    """
+    from edgetl.export.android import APP_ASSETS, export_android
+
+    result = export_android(run_dir, artifact=artifact, out=out)
+    if as_json:
+        emit_json(result)
+        return
+    inp = result["input"]
+    q = f", scale {inp['scale']:.6g}, zero point {inp['zero_point']}" if "scale" in inp else ""
+    console.print(f"[bold]exported[/bold] {result['artifact']} ({result['bytes'] / 1024:.0f} KiB) -> {result['out']}")
+    console.print(f"  input {result['height']}x{result['width']} {inp['dtype']}{q}; "
+                  f"{len(result['labels'])} labels; output {result['output']['dtype']}")
+    console.print("  model.json checked against the real tensors of model.tflite")
+    if Path(result["out"]).resolve() != APP_ASSETS.resolve():
+        console.print(f"  next: copy the three files into {APP_ASSETS}/ (or pass --out {APP_ASSETS}), "
+                      "then open android_demo/ in Android Studio")

@@ -1,0 +1,237 @@
+"""One measurement of one artifact at one thread count, in its own process.
+
+    python -m edgetl.measure.bench_worker ARTIFACT --threads N --runs N --min-seconds S --warmup N --out FILE.json
+                                           [--no-xnnpack] [--data DIR] [--labels FILE]
+
+``edgetl.measure.bench`` starts one of these per artifact x thread count x round, so one runtime's
+thread pools, allocator and memory peak can never leak into another's measurement. The
+runtime is imported before the clock starts: ``init_ms`` is load + allocate only.
+
+What is timed (the "bare invoke", as TFLite's benchmark_model times it): for TFLite the input
+is set once and ``interpreter.invoke()`` is timed; for ONNX ``session.run`` on the prepared
+input; for Keras the ``tf.function`` call (batch 1) and its ``.numpy()``. The prepared input
+comes from the runtime layer (``Runner.random_input``: random pixels through the contract).
+The result is one JSON file: the samples in ms, init/first-run times, peak RSS and accuracy.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+WARMUP_MIN_SECONDS = 0.5
+MAX_SAMPLES = 200_000
+
+
+def _status_mb(field: str) -> Optional[float]:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return None
+
+
+def rss_mb() -> Optional[float]:
+    """Current resident set size (VmRSS) in MB, or None where /proc is missing."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB.
+
+    VmHWM (the high-water mark of this process's own memory map) first: Linux carries
+    ``getrusage().ru_maxrss`` over fork + exec, so a worker started by a parent holding TensorFlow
+    would report the parent's 1.5 GB. ``resource.getrusage`` where /proc is missing (KiB on Linux,
+    bytes on macOS).
+    """
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+
+
+def repeat(call: Callable[[], object], min_runs: int, min_seconds: float) -> list:
+    """Call ``call`` at least ``min_runs`` times and for at least ``min_seconds``; per-call ms."""
+    samples = []
+    clock = time.perf_counter_ns
+    deadline = clock() + int(min_seconds * 1e9)
+    while len(samples) < min_runs or (clock() < deadline and len(samples) < MAX_SAMPLES):
+        t0 = clock()
+        call()
+        samples.append((clock() - t0) / 1e6)
+    return samples
+
+
+def preimport(runtime: str, threads: int) -> None:
+    """Import the runtime before the clock starts; TensorFlow's thread pools must be sized before first use."""
+    if runtime == "tflite":
+        import ai_edge_litert.interpreter  # noqa: F401
+    elif runtime == "onnx":
+        import onnxruntime  # noqa: F401
+    else:
+        from edgetl import _tf
+
+        tf = _tf.tf()
+        _tf.keras()
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def bare_call(runner, x: np.ndarray) -> Callable[[], object]:
+    """The zero-argument call the timed loop repeats (see the module docstring)."""
+    if runner.runtime == "tflite":
+        it = runner.interpreter
+        it.set_tensor(runner._in["index"], x)
+        return it.invoke
+    return lambda: runner.invoke(x)
+
+
+def predict_batch(runner) -> int:
+    """1 for an ONNX model exported with a fixed batch of 1 (it rejects bigger batches), else 32."""
+    if runner.runtime == "onnx":
+        dim = runner.session.get_inputs()[0].shape[0]
+        if isinstance(dim, int) and dim == 1:
+            return 1
+    return 32
+
+
+def match_labels(classes: list, labels: list, data: Path) -> list:
+    """Label index of each class folder: the exact label, else the one label whose comma-separated
+    names include it (ImageNet's "hotdog, hot dog, red hot" accepts a folder named "hotdog")."""
+    out, unknown = [], []
+    for name in classes:
+        if name in labels:
+            out.append(labels.index(name))
+            continue
+        hits = [i for i, lab in enumerate(labels) if name in [s.strip() for s in str(lab).split(",")]]
+        if len(hits) == 1:
+            out.append(hits[0])
+        else:
+            unknown.append(name)
+    if unknown:
+        shown = ", ".join(repr(str(lab)) for lab in labels[:4]) + (f", ... ({len(labels)} labels)" if len(labels) > 4 else "")
+        raise _user_error(f"--data {data} has class folder(s) {unknown[:5]} that are not labels of this model "
+                          f"[{shown}]; name each sub-folder after one of the model's labels")
+    return out
+
+
+def labelled_images(data: str, contract):
+    """(uint8 pixels at the contract's size, label indices) of DIR/<label>/*.jpg."""
+    from edgetl.data.sources import scan_folder
+    from edgetl.data.images import UnreadableImage, load_image
+
+    root = Path(data)
+    if not root.is_dir():
+        raise _user_error(f"--data {root} is not a folder; pass DIR with one sub-folder per label (DIR/<label>/*.jpg)")
+    classes, items = scan_folder(root)
+    index = match_labels(classes, list(contract.labels), root)
+    pixels, truth = [], []
+    for f, c in items:
+        try:
+            pixels.append(load_image(f, contract.height, contract.width))
+            truth.append(index[c])
+        except UnreadableImage:
+            continue
+    if not pixels:
+        raise _user_error(f"--data {root} has no readable image; add .jpg/.png files to its class folders")
+    return np.stack(pixels), np.asarray(truth)
+
+
+def _user_error(msg):
+    from edgetl.errors import EdgetlError
+
+    return EdgetlError(msg)
+
+
+def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: int, xnnpack: bool = True,
+            data: Optional[str] = None, labels: Optional[str] = None, seed: int = 0) -> dict:
+    from edgetl.measure.runtime import open_artifact, runtime_of
+
+    runtime = runtime_of(artifact)
+    preimport(runtime, threads)
+    base_rss = rss_mb()
+
+    t0 = time.perf_counter()
+    runner = open_artifact(artifact, labels=labels, threads=threads, xnnpack=xnnpack)
+    init_ms = (time.perf_counter() - t0) * 1e3
+
+    x = runner.random_input(seed)
+    call = bare_call(runner, x)
+    t0 = time.perf_counter()
+    call()
+    first_ms = (time.perf_counter() - t0) * 1e3
+
+    gc.collect()
+    gc.disable()
+    try:
+        warm = repeat(call, warmup, WARMUP_MIN_SECONDS)
+        samples = repeat(call, runs, min_seconds)
+    finally:
+        gc.enable()
+    peak = peak_rss_mb()  # before any data is loaded for accuracy
+
+    accuracy = accuracy_n = None
+    if data:
+        pixels, truth = labelled_images(data, runner.contract)
+        pred = np.argmax(runner.predict(pixels, batch_size=predict_batch(runner)), axis=1)
+        accuracy, accuracy_n = float(np.mean(pred == truth)), int(len(truth))
+
+    c = runner.contract
+    return {
+        "ok": True,
+        "runtime": runner.runtime,
+        "kind": c.artifact,
+        "input": {"shape": list(x.shape), "dtype": str(x.dtype)},
+        "threads": threads,
+        "xnnpack": xnnpack if runner.runtime == "tflite" else None,
+        "init_ms": init_ms,
+        "first_ms": first_ms,
+        "warmup_runs": len(warm),
+        "samples_ms": samples,
+        "base_rss_mb": base_rss,
+        "peak_rss_mb": peak,
+        "accuracy": accuracy,
+        "accuracy_n": accuracy_n,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m edgetl.measure.bench_worker", description=__doc__.split("\n\n")[0])
+    p.add_argument("artifact")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--no-xnnpack", action="store_true")
+    p.add_argument("--data")
+    p.add_argument("--labels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+
+    from edgetl.errors import EdgetlError
+    from edgetl.fsutil import write_json
+
+    try:
+        result = measure(a.artifact, a.threads, a.runs, a.min_seconds, a.warmup, xnnpack=not a.no_xnnpack,
+                         data=a.data, labels=a.labels, seed=a.seed)
+    except EdgetlError as e:
+        result = {"ok": False, "error": str(e)}
+    except Exception as e:  # an unexpected runtime failure still becomes a row, not a lost benchmark
+        first = (str(e).splitlines() or [""])[0][:200]
+        result = {"ok": False, "error": f"{type(e).__name__}: {first}"}
+    write_json(a.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

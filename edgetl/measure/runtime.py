@@ -1,0 +1,273 @@
+"""One runtime layer: open any artifact (Keras, TFLite via ai-edge-litert, ONNX via onnxruntime)
+and predict images through its contract.
+
+Parity gate, evaluation, benchmark and the Android contract tests all go through ``open_artifact``;
+no consumer re-implements preprocessing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgetl.formats.contract import Contract, TensorSpec, read_labels
+from edgetl.errors import EdgetlError
+from edgetl.data.images import load_image
+
+ONNX_CONTRACT_KEY = "edgetl_contract"
+KERAS_SUFFIXES = (".keras", ".h5")
+RUN_MODEL_FILE = "model.keras"
+RUN_CONTRACT_FILE = "contract.json"
+
+
+def sidecar_path(artifact: str | Path) -> Path:
+    """Where a TFLite/ONNX artifact's contract JSON lives: model_int8.tflite -> model_int8.json."""
+    return Path(artifact).with_suffix(".json")
+
+
+def runtime_of(path: str | Path) -> str:
+    p = Path(path)
+    if p.is_dir():
+        if (p / RUN_MODEL_FILE).is_file():
+            return "keras"
+        raise EdgetlError(f"{p} is a folder but not an edgetl run directory (no {RUN_MODEL_FILE}); pass a run made by `edgetl train --out`")
+    suffix = p.suffix.lower()
+    if suffix == ".tflite":
+        return "tflite"
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in KERAS_SUFFIXES:
+        return "keras"
+    raise EdgetlError(f"{p} is not a model file edgetl can open (.tflite, .onnx, .keras/.h5 or a run directory)")
+
+
+class Runner:
+    """An opened artifact. ``invoke`` takes the exact input tensor; ``predict`` takes uint8 RGB pixels."""
+
+    runtime = "?"
+
+    def __init__(self, path: Path, contract: Contract):
+        self.path = Path(path)
+        self.contract = contract
+
+    # subclasses implement: invoke(x) for a batch of prepared inputs, input_spec(), output_spec()
+    def invoke(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        return self.contract.to_input(pixels)
+
+    def predict(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """uint8 NHWC RGB pixels at the contract's size -> probabilities (N, len(labels))."""
+        pixels = np.asarray(pixels)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        out = [self.contract.to_probabilities(self.invoke(self.prepare(pixels[i:i + batch_size])))
+               for i in range(0, len(pixels), batch_size)]
+        return np.concatenate(out, axis=0) if out else np.zeros((0, len(self.contract.labels)), np.float32)
+
+    def predict_files(self, paths: Sequence[str | Path]) -> np.ndarray:
+        c = self.contract
+        return self.predict(np.stack([load_image(p, c.height, c.width) for p in paths]))
+
+    def random_input(self, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        pixels = rng.integers(0, 256, size=(1, self.contract.height, self.contract.width, 3), dtype=np.uint8)
+        return self.prepare(pixels)
+
+
+# ---- TFLite ---------------------------------------------------------------------------
+
+class TFLiteRunner(Runner):
+    runtime = "tflite"
+
+    def __init__(self, path, contract: Optional[Contract] = None, labels=None, threads: Optional[int] = None, xnnpack: bool = True):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        path = Path(path)
+        kwargs = {"num_threads": threads} if threads else {}
+        if not xnnpack:
+            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            self.interpreter = Interpreter(model_path=str(path), **kwargs)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise EdgetlError(f"{path} is not a valid TFLite model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl quantize`") from None
+        self._in = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+        if contract is None:
+            contract = _contract_beside(path) or self._infer_contract(path, labels)
+        super().__init__(path, contract)
+
+    def input_spec(self) -> TensorSpec:
+        return _spec_of(self._in)
+
+    def output_spec(self) -> TensorSpec:
+        return _spec_of(self._out)
+
+    def invoke_one(self, x: np.ndarray) -> np.ndarray:
+        it = self.interpreter
+        it.set_tensor(self._in["index"], x)
+        it.invoke()
+        return it.get_tensor(self._out["index"])
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.invoke_one(x[i:i + 1]) for i in range(len(x))], axis=0)
+
+    def _infer_contract(self, path: Path, labels) -> Contract:
+        """A contract for a TFLite file nobody here made: uint8 input means raw pixels go in as they are."""
+        inp, out = self.input_spec(), self.output_spec()
+        labels = _find_labels(path, labels)
+        if inp.quantized:
+            # choose mean/std so that quantize(normalize(p)) == p: mean = zero_point, std = 1/scale
+            mean = [float(inp.zero_point)] * 3
+            std = [1.0 / float(inp.scale)] * 3
+        else:
+            raise EdgetlError(f"{path} has a float input and no contract ({sidecar_path(path).name}); "
+                              "its normalisation is unknown: export it with edgetl or write that JSON beside it")
+        h, w = int(self._in["shape"][1]), int(self._in["shape"][2])
+        units = int(np.prod(self._out["shape"][1:]))
+        c = Contract(labels=labels, height=h, width=w, mean=mean, std=std, input=inp, output=out,
+                     output_units=units, activation="none", artifact="tflite:foreign")
+        c.check_labels()
+        return c
+
+
+def _spec_of(detail) -> TensorSpec:
+    dtype = np.dtype(detail["dtype"]).name
+    scale, zp = detail.get("quantization", (0.0, 0))
+    if dtype in ("uint8", "int8") and scale:
+        return TensorSpec(dtype, float(scale), int(zp))
+    return TensorSpec(dtype)
+
+
+def _find_labels(path: Path, labels) -> list:
+    if isinstance(labels, (list, tuple)):
+        return list(labels)
+    if labels is not None:
+        return read_labels(labels)
+    candidates = [path.parent / "labels.txt"] + sorted(path.parent.glob("*labels*.txt"))
+    for c in candidates:
+        if c.is_file():
+            return read_labels(c)
+    raise EdgetlError(f"no contract or labels file found for {path}; pass --labels FILE")
+
+
+def _contract_beside(path: Path) -> Optional[Contract]:
+    side = sidecar_path(path)
+    return Contract.load(side) if side.is_file() else None
+
+
+# ---- ONNX -----------------------------------------------------------------------------
+
+class OnnxRunner(Runner):
+    runtime = "onnx"
+
+    def __init__(self, path, contract: Optional[Contract] = None, labels=None, threads: Optional[int] = None):
+        import onnxruntime as ort
+
+        path = Path(path)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise EdgetlError(f"{path} is not a valid ONNX model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl convert`") from None
+        self._in = self.session.get_inputs()[0]
+        self._out_name = self.session.get_outputs()[0].name
+        if contract is None:
+            meta = self.session.get_modelmeta().custom_metadata_map
+            if ONNX_CONTRACT_KEY in meta:
+                contract = Contract.from_json(meta[ONNX_CONTRACT_KEY])
+            else:
+                contract = _contract_beside(path)
+            if contract is None:
+                raise EdgetlError(f"{path} carries no edgetl contract (metadata '{ONNX_CONTRACT_KEY}'); export it with `edgetl convert`")
+        super().__init__(path, contract)
+
+    def input_spec(self) -> TensorSpec:
+        return self.contract.input
+
+    def output_spec(self) -> TensorSpec:
+        return self.contract.output
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        if self._in.shape and self._in.shape[0] == 1 and len(x) > 1:  # a fixed batch of 1 (e.g. converted from TFLite)
+            return np.concatenate([self.session.run([self._out_name], {self._in.name: x[i:i + 1]})[0]
+                                   for i in range(len(x))], axis=0)
+        return self.session.run([self._out_name], {self._in.name: x})[0]
+
+
+# ---- Keras ----------------------------------------------------------------------------
+
+class KerasRunner(Runner):
+    """The Keras model, called through a tf.function at inference (batch-norm and dropout in inference mode)."""
+
+    runtime = "keras"
+
+    def __init__(self, path, contract: Optional[Contract] = None, model=None, **_ignored):
+        from edgetl import _tf
+
+        path = Path(path)
+        model_file = path / RUN_MODEL_FILE if path.is_dir() else path
+        if contract is None:
+            side = model_file.parent / RUN_CONTRACT_FILE
+            if not side.is_file():
+                raise EdgetlError(f"no {RUN_CONTRACT_FILE} beside {model_file}; pass a run directory made by `edgetl train`")
+            contract = Contract.load(side)
+        if model is None:
+            model = load_keras_model(model_file)
+        self.model = model
+        tf = _tf.tf()
+        spec = tf.TensorSpec([None, contract.height, contract.width, 3], tf.float32)
+        self._fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])  # one trace, any batch
+        super().__init__(model_file, contract)
+
+    def input_spec(self) -> TensorSpec:
+        return TensorSpec("float32")
+
+    def output_spec(self) -> TensorSpec:
+        return TensorSpec("float32")
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        return self._fn(x).numpy()
+
+
+def load_keras_model(path: str | Path):
+    from edgetl import _tf
+
+    keras = _tf.keras()
+    path = Path(path)
+    if not path.is_file():
+        raise EdgetlError(f"model file {path} not found; pass a run directory made by `edgetl train`")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # load_model raises many types for foreign files
+        raise EdgetlError(f"{path} does not load as a tf_keras model ({str(e).splitlines()[0][:160]}); retrain with `edgetl train`") from None
+
+
+_RUNNERS = {"tflite": TFLiteRunner, "onnx": OnnxRunner, "keras": KerasRunner}
+
+
+def open_artifact(path: str | Path, contract: Optional[Contract] = None, labels=None,
+                  threads: Optional[int] = None, xnnpack: bool = True) -> Runner:
+    """Open any artifact; its contract comes from the artifact itself unless one is given."""
+    p = Path(path)
+    if not p.exists():
+        raise EdgetlError(f"{p} does not exist; pass a .tflite, .onnx, .keras file or a run directory")
+    kind = runtime_of(p)
+    if kind == "tflite":
+        return TFLiteRunner(p, contract, labels=labels, threads=threads, xnnpack=xnnpack)
+    if kind == "onnx":
+        return OnnxRunner(p, contract, labels=labels, threads=threads)
+    return KerasRunner(p, contract)
+
+
+def top_k(probs: np.ndarray, labels: Sequence[str], k: int = 3) -> list:
+    """[(label, score), ...] best first, for one probability vector."""
+    idx = np.argsort(-probs, kind="stable")[:k]
+    return [(labels[i], float(probs[i])) for i in idx]

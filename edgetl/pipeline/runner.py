@@ -1,0 +1,247 @@
+"""`edgetl run`: recipe -> train -> prune -> quantize -> convert -> benchmark -> compare -> report [-> android].
+
+Resumable: each stage has a fingerprint (its own recipe keys, chained with the stage before it, and
+for training the data's fingerprint). ``stages.json`` records the fingerprint of every finished
+stage, written after each stage, so a rerun skips what is unchanged, a changed value reruns that
+stage and the ones after it, and Ctrl-C or a failure keeps every finished stage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from edgetl.errors import EdgetlError
+from edgetl.fsutil import read_json, write_json
+
+STATE_FILE = "stages.json"
+SUMMARY_FILE = "summary.json"
+IDENTITY_KEYS = ("name", "data", "backbone")  # what makes a run folder "a different run"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    keys: tuple  # recipe keys this stage depends on
+    run: Callable  # run(ctx) -> dict (the stage's figures, JSON-serialisable)
+    enabled: Callable = lambda r: True
+
+
+class Context:
+    def __init__(self, recipe: dict, out: Path, progress, log):
+        self.recipe, self.out, self.progress, self.log = recipe, out, progress, log
+        self.results: dict = {}  # stage name -> its figures
+        self.stage_seconds: dict = {}  # stage name -> seconds this invocation spent on it (0 when skipped)
+
+
+# ---- stages -----------------------------------------------------------------------------------
+
+def _train(ctx: Context) -> dict:
+    from edgetl.stages.train import TrainConfig, train
+
+    r = ctx.recipe
+    cfg = TrainConfig(data=r["data"], backbone=r["backbone"], alpha=r["alpha"], input_size=r["input_size"],
+                      weights=r["weights"], weights_dir=r["weights_dir"], epochs=r["epochs"],
+                      fine_tune_epochs=r["fine_tune_epochs"], unfreeze=r["unfreeze"], lr=r["lr"],
+                      fine_tune_lr=r["fine_tune_lr"], batch_size=r["batch_size"], augment=r["augment"],
+                      class_weights=r["class_weights"], seed=r["seed"], dropout=r["dropout"], patience=r["patience"],
+                      val_ratio=r["val_ratio"], test_ratio=r["test_ratio"], limit_per_class=r["limit_images"],
+                      out=str(ctx.out))
+    result = train(cfg, progress=ctx.progress, log=ctx.log)
+    return {k: v for k, v in result.items() if k != "history"}
+
+
+def _prune(ctx: Context) -> dict:
+    from edgetl.stages.prune import prune_run
+
+    r = ctx.recipe
+    return prune_run(ctx.out, sparsity=r["prune_sparsity"], epochs=r["prune_epochs"])
+
+
+def _steps(ctx: Context, title: str):
+    """Adapter: a (description, done, total) callback driving one task of the run's rich progress view."""
+    if ctx.progress is None:
+        return None
+    task = ctx.progress.add_task(title, total=None)
+
+    def update(description, done, total):
+        ctx.progress.update(task, completed=done, total=total, description=f"{title}: {description}")
+
+    return update
+
+
+def _quantize(ctx: Context) -> dict:
+    from edgetl.stages.quantize import quantize_run
+
+    r = ctx.recipe
+    from edgetl.formats.registry import parse_agreement
+
+    rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
+                        qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
+                        progress=_steps(ctx, "quantize"), keep_going=True)
+    for row in rows:
+        if row.get("error"):
+            ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
+    return {"artifacts": rows}
+
+
+def _convert(ctx: Context) -> dict:
+    from edgetl.stages.convert import convert_run
+
+    r = ctx.recipe
+    from edgetl.formats.registry import parse_agreement
+
+    return {"artifacts": convert_run(ctx.out, to=tuple(t for t in r["convert"] if t != "tflite"), opset=r["opset"],
+                                     agreement=parse_agreement(r["min_agreement"]))}
+
+
+def _benchmark(ctx: Context) -> dict:
+    from edgetl.measure.bench import benchmark
+
+    r = ctx.recipe
+    return benchmark([ctx.out], threads=tuple(r["threads"]), runs=r["runs"], min_seconds=r["min_seconds"],
+                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress)
+
+
+def _compare(ctx: Context) -> dict:
+    from edgetl.measure.compare import compare
+
+    r = ctx.recipe
+    backbones = r["compare_backbones"] or [r["backbone"]]
+    size = r["compare_input_size"] or ctx.results["train"]["input_size"]
+    return compare(backbones, input_size=size, threads=r["threads"][0], workdir=ctx.out / "compare",
+                   progress=ctx.progress, runs=max(10, r["runs"] // 2), min_seconds=min(r["min_seconds"], 0.5),
+                   warmup=r["warmup"], rounds=r["bench_rounds"])
+
+
+def _report(ctx: Context) -> dict:
+    from edgetl.report.markdown import write_report
+
+    return write_report(ctx.out, ctx.recipe, ctx.results, stage_seconds=ctx.stage_seconds)
+
+
+def _android(ctx: Context) -> dict:
+    from edgetl.export.android import export_android
+
+    return export_android(ctx.out, artifact=ctx.recipe["android_artifact"])
+
+
+TRAIN_KEYS = ("data", "val_ratio", "test_ratio", "limit_images", "backbone", "alpha", "input_size", "weights",
+              "weights_dir", "epochs", "fine_tune_epochs", "unfreeze", "lr", "fine_tune_lr", "batch_size", "augment",
+              "class_weights", "seed", "dropout", "patience")
+
+STAGES = (
+    Stage("train", TRAIN_KEYS, _train),
+    Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
+    Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs", "min_agreement"), _quantize),
+    Stage("convert", ("convert", "opset", "min_agreement"), _convert, lambda r: bool(r["convert"])),
+    Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms", "bench_rounds"), _benchmark),
+    Stage("compare", ("compare_backbones", "compare_input_size"), _compare),
+    Stage("report", (), _report),
+    Stage("android", ("android", "android_artifact"), _android, lambda r: r["android"]),
+)
+
+
+# ---- fingerprints and state ---------------------------------------------------------------------
+
+def data_fingerprint(source: str) -> str:
+    """Cheap fingerprint of the data source: every file's relative path, size and mtime for a folder."""
+    p = Path(source).expanduser()
+    if source == "digits" or source.startswith("tfds:") or not p.is_dir():
+        return source
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def fingerprints(recipe: dict) -> dict:
+    fps, prev = {}, "edgetl-pipeline/1"
+    for st in STAGES:
+        payload = {k: recipe[k] for k in st.keys}
+        if st.name == "train":
+            payload["_data"] = data_fingerprint(str(recipe["data"]))
+        payload["_enabled"] = bool(st.enabled(recipe))
+        prev = hashlib.sha256((prev + json.dumps(payload, sort_keys=True, default=str)).encode()).hexdigest()
+        fps[st.name] = prev
+    return fps
+
+
+def _load_state(out: Path, recipe: dict, force: bool) -> dict:
+    state_path = out / STATE_FILE
+    if not state_path.is_file():
+        others = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+        if others and not force:
+            raise EdgetlError(f"{out} already holds files that are not an edgetl run ({', '.join(others[:3])}); "
+                              "pick another --out or pass --force")
+        return {"identity": {k: recipe[k] for k in IDENTITY_KEYS}, "stages": {}}
+    state = read_json(state_path)
+    ident = {k: recipe[k] for k in IDENTITY_KEYS}
+    if state.get("identity") != ident:
+        if not force:
+            diff = ", ".join(f"{k}: {state.get('identity', {}).get(k)!r} -> {ident[k]!r}" for k in IDENTITY_KEYS
+                             if state.get("identity", {}).get(k) != ident[k])
+            raise EdgetlError(f"{out} holds a different run ({diff}); pick another --out or pass --force to replace it")
+        return {"identity": ident, "stages": {}}
+    return state if not force else {"identity": ident, "stages": {}}
+
+
+def _outputs_present(out: Path, done: dict) -> bool:
+    """A finished stage counts only while the files it reported are still there."""
+    result = done.get("result") or {}
+    files = [r.get("artifact") for r in result.get("artifacts", []) if isinstance(r, dict) and not r.get("error")]
+    return all(Path(f).exists() for f in files if f) and (out / "model.keras").exists()
+
+
+def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress=None, log=print,
+                 recipe_source: str = "built-in", until: Optional[str] = None) -> dict:
+    """Run every enabled stage whose fingerprint changed (up to stage ``until``); return summary.json's content."""
+    from edgetl.fsutil import check_writable_dir
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgetlError(f"--out {out} is a file; pass a folder")
+    check_writable_dir(out)
+    state = _load_state(out, recipe, force)
+    fps = fingerprints(recipe)
+    ctx = Context(recipe, out, progress, log)
+    summary = {"recipe": recipe, "recipe_source": recipe_source, "out": str(out), "stages": {}}
+    t_total = time.perf_counter()
+    names = [s.name for s in STAGES]
+    for st in STAGES[: names.index(until) + 1] if until else STAGES:
+        done = state["stages"].get(st.name)
+        if not st.enabled(recipe):
+            summary["stages"][st.name] = {"status": "disabled"}
+            state["stages"].pop(st.name, None)
+            continue
+        if done and done.get("fingerprint") == fps[st.name] and _outputs_present(out, done):
+            log(f"stage {st.name}: up to date, skipped (inputs unchanged; --force redoes it)")
+            ctx.results[st.name] = done["result"]
+            summary["stages"][st.name] = {"status": "skipped", "seconds": 0.0, "ran_seconds": done.get("seconds")}
+            ctx.stage_seconds[st.name] = 0.0
+            continue
+        log(f"stage {st.name}: running")
+        t0 = time.perf_counter()
+        # A stage being redone invalidates everything after it, even if interrupted mid-way.
+        for later in STAGES[names.index(st.name):]:
+            state["stages"].pop(later.name, None)
+        write_json(out / STATE_FILE, state)
+        result = st.run(ctx)
+        seconds = round(time.perf_counter() - t0, 2)
+        ctx.results[st.name] = result
+        state["stages"][st.name] = {"fingerprint": fps[st.name], "seconds": seconds, "result": result,
+                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        write_json(out / STATE_FILE, state)
+        summary["stages"][st.name] = {"status": "ran", "seconds": seconds}
+        ctx.stage_seconds[st.name] = seconds
+        log(f"stage {st.name}: done in {seconds:.1f} s")
+    summary["total_seconds"] = round(time.perf_counter() - t_total, 2)
+    summary["refused"] = [f"{row['file']}: {row['error']}" for stage in ("quantize", "convert")
+                          for row in (ctx.results.get(stage) or {}).get("artifacts", []) if row.get("error")]
+    summary["results"] = ctx.results
+    write_json(out / SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,212 @@
+"""report.md with PNG plots beside it, from a run directory and the pipeline's stage results."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgetl.fsutil import read_json, write_text
+from edgetl.report.tables import compare_markdown, fmt, markdown_table
+
+PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    from edgetl.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    _plt().close(fig)
+
+
+def plot_training(history: dict, path: Path) -> Path:
+    """Loss and accuracy per epoch, training and validation, phase 2 continuing after phase 1."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    offset = 0
+    for phase in ("phase1", "phase2"):
+        h = history.get(phase) or {}
+        if "loss" not in h:
+            continue
+        n = len(h["loss"])
+        x = np.arange(offset + 1, offset + n + 1)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            ax.plot(x, h[metric], marker="o", label=f"{phase} train")
+            if f"val_{metric}" in h:
+                ax.plot(x, h[f"val_{metric}"], marker="s", linestyle="--", label=f"{phase} val")
+        if offset:
+            for ax in axes:
+                ax.axvline(offset + 0.5, color="grey", linewidth=0.8)
+        offset += n
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+    return path
+
+
+def plot_confusion(matrix, labels, path: Path) -> Path:
+    plt = _plt()
+    m = np.asarray(matrix)
+    size = max(3.5, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_title("confusion matrix (test split)")
+    _save(fig, path)
+    return path
+
+
+def pareto_front(points: list) -> list:
+    """Indices of (latency, accuracy) points no other point beats on both (lower latency, higher accuracy)."""
+    front = []
+    for i, (lat, acc) in enumerate(points):
+        dominated = any((l2 <= lat and a2 >= acc) and (l2 < lat or a2 > acc) for j, (l2, a2) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def plot_pareto(rows: list, path: Path) -> Optional[Path]:
+    several = len({r.get("threads") for r in rows if r.get("threads")}) > 1
+    pts = [(r["p50_ms"], r["accuracy"], r["name"] + (f" x{r['threads']}" if several else "")) for r in rows
+           if r.get("p50_ms") and r.get("accuracy") is not None]
+    if not pts:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    front = set(pareto_front([(p[0], p[1]) for p in pts]))
+    rank = {i: r for r, i in enumerate(sorted(range(len(pts)), key=lambda i: pts[i][0]))}
+    for i, (lat, acc, name) in enumerate(pts):
+        ax.scatter(lat, acc, color="tab:red" if i in front else "tab:blue", zorder=3)
+        label = name.replace("model_", "").replace("model.", "")  # model_int8.tflite -> int8.tflite
+        ax.annotate(label, (lat, acc), fontsize=7, xytext=(4, -12 + 9 * (rank[i] % 4)), textcoords="offset points")
+    lats = [p[0] for p in pts]
+    if max(lats) > 5 * min(lats):
+        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.15, y=0.15)
+    fp = sorted((pts[i][0], pts[i][1]) for i in front)
+    ax.plot([p[0] for p in fp], [p[1] for p in fp], color="tab:red", linewidth=1, label="Pareto front")
+    ax.set_xlabel("p50 latency (ms, batch 1)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("latency vs accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return path
+
+
+def artifact_rows(results: dict) -> list:
+    """One row per artifact and thread count: conversion figures joined with benchmark figures."""
+    conv = {}
+    for stage in ("quantize", "convert"):
+        for r in (results.get(stage) or {}).get("artifacts", []):
+            conv[r.get("file") or Path(r["artifact"]).name] = r
+    train = results.get("train") or {}
+    rows = []
+    seen = set()
+    for b in (results.get("benchmark") or {}).get("results", []):
+        name = Path(b["artifact"]).name
+        seen.add(name)
+        c = conv.get(name, {})
+        keras = name.endswith((".keras", ".h5"))
+        rows.append({
+            "name": name, "runtime": b.get("runtime"), "threads": b.get("threads"),
+            "size_mb": b.get("size_mb") if b.get("size_mb") is not None else c.get("size_mb"),
+            "gzip_mb": b.get("gzip_mb") if b.get("gzip_mb") is not None else c.get("gzip_mb"),
+            "accuracy": (train.get("test") or {}).get("accuracy") if keras else c.get("accuracy"),
+            "agreement": 1.0 if keras else c.get("agreement"),
+            "p50_ms": b.get("p50_ms"), "p90_ms": b.get("p90_ms"), "fps": b.get("fps"),
+            "meets_budget": b.get("meets_budget"), "error": b.get("error"),
+        })
+    for name, c in conv.items():  # refused by the parity gate or failed: never written, so never benchmarked
+        if c.get("error") and name not in seen:
+            rows.append({"name": name, "runtime": c.get("runtime"), "threads": None, "size_mb": None, "gzip_mb": None, "accuracy": None,
+                         "agreement": None, "p50_ms": None, "p90_ms": None, "fps": None, "meets_budget": None,
+                         "error": "not written: " + c["error"]})
+    return rows
+
+
+ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
+                    ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("p50_ms", "p50 ms"),
+                    ("p90_ms", "p90 ms"), ("fps", "FPS"), ("meets_budget", "meets budget")]
+CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+                 ("support", "support")]
+
+
+def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds: Optional[dict] = None) -> dict:
+    run_dir = Path(run_dir)
+    train = results.get("train") or {}
+    history = read_json(run_dir / "history.json")
+    test = train.get("test") or read_json(run_dir / "metrics.json")["test"]
+    labels = (train.get("data") or {}).get("classes") or []
+    made = {"training": plot_training(history, run_dir / PLOTS["training"]),
+            "confusion": plot_confusion(test["confusion_matrix"], labels, run_dir / PLOTS["confusion"])}
+    rows = artifact_rows(results)
+    pareto = plot_pareto(rows, run_dir / PLOTS["pareto"])
+    if pareto:
+        made["pareto"] = pareto
+
+    md = [f"# edgetl run: {recipe.get('name')}", ""]
+    if recipe.get("description"):
+        md += [recipe["description"].strip(), ""]
+    weights = train.get("weights_source", "?")
+    pre = train.get("pretrained")
+    md += [f"- backbone: **{train.get('backbone')}** alpha {train.get('alpha')} at {train.get('input_size')} px, "
+           f"{train.get('params', 0):,} parameters",
+           f"- started from: **{'ImageNet weights' if pre else 'RANDOM initialisation (no ImageNet weights found)'}**"
+           f" (`{weights}`)",
+           f"- data: `{(train.get('data') or {}).get('source')}`, {len(labels)} classes, "
+           f"train/val/test {(train.get('data') or {}).get('train')}/{(train.get('data') or {}).get('val')}/"
+           f"{(train.get('data') or {}).get('test')}, hash `{str((train.get('data') or {}).get('data_hash'))[:12]}`", ""]
+    md += ["## Test metrics (Keras model)", "",
+           f"accuracy **{fmt('accuracy', test.get('accuracy'))}**, loss {fmt('loss', test.get('loss'))}"
+           + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
+              f"AUC {fmt('auc', test.get('auc'))}" if "auc" in test else ""), ""]
+    md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
+    md += ["## Training", "", f"![training curves]({PLOTS['training']})", "",
+           f"![confusion matrix]({PLOTS['confusion']})", ""]
+    if rows:
+        budget = recipe.get("budget_ms")
+        md += ["## Artifacts", "",
+               f"Latency: batch 1, per thread count, median of interleaved runs in separate processes; "
+               f"budget {budget} ms per frame.", "",
+               markdown_table(ARTIFACT_COLUMNS, rows), ""]
+        if pareto:
+            md += [f"![latency vs accuracy]({PLOTS['pareto']})", "",
+                   "Red points are the Pareto front: no other artifact is both faster and more accurate.", ""]
+    comp = results.get("compare")
+    if comp:
+        md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
+    stages = stage_seconds or {}
+    if stages:
+        md += ["## Stage times", "", markdown_table([("stage", "stage"), ("seconds", "seconds")],
+                                                    [{"stage": k, "seconds": v} for k, v in stages.items()]), ""]
+    write_text(run_dir / "report.md", "\n".join(md) + "\n")
+    return {"report": str(run_dir / "report.md"), "plots": {k: str(v) for k, v in made.items()}, "artifacts": rows}
+
+
