@@ -73,5 +73,5 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
         with tempfile.NamedTemporaryFile(dir=p, prefix=".probe"):
             pass
     except OSError as e:
-        raise EdgetlError(f"cannot write to output folder {p}: {e.strerror or e}; pass a writable --out") from None
+        raise EdgetlError(f"cannot write to output folder {p}: {e.strerror or e}; pass a writable --out") from e
     return p

@@ -213,8 +213,8 @@ register(BackboneSpec(
 def get_backbone(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name]
-    except KeyError:
-        raise EdgetlError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}") from None
+    except KeyError as err:
+        raise EdgetlError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}") from err
 
 
 def build_base(spec: BackboneSpec, size: int, alpha: Optional[float], weights_path: Optional[str]):
@@ -229,7 +229,7 @@ def build_base(spec: BackboneSpec, size: int, alpha: Optional[float], weights_pa
             raise EdgetlError(
                 f"weights file {weights_path} does not fit {spec.name}"
                 f"{f' alpha {alpha}' if alpha else ''} ({msg}); pass that backbone's no-top weights or --weights none"
-            ) from None
+            ) from e
         raise
 
 

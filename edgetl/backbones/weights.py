@@ -89,6 +89,6 @@ def _download(spec: BackboneSpec, name: str, searched) -> str:
     except Exception as e:  # network errors come as many types
         reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
         raise EdgetlError(f"could not download {name} ({reason}); put it in --weights-dir "
-                          f"(searched {', '.join(map(str, searched))}) or use --weights none") from None
+                          f"(searched {', '.join(map(str, searched))}) or use --weights none") from e
     finally:
         socket.setdefaulttimeout(old)

@@ -37,8 +37,8 @@ def output_format(as_json: bool, as_csv: bool, as_markdown: bool) -> Optional[st
 def parse_threads(value) -> list:
     try:
         items = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise EdgetlError(f"--threads must be comma-separated positive integers such as 1,2,4; got '{value}'") from None
+    except ValueError as err:
+        raise EdgetlError(f"--threads must be comma-separated positive integers such as 1,2,4; got '{value}'") from err
     if not items or any(i < 1 for i in items):
         raise EdgetlError(f"--threads must be positive integers such as 1 or 1,2,4; got '{value}'")
     return items

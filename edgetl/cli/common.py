@@ -1,40 +1,152 @@
-"""Small pieces every CLI command shares: the error boundary, JSON output, the rich console."""
+"""Small pieces every CLI command shares: the error boundary, JSON output, the rich console, log noise.
+
+``--debug`` (or ``EDGETL_DEBUG=1``) shows the full traceback, with its causes, behind every one-line error.
+``--verbose`` (or ``EDGETL_VERBOSE=1``) lets TensorFlow, absl and ONNX Runtime print their own logs; by default
+what their C++ cores write straight to stderr is kept out of the user's way (and shown with ``--debug`` on failure).
+"""
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
+import logging
+import os
 import sys
+import tempfile
+import traceback
 
 import click
 from rich.console import Console
 
 from edgetl.errors import EdgetlError
 
-# Human-readable output goes to stderr so that --json on stdout stays machine-readable.
-console = Console(stderr=True, highlight=False)
+DEBUG_ENV = "EDGETL_DEBUG"
+VERBOSE_ENV = "EDGETL_VERBOSE"
+_NON_TTY_WIDTH = 240  # a log file or pipe has no width to fit: keep table columns whole instead of truncating to 80
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def debug_enabled() -> bool:
+    return _flag(DEBUG_ENV)
+
+
+def verbose_enabled() -> bool:
+    return _flag(VERBOSE_ENV)
+
+
+def _make_console() -> Console:
+    # Human-readable output goes to stderr so that --json on stdout stays machine-readable.
+    probe = Console(stderr=True)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=_NON_TTY_WIDTH)
+
+
+console = _make_console()
+
+
+def _quiet_python_loggers() -> None:
+    if verbose_enabled():
+        return
+    for name in ("tensorflow", "absl", "tf2onnx", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send what C++ libraries write straight to file descriptor 2 into a temporary file.
+
+    Python's own stderr (rich progress, tables, error lines) is re-pointed at the real terminal, so only the native
+    noise (absl init lines, "fully_quantize: ...", ONNX Runtime warnings) goes. Yields the log file, or None when
+    ``--verbose`` asks for everything or stderr is not a real file descriptor.
+    """
+    if verbose_enabled():
+        yield None
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield None
+        return
+    log = tempfile.TemporaryFile()
+    real = sys.stderr
+    try:
+        real_is_fd2 = real.fileno() == 2
+    except (OSError, ValueError, AttributeError):
+        real_is_fd2 = False
+    os.dup2(log.fileno(), 2)
+    if real_is_fd2:
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=getattr(real, "encoding", None) or "utf-8",
+                          errors="backslashreplace")
+    try:
+        yield log
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        if sys.stderr is not real:
+            sys.stderr.close()
+            sys.stderr = real
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _native_tail(log, lines: int = 40) -> str:
+    if log is None:
+        return ""
+    log.flush()
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace").strip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+def _show_debug(err: BaseException, log) -> None:
+    native = _native_tail(log)
+    if native:
+        click.echo("--- native library output (last lines) ---\n" + native, err=True)
+    click.echo("".join(traceback.format_exception(err)).rstrip(), err=True)
 
 
 def user_errors(fn):
-    """Turn an EdgetlError (and Ctrl-C) into one line on stderr and exit code 2, never a traceback."""
+    """Turn an EdgetlError (and Ctrl-C) into one line on stderr and exit code 2; the traceback only with --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except EdgetlError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
-        except OSError as e:
-            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        _quiet_python_loggers()
+        debug = debug_enabled()
+        with quiet_native_stderr() as log:
+            try:
+                return fn(*args, **kwargs)
+            except EdgetlError as e:
+                if debug:
+                    _show_debug(e, log)
+                click.echo(f"error: {e}", err=True)
+                code = e.exit_code
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                if debug:
+                    _show_debug(e, log)
+                where = f" writing {e.filename}" if e.filename else ""
+                click.echo(f"error: disk full{where}; free some space and rerun (finished steps are kept, "
+                           "the failed one left no file)", err=True)
+                code = 2
+            except KeyboardInterrupt:
+                click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
+                code = 130
+            except Exception as e:  # a bug, not a user problem: keep the traceback, with the native log for context
+                if not debug:
+                    native = _native_tail(log, 15)
+                    if native:
+                        click.echo("--- native library output (last lines) ---\n" + native, err=True)
                 raise
-            where = f" writing {e.filename}" if e.filename else ""
-            click.echo(f"error: disk full{where}; free some space and rerun (finished steps are kept, "
-                       "the failed one left no file)", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
-            sys.exit(130)
+        sys.exit(code)
 
     return wrapper
 

@@ -83,10 +83,10 @@ def run_cmd(recipe, out, force, android, until, as_json, **overrides):
 def _int(key, v):
     try:
         return int(v)
-    except ValueError:
+    except ValueError as err:
         from edgetl.errors import EdgetlError
 
-        raise EdgetlError(f"--{key.replace('_', '-')} takes comma-separated integers, got '{v}'") from None
+        raise EdgetlError(f"--{key.replace('_', '-')} takes comma-separated integers, got '{v}'") from err
 
 
 def _check_data(cfg: dict) -> None:

@@ -16,16 +16,54 @@ _FRAC_BITS = 11
 _ONE = 1 << _FRAC_BITS
 
 
+MIN_IMAGE_SIDE = 16  # smaller images (icons, 1x1 tracking pixels) are skipped and counted
+MAX_DECODE_PIXELS = 50_000_000  # left to decode after the JPEG size hint; beyond: skipped as "too large"
+
+
 class UnreadableImage(ValueError):
-    """The file is not a decodable image."""
+    """The file is not a decodable image. ``reason`` is the short skip reason shown to the user."""
+
+    reason = "unreadable"
 
 
-def decode_rgb(path: str | Path) -> np.ndarray:
-    """Decode any PIL-readable image to uint8 RGB (grayscale, palette and RGBA are converted)."""
+class ImageTooLarge(UnreadableImage):
+    reason = "too large"
+
+
+class ImageTooSmall(UnreadableImage):
+    reason = "too small"
+
+
+def decode_rgb(path: str | Path, size_hint: tuple | None = None) -> np.ndarray:
+    """Decode any PIL-readable image to uint8 RGB (grayscale, palette and RGBA are converted).
+
+    ``size_hint`` (height, width): the size the caller resizes to. A JPEG much larger than that is
+    decoded at a reduced scale (PIL ``draft``: 1/2, 1/4 or 1/8, never below twice the hint), so a
+    100-Mpx photo costs megabytes, not gigabytes. More than ``MAX_DECODE_PIXELS`` left to decode
+    raises ``ImageTooLarge``; a side below ``MIN_IMAGE_SIDE`` raises ``ImageTooSmall``.
+    """
+    import warnings
+
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"{path}: too large ({e})") from e
+    except Exception as e:  # PIL raises many types for corrupt data
+        raise UnreadableImage(f"{path}: {type(e).__name__}: {e}") from e
+    try:
+        with opened as im:
+            w, h = im.size
+            if min(w, h) < MIN_IMAGE_SIDE:
+                raise ImageTooSmall(f"{path}: too small ({w}x{h} px; the minimum side is {MIN_IMAGE_SIDE} px)")
+            if size_hint and im.format == "JPEG":
+                im.draft("RGB", (2 * int(size_hint[1]), 2 * int(size_hint[0])))  # im.size becomes the reduced size
+            if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
+                raise ImageTooLarge(f"{path}: too large ({w}x{h} px = {w * h / 1e6:.0f} Mpx; the cap is "
+                                    f"{MAX_DECODE_PIXELS / 1e6:.0f} Mpx to decode)")
             im.load()
             if im.mode != "RGB":
                 if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
@@ -36,8 +74,12 @@ def decode_rgb(path: str | Path) -> np.ndarray:
                 else:
                     im = im.convert("RGB")
             return np.asarray(im, dtype=np.uint8).copy()
+    except UnreadableImage:
+        raise
+    except MemoryError as e:
+        raise ImageTooLarge(f"{path}: too large to decode in memory") from e
     except Exception as e:  # PIL raises many types for corrupt data
-        raise UnreadableImage(f"{path}: {type(e).__name__}: {e}") from None
+        raise UnreadableImage(f"{path}: {type(e).__name__}: {e}") from e
 
 
 def _axis_weights(n_in: int, n_out: int):
@@ -64,10 +106,10 @@ def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
         return image.astype(np.uint8, copy=False)
     y0, y1, fy = _axis_weights(image.shape[0], height)
     x0, x1, fx = _axis_weights(image.shape[1], width)
-    img = image.astype(np.int64)
+    rows0, rows1 = image[y0].astype(np.int64), image[y1].astype(np.int64)  # rows first: no int64 copy of a big image
     fx_ = fx[None, :, None]
-    top = img[y0][:, x0] * (_ONE - fx_) + img[y0][:, x1] * fx_
-    bot = img[y1][:, x0] * (_ONE - fx_) + img[y1][:, x1] * fx_
+    top = rows0[:, x0] * (_ONE - fx_) + rows0[:, x1] * fx_
+    bot = rows1[:, x0] * (_ONE - fx_) + rows1[:, x1] * fx_
     fy_ = fy[:, None, None]
     val = top * (_ONE - fy_) + bot * fy_
     out = (val + (1 << (2 * _FRAC_BITS - 1))) >> (2 * _FRAC_BITS)
@@ -75,4 +117,4 @@ def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def load_image(path: str | Path, height: int, width: int) -> np.ndarray:
-    return resize_rgb(decode_rgb(path), height, width)
+    return resize_rgb(decode_rgb(path, (height, width)), height, width)

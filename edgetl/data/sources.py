@@ -182,13 +182,13 @@ def _load_tfds(src: str, size: int, opts: DataOptions):
     name, split = parts[1], (parts[2] if len(parts) > 2 else "train")
     try:
         import tensorflow_datasets as tfds
-    except ImportError:
-        raise EdgetlError("--data tfds:... needs tensorflow-datasets: pip install -e '.[tfds]' (or pass a local folder)") from None
+    except ImportError as err:
+        raise EdgetlError("--data tfds:... needs tensorflow-datasets: pip install -e '.[tfds]' (or pass a local folder)") from err
     try:
         ds, info = tfds.load(name, split=split, as_supervised=True, with_info=True)
     except Exception as e:  # network or unknown dataset
         raise EdgetlError(f"could not load tfds dataset '{name}' split '{split}' ({str(e).splitlines()[0][:120]}); "
-                          "check the name, your network, or download it and pass --data DIR") from None
+                          "check the name, your network, or download it and pass --data DIR") from err
     classes = list(info.features["label"].names)
     images, labels, per = [], [], {}
     for img, lab in ds.as_numpy_iterator():

@@ -109,14 +109,14 @@ class Contract:
                 artifact=d.get("artifact"),
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise EdgetlError(f"not an edgetl contract (missing or bad field {e}); re-export the artifact with edgetl") from None
+            raise EdgetlError(f"not an edgetl contract (missing or bad field {e}); re-export the artifact with edgetl") from e
 
     @classmethod
     def from_json(cls, text: str) -> "Contract":
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as e:
-            raise EdgetlError(f"contract is not valid JSON ({e}); re-export the artifact with edgetl") from None
+            raise EdgetlError(f"contract is not valid JSON ({e}); re-export the artifact with edgetl") from e
 
     @classmethod
     def load(cls, path: str | Path) -> "Contract":

@@ -93,7 +93,7 @@ class TFLiteRunner(Runner):
             self.interpreter = Interpreter(model_path=str(path), **kwargs)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise EdgetlError(f"{path} is not a valid TFLite model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl quantize`") from None
+            raise EdgetlError(f"{path} is not a valid TFLite model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl quantize`") from e
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         if contract is None:
@@ -176,7 +176,7 @@ class OnnxRunner(Runner):
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types
-            raise EdgetlError(f"{path} is not a valid ONNX model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl convert`") from None
+            raise EdgetlError(f"{path} is not a valid ONNX model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl convert`") from e
         self._in = self.session.get_inputs()[0]
         self._out_name = self.session.get_outputs()[0].name
         if contract is None:
@@ -247,7 +247,7 @@ def load_keras_model(path: str | Path):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # load_model raises many types for foreign files
-        raise EdgetlError(f"{path} does not load as a tf_keras model ({str(e).splitlines()[0][:160]}); retrain with `edgetl train`") from None
+        raise EdgetlError(f"{path} does not load as a tf_keras model ({str(e).splitlines()[0][:160]}); retrain with `edgetl train`") from e
 
 
 _RUNNERS = {"tflite": TFLiteRunner, "onnx": OnnxRunner, "keras": KerasRunner}

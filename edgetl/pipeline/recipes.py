@@ -146,7 +146,7 @@ def validate(raw: dict, source: str = "recipe") -> dict:
         bb.check_alpha(out["alpha"])
         bb.check_size(out["input_size"])
     except EdgetlError as e:
-        raise EdgetlError(f"{source}: {e}") from None
+        raise EdgetlError(f"{source}: {e}") from e
     if out["prune_sparsity"] is not None and not 0 < out["prune_sparsity"] < 1:
         raise EdgetlError(f"recipe key 'prune_sparsity' must be in (0, 1), got {out['prune_sparsity']}")
     from edgetl.formats.registry import parse_agreement
@@ -154,7 +154,7 @@ def validate(raw: dict, source: str = "recipe") -> dict:
     try:
         parse_agreement(out["min_agreement"])
     except EdgetlError as e:
-        raise EdgetlError(f"recipe key 'min_agreement': {e}") from None
+        raise EdgetlError(f"recipe key 'min_agreement': {e}") from e
     if any(t < 1 for t in out["threads"]):
         raise EdgetlError("recipe key 'threads' must list positive integers")
     return out
@@ -175,14 +175,23 @@ def load_recipe(path: Optional[str | Path]) -> tuple[dict, str]:
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise EdgetlError(f"{p} is not valid YAML ({str(e).splitlines()[0]})") from None
+        raise EdgetlError(f"{p} is not valid YAML ({str(e).splitlines()[0]})") from e
     return validate(raw, source=p.name), str(p)
 
 
 def recipes_dir() -> Path:
-    """models/ in a source checkout; the copy packaged inside edgetl otherwise."""
-    repo = Path(__file__).resolve().parents[2] / "models"
-    return repo if repo.is_dir() else Path(__file__).resolve().parent / "recipes"
+    """The bundled recipes: edgetl/recipes, a link to models/ in a source checkout and a real folder in a wheel."""
+    return Path(__file__).resolve().parents[1] / "recipes"
+
+
+def list_recipes() -> list[dict]:
+    """Every bundled recipe: name, description and data source, validated as `edgetl run` would."""
+    out = []
+    for path in sorted(recipes_dir().glob("*.yaml")):
+        recipe, _ = load_recipe(path)
+        out.append({"name": path.stem, "description": recipe.get("description", ""), "data": recipe.get("data"),
+                    "backbone": recipe.get("backbone"), "path": str(path)})
+    return out
 
 
 def default_recipe_path() -> Path:

@@ -41,7 +41,7 @@ def rich_table(title: str, columns, rows: Sequence[dict], caption: Optional[str]
 
     t = Table(title=title, caption=caption)
     for key, header in columns:
-        t.add_column(header, justify="left" if key in ("name", "backbone", "runtime", "artifact", "flags") else "right",
+        t.add_column(header, justify="left" if key in ("name", "backbone", "runtime", "artifact", "flags", "data", "description") else "right",
                      overflow="fold")
     for row in rows:
         cells = _cells(row, columns, full_error=False)
@@ -52,15 +52,10 @@ def rich_table(title: str, columns, rows: Sequence[dict], caption: Optional[str]
 
 
 def print_table(table) -> None:
-    """To stderr; wide enough for the table when stderr is not a terminal (logs, CI)."""
+    """To stderr, through the one console (wide enough for the table when stderr is not a terminal)."""
     from edgetl.cli.common import console
 
-    if console.is_terminal:
-        console.print(table)
-    else:
-        from rich.console import Console
-
-        Console(stderr=True, highlight=False, width=240).print(table)
+    console.print(table)
 
 
 def markdown_table(columns, rows: Sequence[dict]) -> str:

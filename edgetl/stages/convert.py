@@ -72,7 +72,7 @@ def export_onnx(model, contract: Contract, out_path, opset: int = 17, *, gate=No
     try:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=sig, opset=opset)
     except Exception as e:  # tf2onnx raises many types
-        raise EdgetlError(f"ONNX export failed at opset {opset} ({str(e).splitlines()[0][:160]}); try --opset 17") from None
+        raise EdgetlError(f"ONNX export failed at opset {opset} ({str(e).splitlines()[0][:160]}); try --opset 17") from e
     c = contract.replace(artifact=fmt.name, input=TensorSpec("float32"), output=TensorSpec("float32"))
     return write_onnx(proto, fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t)
 
@@ -94,7 +94,7 @@ def export_onnx_int8(tflite_path, contract: Contract, out_path, opset: int = 17,
     try:
         proto, _ = tf2onnx.convert.from_tflite(str(tflite_path), opset=opset)
     except Exception as e:
-        raise EdgetlError(f"int8 ONNX export failed ({str(e).splitlines()[0][:160]}); try --opset 17") from None
+        raise EdgetlError(f"int8 ONNX export failed ({str(e).splitlines()[0][:160]}); try --opset 17") from e
     c = contract.replace(artifact=fmt.name)
     return write_onnx(proto, fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t)
 
@@ -127,7 +127,7 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         except Exception as e:  # onnxruntime.quantization raises many types
             raise EdgetlError(f"onnxruntime int8 quantization failed ({str(e).splitlines()[0][:160]}); "
-                              "try --int8-method tflite") from None
+                              "try --int8-method tflite") from e
         proto = onnx.load(str(raw))
     c = contract.replace(artifact=fmt.name, input=TensorSpec("float32"), output=TensorSpec("float32"))
     return write_onnx(proto, fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t)

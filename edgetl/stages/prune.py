@@ -29,8 +29,8 @@ ALL_KERNELS = {**PRUNABLE_KERNELS, "DepthwiseConv2D": "depthwise_kernel"}
 def check_sparsity(sparsity: float) -> float:
     try:
         s = float(sparsity)
-    except (TypeError, ValueError):
-        raise EdgetlError(f"--sparsity must be a number between 0 and 1 (e.g. 0.5), got {sparsity!r}") from None
+    except (TypeError, ValueError) as err:
+        raise EdgetlError(f"--sparsity must be a number between 0 and 1 (e.g. 0.5), got {sparsity!r}") from err
     if not 0.0 < s < 1.0:
         raise EdgetlError(f"--sparsity {sparsity} is outside (0, 1); pass a fraction of weights to zero, e.g. 0.5")
     return s
@@ -103,7 +103,7 @@ def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, spar
         pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
     except ValueError as e:
         raise EdgetlError(f"TFMOT cannot prune this model ({str(e).splitlines()[0][:160]}); "
-                          "retrain with `edgetl train`") from None
+                          "retrain with `edgetl train`") from e
     units = int(model.output_shape[-1])
     loss = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
     pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"],
@@ -130,7 +130,7 @@ def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[st
     try:
         splits = run.splits(data)
     except EdgetlError as e:
-        raise EdgetlError(f"{e} (pruning fine-tunes on the run's training images)") from None
+        raise EdgetlError(f"{e} (pruning fine-tunes on the run's training images)") from e
     t = time.perf_counter()
     stripped = prune_model(model, splits.train.images, splits.train.labels, contract, sparsity=sparsity, epochs=epochs)
     seconds = time.perf_counter() - t

@@ -96,7 +96,7 @@ def _convert_bytes(concrete_fn, mode, **kw) -> bytes:
             return _converter(concrete_fn, mode, **kw).convert()
     except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError...
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise EdgetlError(f"TFLite {mode} conversion failed ({msg}); try another --mode (float32 converts every TF op)") from None
+        raise EdgetlError(f"TFLite {mode} conversion failed ({msg}); try another --mode (float32 converts every TF op)") from e
 
 
 def check_calibration(calibration, contract: Contract) -> np.ndarray:
@@ -218,8 +218,8 @@ def qat_model(model):
             cls = m.group(2).rsplit(".", 1)[-1]
             raise EdgetlError(f"QAT cannot quantize layer '{m.group(1)}' ({cls}): TFMOT has no 8-bit scheme for it "
                               "(MobileNetV3's hard-swish is built from such op layers); use --mode int8 "
-                              "(post-training full-integer) for this backbone") from None
-        raise EdgetlError(f"QAT cannot quantize this model ({msg[:200]}); use --mode int8") from None
+                              "(post-training full-integer) for this backbone") from e
+        raise EdgetlError(f"QAT cannot quantize this model ({msg[:200]}); use --mode int8") from e
 
 
 def init_qat_ranges(q, model, x: np.ndarray, batch_size: int = 8) -> int:
@@ -374,7 +374,7 @@ def load_run_splits(run, data: Optional[str], required: bool, why: str):
         return run.splits(data)
     except EdgetlError as e:
         if required or data:
-            raise EdgetlError(f"{e} ({why})") from None
+            raise EdgetlError(f"{e} ({why})") from e
         return None
 
 
