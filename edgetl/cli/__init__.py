@@ -39,3 +39,4 @@ def main(debug, verbose):
 for _cmd in (backbones_cmd, train_cmd, prune_cmd, quantize_cmd, convert_cmd, benchmark_cmd, compare_cmd,
              run_cmd, recipes_cmd, export_group):
     main.add_command(_cmd)
+
