@@ -10,8 +10,9 @@ import click
 
 from edgetl.cli.common import console, emit_json, user_errors
 from edgetl.errors import EdgetlError
-from edgetl.report.tables import (ACCURACY_COLUMNS, BENCH_COLUMNS, MEASURED_COLUMNS, MEASURED_KEYS, SEED_COLUMNS, _measured_display,
-                     compare_markdown, csv_table, markdown_table, print_table, rich_table)
+from edgetl.formats.registry import COMPARE_FORMATS
+from edgetl.report.tables import (BENCH_COLUMNS, SEED_COLUMNS, _measured_display, compare_markdown, csv_table,
+                                  markdown_table, measured_columns, measured_keys, print_table, rich_table)
 
 @contextlib.contextmanager
 def live_progress():
@@ -109,11 +110,19 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, runs, mi
     print_table(rich_table(
         "edgetl benchmark", BENCH_COLUMNS, rows,
         caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
-                f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}"))
+                f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}" + peak_line(result.get("peak"))))
     emit(result, rows, fmt_name, BENCH_COLUMNS, ROW_KEYS)
     if failed:
         click.echo("error: " + "; ".join(failed), err=True)
         sys.exit(2)
+
+
+def peak_line(machine_peak) -> str:
+    """The caption's peak: GMAC/s = MACs / p50; % of peak against the one-core GEMM peak x threads."""
+    if not machine_peak:
+        return ""
+    return (f"\nGMAC/s = MACs / p50; % of peak vs this machine's measured one-core GEMM peak x threads "
+            f"(float32 {machine_peak['float32']:.1f}, int8 {machine_peak['int8']:.1f} GMAC/s; {machine_peak['method']})")
 
 
 def emit(result: dict, rows, fmt_name, columns, keys) -> None:
@@ -151,10 +160,13 @@ def _reference_line(ref: Optional[dict]) -> Optional[str]:
 @click.option("--workdir", type=click.Path(), default=None,
               help="Keep the converted artifacts in DIR [default: a temporary folder, deleted afterwards].")
 @click.option("--plot", "plot_file", type=click.Path(), default=None, help="Write latency-vs-size (and accuracy) PNG.")
+@click.option("--formats", default=",".join(COMPARE_FORMATS), show_default=True,
+              help="Comma-separated artifact formats per backbone: TFLite modes (tflite:MODE, see `edgetl quantize "
+                   "--help`; qat needs training and is left out) and onnx:float32.")
 @_bench_options
 @user_errors
 def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs, reference, workdir, plot_file,
-                runs, min_seconds, warmup, rounds, as_json, as_csv, as_markdown):
+                formats, runs, min_seconds, warmup, rounds, as_json, as_csv, as_markdown):
     """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), measured beside the seed's claims.
 
     \b
@@ -170,6 +182,7 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
       edgetl compare                                           # 6 backbones at 224 px, 1 thread (slow: VGG)
       edgetl compare --backbones mobilenet,mobilenet_v2 --input-size 128 --markdown
       edgetl compare --backbones mobilenet_v2 --reference ../shared/models/coral/mobilenet_v2_1.0_224_quant.tflite
+      edgetl compare --backbones mobilenet_v2 --alpha 0.35 --input-size 96 --formats tflite:int8,tflite:int16x8
       edgetl compare --backbones mobilenet_v2 --alpha 0.35 --data ../shared/data/flowers_small \\
           --weights-dir ../shared/weights/imagenet --plot compare.png
     """
@@ -183,9 +196,11 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
     with live_progress() as progress:
         result = compare(names, input_size=input_size, threads=threads, data=data, weights_dir=weights_dir,
                          reference=reference, workdir=workdir, progress=progress, alpha=alpha, runs=runs,
-                         min_seconds=min_seconds, warmup=warmup, rounds=rounds, epochs=epochs)
+                         min_seconds=min_seconds, warmup=warmup, rounds=rounds, epochs=epochs,
+                         formats=[f.strip() for f in str(formats).split(",") if f.strip()])
     measured = _measured_display(result["measured"])
-    columns = MEASURED_COLUMNS[:-1] + (ACCURACY_COLUMNS if data else []) + MEASURED_COLUMNS[-1:]
+    formats = result["settings"]["formats"]
+    columns = measured_columns(formats, accuracy=bool(data))
     print_table(rich_table("the seed's table (as stated)", SEED_COLUMNS, result["seed"]))
     caption = one_line(result["system"]) if result.get("system") else None
     print_table(rich_table(f"measured ({threads} thread(s), p50 of {runs}+ runs)", columns, measured, caption=caption))
@@ -198,7 +213,7 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
         emit_json(result)
     elif fmt_name == "csv":
         click.echo(csv_table([{**r, "flags": "; ".join(r["flags"]), "errors": "; ".join(r["errors"])}
-                              for r in result["measured"]], MEASURED_KEYS), nl=False)
+                              for r in result["measured"]], measured_keys(formats)), nl=False)
     elif fmt_name == "markdown":
         click.echo(compare_markdown(result) + (f"\n\n{ref_line}" if ref_line else ""))
     failed = [f"{r['backbone']}: {'; '.join(r['errors'])}" for r in result["measured"] if r["errors"]]

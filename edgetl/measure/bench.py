@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from edgetl.measure import stats
+from edgetl.measure.macs import gmacs
 from edgetl.measure import sysinfo
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json
@@ -35,7 +36,8 @@ WORKER_TIMEOUT_S = 1800
 
 ROW_KEYS = ("artifact", "name", "runtime", "kind", "threads", "xnnpack", "rounds", "runs", "init_ms", "first_ms",
             "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fps", "size_mb", "gzip_mb",
-            "size_bytes", "peak_rss_mb", "base_rss_mb", "accuracy", "accuracy_n", "meets_budget", "error")
+            "size_bytes", "peak_rss_mb", "base_rss_mb", "accuracy", "accuracy_n", "meets_budget", "macs", "precision",
+            "gmacs", "peak_gmacs", "pct_peak", "error")
 
 
 def expand_artifacts(paths: Iterable) -> list:
@@ -88,10 +90,13 @@ def check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms) -> lis
 
 def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds: float = 1.0, warmup: int = 5,
               data: Optional[str] = None, budget_ms: float = 33.0, xnnpack: bool = True, rounds: int = DEFAULT_ROUNDS,
-              progress=None, labels: Optional[str] = None, timeout: float = WORKER_TIMEOUT_S) -> dict:
-    """Measure every artifact at every thread count; {"results": rows, "system": ..., "settings": ...}.
+              progress=None, labels: Optional[str] = None, timeout: float = WORKER_TIMEOUT_S,
+              measure_peak: bool = True) -> dict:
+    """Measure every artifact at every thread count; {"results": rows, "peak": ..., "system": ..., "settings": ...}.
 
-    ``progress``: an optional rich Progress (one step per worker run).
+    ``progress``: an optional rich Progress (one step per worker run). Each row has the artifact's MACs,
+    effective GMAC/s at p50 and, with ``measure_peak``, the percent of the machine's measured GEMM peak
+    (``edgetl.measure.peak``) for its precision x thread count.
     """
     threads = check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms)
     if data is not None and not Path(data).is_dir():
@@ -135,8 +140,10 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
         if path not in sizes:
             sizes[path] = file_sizes(path)
         rows.append(merge_rounds(path, t, results[i], sizes[path], budget_ms))
+    machine_peak = add_peak(rows) if measure_peak else None
     return {
         "results": rows,
+        "peak": machine_peak,
         "system": sysinfo.collect(),
         "settings": {"threads": threads, "runs": runs, "min_seconds": min_seconds, "warmup": warmup,
                      "warmup_min_seconds": 0.5, "rounds": rounds, "budget_ms": budget_ms, "xnnpack": xnnpack,
@@ -195,9 +202,24 @@ def merge_rounds(path: Path, threads: int, rounds: list, sizes: tuple, budget_ms
         "base_rss_mb": stats.median(rss) if rss else None,
         "accuracy": acc.get("accuracy"), "accuracy_n": acc.get("accuracy_n"),
         "meets_budget": (st["p50"] <= budget_ms) if budget_ms else None,
+        "macs": first.get("macs"), "precision": first.get("precision"),
+        "gmacs": gmacs(first.get("macs"), st["p50"]), "peak_gmacs": None, "pct_peak": None,
         "error": None,
     }
     return row
+
+
+def add_peak(rows: list) -> Optional[dict]:
+    """Fill ``peak_gmacs`` / ``pct_peak`` of measured rows from the machine's (cached) one-core GEMM peak."""
+    from edgetl.measure import peak
+
+    if not any(r.get("gmacs") for r in rows):
+        return None
+    machine_peak = peak.peak()
+    for r in rows:
+        r["peak_gmacs"], r["pct_peak"] = peak.percent_of_peak(r.get("gmacs"), r.get("precision"), r.get("threads"),
+                                                              machine_peak)
+    return machine_peak
 
 
 def failed_row(path: Path, threads: int, reason: str) -> dict:

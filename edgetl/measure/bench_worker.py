@@ -185,9 +185,17 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
         pred = np.argmax(runner.predict(pixels, batch_size=predict_batch(runner)), axis=1)
         accuracy, accuracy_n = float(np.mean(pred == truth)), int(len(truth))
 
+    try:  # after timing: counting opens the graph once more, it must not touch the measurement
+        from edgetl.measure.macs import count
+
+        work = count(runner)
+    except Exception as e:  # noqa: BLE001 - a graph we cannot count leaves GMAC/s empty, not the row
+        work = {"macs": None, "precision": None, "macs_error": f"{type(e).__name__}: {str(e)[:120]}"}
+
     c = runner.contract
     return {
         "ok": True,
+        **work,
         "runtime": runner.runtime,
         "kind": c.artifact,
         "input": {"shape": list(x.shape), "dtype": str(x.dtype)},

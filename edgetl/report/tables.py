@@ -9,7 +9,7 @@ BENCH_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("threads", "thr"
                  ("first_ms", "1st ms"), ("mean_ms", "mean ms"), ("std_ms", "std"), ("p50_ms", "p50 ms"),
                  ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("fps", "FPS"), ("size_mb", "size MB"),
                  ("gzip_mb", "gzip MB"), ("peak_rss_mb", "peak RSS MB"), ("accuracy", "accuracy"),
-                 ("meets_budget", "p50 in budget")]
+                 ("macs", "MMAC"), ("gmacs", "GMAC/s"), ("pct_peak", "% of peak"), ("meets_budget", "p50 in budget")]
 
 
 def fmt(key: str, v) -> str:
@@ -21,6 +21,10 @@ def fmt(key: str, v) -> str:
         return f"{100 * v:.1f}%"
     if key.startswith("fps") and isinstance(v, float):
         return f"{v:.1f}"
+    if key == "macs" and isinstance(v, (int, float)):
+        return f"{v / 1e6:.0f}"
+    if key == "pct_peak" and isinstance(v, float):
+        return f"{v:.0f}%"
     if key.endswith("params") and isinstance(v, (int, float)):
         return f"{v / 1e6:.2f} M"
     if isinstance(v, float):
@@ -78,15 +82,32 @@ def csv_table(rows: Sequence[dict], keys: Sequence[str]) -> str:
 
 SEED_COLUMNS = [("backbone", "backbone"), ("family", "seed row"), ("depth", "depth"), ("params", "params"),
                 ("key_advantage", "key advantage"), ("use_case", "use case")]
-MEASURED_COLUMNS = [("backbone", "backbone"), ("input_size", "px"), ("depth", "depth (weight layers)"),
-                    ("params", "params"), ("tflite_float32_mb", "f32 MB"), ("tflite_int8_mb", "int8 MB"),
-                    ("onnx_mb", "ONNX MB"), ("tflite_float32_p50_ms", "f32 p50 ms"), ("tflite_int8_p50_ms", "int8 p50 ms"),
-                    ("onnx_p50_ms", "ONNX p50 ms"), ("fps_int8", "int8 FPS"), ("flags", "seed vs measured")]
-ACCURACY_COLUMNS = [("artifact_params", "trained params"), ("tflite_float32_accuracy", "f32 acc"), ("tflite_int8_accuracy", "int8 acc"),
-                    ("onnx_accuracy", "ONNX acc")]
-MEASURED_KEYS = ["backbone", "input_size", "alpha", "depth", "params", "artifact_params", "tflite_float32_mb",
-                 "tflite_int8_mb", "onnx_mb", "tflite_float32_p50_ms", "tflite_int8_p50_ms", "onnx_p50_ms", "fps_int8",
-                 "tflite_float32_accuracy", "tflite_int8_accuracy", "onnx_accuracy", "flagged", "flags", "errors"]
+def compare_kinds(formats: Optional[Sequence[str]] = None) -> list:
+    """[(key, label)] of the formats in a compare table (default: the registry's compare formats)."""
+    from edgetl.formats.registry import COMPARE_FORMATS, get_format
+
+    fmts = [get_format(n) for n in (formats or COMPARE_FORMATS)]
+    return [(f.compare_key, f.compare_label or f.mode) for f in fmts]
+
+
+def measured_columns(formats: Optional[Sequence[str]] = None, accuracy: bool = False) -> list:
+    """The measured compare table's columns: size, p50 (and accuracy) per format, from the registry."""
+    kinds = compare_kinds(formats)
+    cols = [("backbone", "backbone"), ("input_size", "px"), ("depth", "depth (weight layers)"), ("params", "params")]
+    cols += [(f"{k}_mb", f"{label} MB") for k, label in kinds]
+    cols += [(f"{k}_p50_ms", f"{label} p50 ms") for k, label in kinds]
+    cols += [("fps_int8", "int8 FPS")]
+    if accuracy:
+        cols += [("artifact_params", "trained params")] + [(f"{k}_accuracy", f"{label} acc") for k, label in kinds]
+    return cols + [("flags", "seed vs measured")]
+
+
+def measured_keys(formats: Optional[Sequence[str]] = None) -> list:
+    """CSV keys of the measured compare rows."""
+    kinds = [k for k, _ in compare_kinds(formats)]
+    return (["backbone", "input_size", "alpha", "depth", "params", "artifact_params"] + [f"{k}_mb" for k in kinds]
+            + [f"{k}_p50_ms" for k in kinds] + ["fps_int8"] + [f"{k}_accuracy" for k in kinds]
+            + ["flagged", "flags", "errors"])
 
 
 def _measured_display(rows: list) -> list:
@@ -104,7 +125,9 @@ def _measured_display(rows: list) -> list:
 
 def compare_markdown(result: dict) -> str:
     """The seed's table and the measured one, as markdown (CLI --markdown and report.md)."""
-    with_accuracy = any(r.get("tflite_float32_accuracy") is not None for r in result.get("measured", []))
-    columns = MEASURED_COLUMNS[:-1] + (ACCURACY_COLUMNS if with_accuracy else []) + MEASURED_COLUMNS[-1:]
+    formats = (result.get("settings") or {}).get("formats")
+    keys = [k for k, _ in compare_kinds(formats)]
+    with_accuracy = any(r.get(f"{k}_accuracy") is not None for r in result.get("measured", []) for k in keys)
+    columns = measured_columns(formats, accuracy=with_accuracy)
     return ("### The seed's table (as stated)\n\n" + markdown_table(SEED_COLUMNS, result["seed"]) +
             "\n\n### Measured\n\n" + markdown_table(columns, _measured_display(result["measured"])))
