@@ -43,6 +43,8 @@ EXPECTED_IO = {"float32": "float32", "dynamic": "float32", "float16": "float32",
 def _check_tflite(rec, qrun):
     from ai_edge_litert.interpreter import Interpreter
 
+    from edgetl.measure import parity
+
     path = qrun / rec["file"]
     assert path.is_file() and path.with_suffix(".json").is_file()
     it = Interpreter(model_path=str(path))
@@ -51,8 +53,9 @@ def _check_tflite(rec, qrun):
     assert np.dtype(inp["dtype"]).name == EXPECTED_IO[rec["mode"]] == rec["input_dtype"]
     assert np.dtype(out["dtype"]).name == EXPECTED_IO[rec["mode"]] == rec["output_dtype"]
     assert list(inp["shape"]) == [1, 96, 96, 3] and out["shape"][-1] == 5
-    assert rec["agreement"] >= rec["min_agreement"]
+    assert rec["gate"] in ("pass", "inconclusive") and rec["agreement_high"] >= rec["min_agreement"]
     assert rec["parity_source"] == "val" and rec["parity_images"] > 10
+    assert parity.record_for(path)["gate"] == rec["gate"]  # saved in the run, for report/compare/inspect
     assert 0.0 <= rec["accuracy"] <= 1.0 and rec["size_mb"] > 0 and rec["gzip_mb"] > 0 and rec["seconds"] > 0
 
 

@@ -24,27 +24,39 @@ def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+def _interval(r: dict) -> str:
+    if r.get("agreement_low") is None:
+        return "-"
+    return f"{r['agreement_low']:.1%}-{r['agreement_high']:.1%}"
+
+
 def print_artifacts(records: list, title: str) -> None:
     from rich.table import Table
 
     t = Table(title=title)
-    for col in ("file", "format", "io", "size MB", "gzip MB", "test acc", "keras acc", "agreement", "max |dp|", "seconds"):
+    for col in ("file", "format", "io", "size MB", "gzip MB", "test acc", "keras acc", "agreement", "95% interval",
+                "n", "gate", "max |dp|", "seconds"):
         t.add_column(col, justify="left" if col in ("file", "format", "io") else "right")
     for r in records:
         if "skipped" in r:
-            t.add_row(r["file"], r["format"], "", "", "", "", "", "", "", "", end_section=False)
-            t.add_row(f"  [yellow]skipped: {r['skipped']}[/]", *[""] * 9)
+            t.add_row(r["file"], r["format"], *[""] * 11, end_section=False)
+            t.add_row(f"  [yellow]skipped: {r['skipped']}[/]", *[""] * 12)
             continue
         io = f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}"
         t.add_row(r["file"], r["format"], io, _fmt(r.get("size_mb"), ".3f"), _fmt(r.get("gzip_mb"), ".3f"),
                   _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("keras_accuracy"), ".3f"),
-                  _fmt(r.get("agreement"), ".1%"), _fmt(r.get("max_abs_diff"), ".2g"), _fmt(r.get("seconds"), ".1f"))
+                  _fmt(r.get("agreement"), ".1%"), _interval(r), _fmt(r.get("parity_images"), "d"), r.get("gate") or "-",
+                  _fmt(r.get("max_abs_diff"), ".2g"), _fmt(r.get("seconds"), ".1f"))
     console.print(t)
+    for r in records:
+        if r.get("gate_warning"):
+            console.print(f"[yellow]warning:[/] {r['gate_warning']}")
     src = {r.get("parity_source") for r in records if r.get("parity_source")}
     if src:
         n = max(r.get("parity_images", 0) for r in records)
-        console.print(f"parity gate: top-1 agreement with the Keras model on {n} images ({', '.join(sorted(src))}); "
-                      "test acc on the run's test split")
+        console.print(f"parity gate: top-1 agreement with the Keras model on {n} images ({', '.join(sorted(src))}), "
+                      "decided by its 95% Wilson interval (pass: lower bound >= threshold; refuse: upper bound < threshold; "
+                      "else inconclusive, written with a warning); test acc on the run's test split; records in gate.json")
 
 
 _COMMON = [
@@ -55,8 +67,9 @@ _COMMON = [
     click.option("--min-agreement", multiple=True,
                  help="Parity threshold (top-1 agreement with Keras): 0.97 for all, or MODE=0.9 / onnx:int8=0.9 "
                       "[defaults: 0.99 float32/float16/dynamic/ONNX float, 0.95 int8/qat/ONNX int8]."),
-    click.option("--parity-images", type=int, default=100, show_default=True,
-                 help="Validation images the parity gate compares on."),
+    click.option("--parity-images", type=int, default=None,
+                 help="Validation images the parity gate compares on: a stratified seeded sample across classes "
+                      "[default: the whole validation split up to 2000 images, else 1000]."),
     click.option("--json", "as_json", is_flag=True, help="Print the records as JSON to stdout."),
 ]
 

@@ -138,7 +138,7 @@ def check_targets(to: Sequence[str]) -> list:
 
 
 def convert_run(run_dir, to: Sequence[str] = ("tflite", "onnx"), opset: int = 17, data: Optional[str] = None, *,
-                agreement: Optional[dict] = None, parity_images: int = 100, model: Optional[str] = None,
+                agreement: Optional[dict] = None, parity_images: Optional[int] = None, model: Optional[str] = None,
                 int8_method: str = "ort", calibration_images: int = 200, progress=None) -> list:
     """`edgetl convert`: float TFLite (``<stem>_float32.tflite``), float ONNX (``<stem>.onnx``) and int8 ONNX
     (``<stem>_int8.onnx``).

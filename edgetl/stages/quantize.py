@@ -296,12 +296,13 @@ def qat_finetune(q, model, contract: Contract, images: np.ndarray, labels: np.nd
 # ---- the run-directory level ---------------------------------------------------------------------
 
 def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "uint8", qat_epochs: int = 1,
-                 data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: int = 100,
+                 data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
                  progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
-    gate against the Keras model on up to ``parity_images`` validation images and reports its
+    gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
+    sample of ``parity_images``) and reports its
     test-split accuracy. Returns one record per mode. ``keep_going``: a mode that fails or is refused by
     the gate gets a record with "error" instead of stopping the others (`edgetl run` uses this).
     """
@@ -314,7 +315,7 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "ui
         raise EdgetlError(f"--calibration-images must be a positive number, got {calibration_images}")
     if qat_epochs is None or int(qat_epochs) < 0:
         raise EdgetlError(f"--qat-epochs must be 0 or more, got {qat_epochs}")
-    if parity_images is None or int(parity_images) <= 0:
+    if parity_images is not None and int(parity_images) <= 0:
         raise EdgetlError(f"--parity-images must be a positive number, got {parity_images}")
     contract = run.contract()
     model_path = resolve_model(run, model)
@@ -386,18 +387,18 @@ def calibration_from(splits, n: int) -> np.ndarray:
 
 
 def make_gate(run, keras_model, model_path, contract, splits, agreement, parity_images):
-    """The parity gate for a run: the run's validation images (random pixels when its data is gone)."""
-    from edgetl.measure.parity import Gate
+    """The parity gate for a run: a stratified seeded sample of the run's validation images, the whole split when
+    small and ``parity_images`` is None (``parity.gate_sample``); random pixels when its data is gone."""
+    from edgetl.measure.parity import Gate, gate_sample
     from edgetl.measure.runtime import KerasRunner
 
     ref = KerasRunner(model_path, contract, model=keras_model)
-    if splits is not None and len(splits.val):
-        pixels, source = splits.val.images[: int(parity_images)], "val"
-    elif splits is not None:
-        pixels, source = splits.train.images[: int(parity_images)], "train"
+    if splits is not None and (len(splits.val) or len(splits.train)):
+        part, source = (splits.val, "val") if len(splits.val) else (splits.train, "train")
+        pixels = part.images[gate_sample(part.labels, parity_images)]
     else:
         rng = np.random.default_rng(0)
-        n = min(int(parity_images), 32)
+        n = min(int(parity_images or 32), 32)
         pixels = rng.integers(0, 256, (n, contract.height, contract.width, 3), dtype=np.uint8)
         source = "random (data folder gone; pass --data for real images)"
     ev_x = splits.test.images if splits is not None else None
