@@ -49,6 +49,7 @@ class Layout:
     val_from: str  # where the early-stopping split comes from, in words
     warnings: list = field(default_factory=list)
     ignored: list = field(default_factory=list)  # [(path, reason)]: links not followed, files not in the CSV
+    leakage: dict = field(default_factory=dict)  # find_leakage(): the same bytes in two splits
 
     @property
     def split_from(self) -> str:
@@ -57,12 +58,45 @@ class Layout:
     def counts(self) -> dict:
         return {s: len(self.splits.get(s, [])) for s in SPLITS}
 
+    def summary(self) -> dict:
+        """What metrics.json and the manifest record about the layout (both input pipelines)."""
+        return {"layout": self.kind, "test_from": self.test_from, "val_from": self.val_from,
+                "leakage": self.leakage or {"count": 0, "examples": []}, "warnings": list(self.warnings),
+                "ignored_files": len(self.ignored)}
+
+
+def skip_reasons(skipped: list) -> dict:
+    """{"unreadable"|"too large"|"too small": count} of [(file, reason)] pairs."""
+    out: dict = {}
+    for _, r in skipped:
+        key = next((k for k in ("too large", "too small") if str(r).startswith(k)), "unreadable")
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def class_counts(labels_by_split: dict, class_names: list) -> dict:
+    """{split: {class: images}}: the class balance of each split."""
+    return {name: {c: int(n) for c, n in zip(class_names, np.bincount(np.asarray(labels, np.int64),
+                                                                      minlength=len(class_names)))}
+            for name, labels in labels_by_split.items()}
+
 
 # ---- entry point --------------------------------------------------------------------------------
 
 def resolve_layout(source: str | Path, labels_csv: Optional[str] = None, *, val_ratio: float = 0.15,
-                   test_ratio: float = 0.15, seed: int = 42, limit_per_class: Optional[int] = None) -> Layout:
+                   test_ratio: float = 0.15, seed: int = 42, limit_per_class: Optional[int] = None,
+                   check_leakage: bool = True) -> Layout:
     """List the files of a data folder (any recognised layout) into train/val/test; refuse what is ambiguous."""
+    lay = _resolve(source, labels_csv, val_ratio, test_ratio, seed, limit_per_class)
+    if check_leakage:
+        lay.leakage = find_leakage(lay.splits)
+        if lay.leakage["count"]:
+            lay.warnings.append(f"{lay.leakage['count']} image(s) are in more than one split (same bytes, e.g. "
+                                f"{lay.leakage['examples'][0]}): the test figures are optimistic; remove the copies")
+    return lay
+
+
+def _resolve(source, labels_csv, val_ratio, test_ratio, seed, limit_per_class) -> Layout:
     root = Path(source).expanduser()
     if not root.is_dir():
         raise EdgetlError(f"data folder {root} does not exist; pass --data DIR with one sub-folder per class, "
@@ -382,4 +416,4 @@ def find_leakage(splits: dict) -> dict:
             by_hash.setdefault(digest, []).append((split, f))
     dups = [g for g in by_hash.values() if len({s for s, _ in g}) > 1]
     return {"count": len(dups),
-            "examples": [" = ".join(f"{s}:{Path(f).name}" for s, f in g[:2]) for g in dups[:5]]}
+            "examples": [" = ".join(f"{Path(f).parent.name}/{Path(f).name} ({s})" for s, f in g[:2]) for g in dups[:5]]}

@@ -10,6 +10,10 @@ benchmark, Android app). Pixels are uint8 RGB, resized with ``imageops.resize_rg
                     softmax(p)   if "softmax";   sigmoid(p) if "sigmoid"
 
 A single output unit is binary: it is the probability of ``labels[1]``.
+
+A binary model may carry a decision (``decision`` in the JSON): ``positive_label`` and a
+``threshold`` chosen at training time (``edgetl train --target-recall``). An image is that
+class when its probability is >= threshold; without a decision the top-scoring class wins.
 """
 from __future__ import annotations
 
@@ -54,6 +58,8 @@ class Contract:
     alpha: Optional[float] = None
     weights_source: Optional[str] = None
     artifact: Optional[str] = None  # e.g. "keras", "tflite:int8", "onnx:float32"
+    positive_label: Optional[str] = None  # binary decision: this class when its probability >= threshold
+    threshold: Optional[float] = None
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -81,6 +87,8 @@ class Contract:
             "backbone": self.backbone,
             "alpha": self.alpha,
             "weights_source": self.weights_source,
+            **({"decision": {"positive_label": self.positive_label, "threshold": float(self.threshold)}}
+               if self.threshold is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -107,6 +115,8 @@ class Contract:
                 alpha=d.get("alpha"),
                 weights_source=d.get("weights_source"),
                 artifact=d.get("artifact"),
+                positive_label=(d.get("decision") or {}).get("positive_label"),
+                threshold=(d.get("decision") or {}).get("threshold"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise EdgetlError(f"not an edgetl contract (missing or bad field {e}); re-export the artifact with edgetl") from e
@@ -159,6 +169,20 @@ class Contract:
         if y.shape[1] == 1:
             y = np.concatenate([1.0 - y, y], axis=1)
         return y
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Class index per row of ``probs`` (N, len(labels)): the decision's threshold if any, else the top class."""
+        from edgetl.measure.metrics import decide
+
+        return decide(probs, self.positive_index(), self.threshold)
+
+    def positive_index(self) -> Optional[int]:
+        if self.positive_label is None:
+            return None
+        if self.positive_label not in self.labels:
+            raise EdgetlError(f"contract's positive label '{self.positive_label}' is not one of its labels {self.labels}; "
+                              "re-export the artifact with edgetl")
+        return list(self.labels).index(self.positive_label)
 
     def check_labels(self) -> None:
         units = self.output_units or len(self.labels)

@@ -1,0 +1,79 @@
+"""Classification metrics: one definition for metrics.json (train), `edgetl evaluate` and the report.
+
+A binary decision is a positive class and a threshold on its probability (``Contract.decision``);
+without one, the top-scoring class wins (argmax), as for any number of classes.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from edgetl.errors import EdgetlError
+
+
+def decide(probs: np.ndarray, positive: Optional[int] = None, threshold: Optional[float] = None) -> np.ndarray:
+    """Predicted class per row: ``positive`` when its probability >= ``threshold`` (two classes), else argmax."""
+    probs = np.asarray(probs)
+    if threshold is None or probs.shape[1] != 2:
+        return probs.argmax(axis=1)
+    pos = 1 if positive is None else int(positive)
+    return np.where(probs[:, pos] >= threshold, pos, 1 - pos)
+
+
+def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: list,
+                           positive: Optional[int] = None, threshold: Optional[float] = None) -> dict:
+    """Accuracy, cross-entropy, per-class precision/recall/F1, confusion matrix; for two classes AUC, the ROC
+    curve and precision/recall/F1 of the positive class (default the second) at ``threshold`` (default argmax)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
+
+    probs, labels = np.asarray(probs), np.asarray(labels, np.int64)
+    n = len(class_names)
+    pred = decide(probs, positive, threshold)
+    eps = 1e-7
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1.0)))) if len(labels) else None
+    p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(n)), zero_division=0)
+    out = {
+        "accuracy": float(np.mean(pred == labels)) if len(labels) else None,
+        "loss": loss,
+        "n": int(len(labels)),
+        "per_class": {class_names[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                       "support": int(s[i])} for i in range(n)},
+        "confusion_matrix": confusion_matrix(labels, pred, labels=list(range(n))).tolist(),
+    }
+    if n == 2:
+        pos = 1 if positive is None else int(positive)
+        both = len(set(labels.tolist())) == 2
+        out["positive_class"] = class_names[pos]
+        out["threshold"] = None if threshold is None else float(threshold)
+        out["auc"] = float(roc_auc_score(labels == pos, probs[:, pos])) if both else None
+        out["precision"], out["recall"], out["f1"] = float(p[pos]), float(r[pos]), float(f[pos])
+        if both:
+            fpr, tpr, thr = roc_curve(labels == pos, probs[:, pos])
+            out["roc"] = {"fpr": [round(float(x), 5) for x in fpr], "tpr": [round(float(x), 5) for x in tpr],
+                          "thresholds": [round(float(min(x, 1.0)), 6) for x in thr]}
+    return out
+
+
+def threshold_for_recall(probs: np.ndarray, labels: np.ndarray, positive: int, target_recall: float) -> dict:
+    """The highest threshold on the positive class's probability whose recall on (probs, labels) is >= target.
+
+    Highest, so that precision is as good as the recall target allows. Returns the threshold and the
+    recall and precision it reaches on this split.
+    """
+    if not 0 < target_recall <= 1:
+        raise EdgetlError(f"--target-recall must be in (0, 1], got {target_recall}")
+    probs, labels = np.asarray(probs), np.asarray(labels, np.int64)
+    score = probs[:, positive]
+    is_pos = labels == positive
+    n_pos = int(is_pos.sum())
+    if n_pos == 0:
+        raise EdgetlError("the validation split has no image of the positive class; --target-recall needs some "
+                          "(raise --val-ratio or add a val/ folder with that class)")
+    ranked = np.sort(score[is_pos])[::-1]
+    k = int(np.ceil(target_recall * n_pos - 1e-9))
+    t = float(ranked[max(k, 1) - 1])
+    pred = score >= t
+    tp = int((pred & is_pos).sum())
+    return {"threshold": t, "target_recall": float(target_recall), "val_recall": tp / n_pos,
+            "val_precision": tp / max(int(pred.sum()), 1), "val_positives": n_pos}
