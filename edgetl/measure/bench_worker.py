@@ -182,7 +182,7 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
     accuracy = accuracy_n = None
     if data:
         pixels, truth = labelled_images(data, runner.contract)
-        pred = np.argmax(runner.predict(pixels, batch_size=predict_batch(runner)), axis=1)
+        pred = runner.contract.decide(runner.predict(pixels, batch_size=predict_batch(runner)))
         accuracy, accuracy_n = float(np.mean(pred == truth)), int(len(truth))
 
     try:  # after timing: counting opens the graph once more, it must not touch the measurement

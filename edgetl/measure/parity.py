@@ -201,10 +201,10 @@ def _discard(runner, remove: bool) -> None:
 
 
 def accuracy(runner, pixels: np.ndarray, labels: np.ndarray) -> Optional[float]:
-    """Top-1 accuracy through the artifact's contract; None without labelled images."""
+    """Accuracy through the artifact's contract (its binary decision if it has one, else top-1); None without images."""
     if pixels is None or len(pixels) == 0:
         return None
-    return float(np.mean(runner.predict(pixels).argmax(1) == np.asarray(labels)))
+    return float(np.mean(runner.contract.decide(runner.predict(pixels)) == np.asarray(labels)))
 
 
 @dataclass
