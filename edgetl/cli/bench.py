@@ -70,9 +70,12 @@ def _bench_options(fn):
 @click.option("--labels", type=click.Path(), default=None, help="Labels file for a TFLite file without contract.")
 @click.option("--budget-ms", type=float, default=33.0, show_default=True, help="Frame budget for p50 (33 ms = 30 FPS).")
 @click.option("--xnnpack/--no-xnnpack", default=True, show_default=True, help="TFLite XNNPACK delegate.")
+@click.option("--ops", "with_ops", is_flag=True,
+              help="Also an op coverage table per .tflite/.onnx file: ops XNNPACK took vs fell back, partitions, "
+                   "time share per op type (ONNX: onnxruntime's per-node profile).")
 @_bench_options
 @user_errors
-def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, runs, min_seconds, warmup, rounds,
+def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops, runs, min_seconds, warmup, rounds,
                   as_json, as_csv, as_markdown):
     """Measure latency (p50/p90/p99), init and first-run time, peak memory, size and accuracy of artifacts.
 
@@ -89,6 +92,7 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, runs, mi
       edgetl benchmark model_int8.tflite model.onnx --threads 1,2,4 --json
       edgetl benchmark ../shared/models/coral/mobilenet_v2_1.0_224_quant.tflite --data photos/
       edgetl benchmark m.tflite --no-xnnpack --runs 200 --markdown
+      edgetl benchmark runs/flowers/model_int8.tflite runs/flowers/model.onnx --ops
     """
     from edgetl.measure.bench import ROW_KEYS, benchmark, check_settings, expand_artifacts, failures
     from edgetl.measure.sysinfo import one_line
@@ -101,7 +105,7 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, runs, mi
     with live_progress() as progress:
         result = benchmark(list(artifacts), threads=thread_list, runs=runs, min_seconds=min_seconds, warmup=warmup,
                            data=data, budget_ms=budget_ms, xnnpack=xnnpack, rounds=rounds, progress=progress,
-                           labels=labels)
+                           labels=labels, ops=with_ops)
     rows = result["results"]
     failed = failures(result)
     if len(rows) == len(failed) and len({r["artifact"] for r in rows}) == 1:
@@ -111,7 +115,16 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, runs, mi
         "edgetl benchmark", BENCH_COLUMNS, rows,
         caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
                 f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}" + peak_line(result.get("peak"))))
+    if result.get("ops"):
+        from edgetl.measure.ops import OPS_COLUMNS, table_row
+
+        print_table(rich_table("op coverage (time share: each step cut out and timed alone; ONNX: onnxruntime profiler)",
+                               OPS_COLUMNS, [table_row(p) for p in result["ops"]]))
     emit(result, rows, fmt_name, BENCH_COLUMNS, ROW_KEYS)
+    if fmt_name == "markdown" and result.get("ops"):
+        from edgetl.measure.ops import OPS_COLUMNS, table_row
+
+        click.echo("\n" + markdown_table(OPS_COLUMNS, [table_row(p) for p in result["ops"]]))
     if failed:
         click.echo("error: " + "; ".join(failed), err=True)
         sys.exit(2)

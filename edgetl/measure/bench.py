@@ -91,12 +91,13 @@ def check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms) -> lis
 def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds: float = 1.0, warmup: int = 5,
               data: Optional[str] = None, budget_ms: float = 33.0, xnnpack: bool = True, rounds: int = DEFAULT_ROUNDS,
               progress=None, labels: Optional[str] = None, timeout: float = WORKER_TIMEOUT_S,
-              measure_peak: bool = True) -> dict:
+              measure_peak: bool = True, ops: bool = False) -> dict:
     """Measure every artifact at every thread count; {"results": rows, "peak": ..., "system": ..., "settings": ...}.
 
     ``progress``: an optional rich Progress (one step per worker run). Each row has the artifact's MACs,
     effective GMAC/s at p50 and, with ``measure_peak``, the percent of the machine's measured GEMM peak
-    (``edgetl.measure.peak``) for its precision x thread count.
+    (``edgetl.measure.peak``) for its precision x thread count. ``ops``: also an op-coverage profile per
+    .tflite/.onnx file (``edgetl.measure.ops``, at the first thread count) under "ops".
     """
     threads = check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms)
     if data is not None and not Path(data).is_dir():
@@ -141,9 +142,22 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
             sizes[path] = file_sizes(path)
         rows.append(merge_rounds(path, t, results[i], sizes[path], budget_ms))
     machine_peak = add_peak(rows) if measure_peak else None
+    profiles = None
+    if ops:
+        files = list(dict.fromkeys(p for p, reason in expanded if not reason and p.suffix.lower() in (".tflite", ".onnx")))
+        if progress:
+            task = progress.add_task("op profiles", total=len(files))
+        profiles = []
+        for f in files:
+            if progress:
+                progress.update(task, description=f"op profile {f.name}")
+            profiles.append(run_op_profile(f, threads[0], xnnpack, timeout))
+            if progress:
+                progress.advance(task)
     return {
         "results": rows,
         "peak": machine_peak,
+        "ops": profiles,
         "system": sysinfo.collect(),
         "settings": {"threads": threads, "runs": runs, "min_seconds": min_seconds, "warmup": warmup,
                      "warmup_min_seconds": 0.5, "rounds": rounds, "budget_ms": budget_ms, "xnnpack": xnnpack,
@@ -175,6 +189,26 @@ def run_worker(path: Path, threads: int, runs: int, min_seconds: float, warmup: 
         return {"ok": False, "error": f"the runtime crashed (signal {-proc.returncode})"}
     tail = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
     return {"ok": False, "error": f"worker exited {proc.returncode}: {tail[-1][:200] if tail else 'no message'}"}
+
+
+def run_op_profile(path: Path, threads: int, xnnpack: bool, timeout: float) -> dict:
+    """``edgetl.measure.ops`` on one file, in its own process like every measurement."""
+    with tempfile.TemporaryDirectory(prefix="edgetl-ops-") as tmp:
+        out = Path(tmp) / "ops.json"
+        cmd = [sys.executable, "-m", "edgetl.measure.ops", str(path), "--threads", str(threads), "--out", str(out)]
+        if not xnnpack:
+            cmd.append("--no-xnnpack")
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"artifact": str(path), "runtime": path.suffix.lstrip("."), "error": f"timed out after {timeout:.0f} s"}
+        if out.is_file():
+            return read_json(out)
+        return {"artifact": str(path), "runtime": path.suffix.lstrip("."),
+                "error": f"op profiler exited {proc.returncode}"}
 
 
 def merge_rounds(path: Path, threads: int, rounds: list, sizes: tuple, budget_ms: Optional[float]) -> dict:

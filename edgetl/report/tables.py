@@ -23,6 +23,8 @@ def fmt(key: str, v) -> str:
         return f"{v:.1f}"
     if key == "macs" and isinstance(v, (int, float)):
         return f"{v / 1e6:.0f}"
+    if key.endswith("_share") and isinstance(v, float):
+        return f"{100 * v:.0f}%"
     if key == "pct_peak" and isinstance(v, float):
         return f"{v:.0f}%"
     if key.endswith("params") and isinstance(v, (int, float)):
