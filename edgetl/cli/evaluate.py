@@ -1,0 +1,117 @@
+"""`edgetl evaluate` and `edgetl predict`: use a trained model on other data."""
+from __future__ import annotations
+
+import click
+
+from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.measure.evaluate import SPLIT_CHOICES
+
+
+@click.command("evaluate")
+@click.argument("target", metavar="RUN_OR_ARTIFACT")
+@click.option("--data", required=True, help="Labelled images in any layout edgetl trains on (docs/data.md).")
+@click.option("--labels-csv", default=None, type=click.Path(dir_okay=False),
+              help="Kaggle-style id,label CSV naming the images of the flat --data folder.")
+@click.option("--split", type=click.Choice(SPLIT_CHOICES), default="auto", show_default=True,
+              help="auto: the run's own test split when --data is the run's data; the test/ (or val/) folder of a "
+                   "split layout; every image otherwise.")
+@click.option("--threshold", type=float, default=None,
+              help="Two classes: probability of the positive class from which an image is called positive "
+                   "[default: the artifact's own decision, else the top class].")
+@click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@user_errors
+def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of a run or artifact on --data.
+
+    RUN_OR_ARTIFACT is a run directory (its Keras model) or one artifact: .keras, any .tflite,
+    .onnx. It runs through the artifact's own contract (size, normalisation, quantization,
+    labels). For two classes it adds AUC and precision/recall of the positive class at the
+    threshold.
+
+    \b
+    Examples:
+      edgetl evaluate runs/flowers --data photos/                       # the run's own test split
+      edgetl evaluate runs/flowers/model_int8.tflite --data new_photos/ --split all
+      edgetl evaluate runs/antsbees/model.onnx --data hymenoptera_data/  # its val/ folder
+      edgetl evaluate runs/xray/model_int8.tflite --data chest_xray/ --threshold 0.3 --json
+    """
+    from edgetl.cli.progress import progress_bar
+    from edgetl.measure.evaluate import evaluate_artifact
+
+    with progress_bar() as progress:
+        m = evaluate_artifact(target, data, labels_csv=labels_csv, threshold=threshold, split=split,
+                              threads=threads, progress=progress)
+    if as_json:
+        emit_json(m)
+    _print_metrics(m)
+
+
+def _print_metrics(m: dict) -> None:
+    from rich.table import Table
+
+    labels = list(m["per_class"])
+    console.print(f"[bold]{m['artifact']}[/] ({m['kind'] or m['runtime']}) on {m['n']} images: {m['images_from']}"
+                  + (f"; [yellow]{m['skipped']} skipped[/]" if m["skipped"] else ""))
+    line = f"accuracy {m['accuracy']:.4f}   loss {m['loss']:.4f}"
+    if "auc" in m:
+        at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
+        auc = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
+        line += (f"   AUC {auc}   {m['positive_class']} at {at}: precision {m['precision']:.4f}, "
+                 f"recall {m['recall']:.4f}")
+    console.print(line)
+    t = Table(title="per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        t.add_column(col)
+    for name, r in m["per_class"].items():
+        t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
+    console.print(t)
+    cm = Table(title="confusion matrix (rows: true, columns: predicted)")
+    cm.add_column("")
+    for name in labels:
+        cm.add_column(name[:12])
+    for name, row in zip(labels, m["confusion_matrix"]):
+        cm.add_row(name, *map(str, row))
+    console.print(cm)
+
+
+@click.command("predict")
+@click.argument("artifact")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGES_OR_FOLDERS...")
+@click.option("--top-k", type=int, default=3, show_default=True, help="Labels shown per image, best first.")
+@click.option("--threshold", type=float, default=None,
+              help="Two classes: probability of the positive class from which an image is called positive "
+                   "[default: the artifact's own decision, else the top class].")
+@click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON on stdout.")
+@user_errors
+def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
+    """Label and score of each image (files and/or folders) by one artifact, through its contract.
+
+    \b
+    Examples:
+      edgetl predict runs/flowers/model_int8.tflite photo.jpg
+      edgetl predict runs/flowers photos/ --top-k 5 --json
+      edgetl predict runs/xray/model_int8.onnx scans/ --threshold 0.3
+    """
+    from edgetl.cli.progress import progress_bar
+    from edgetl.measure.evaluate import predict_paths
+
+    with progress_bar() as progress:
+        out = predict_paths(artifact, images, k=top_k, threshold=threshold, threads=threads, progress=progress)
+    if as_json:
+        emit_json(out)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{out['artifact']} ({out['kind'] or out['runtime']})"
+              + (f", {out['decision']['positive_label']} from p >= {out['decision']['threshold']:.4f}"
+                 if out["decision"] else ""))
+    for col in ("image", "label", "score", f"top {top_k}"):
+        t.add_column(col)
+    for p in out["predictions"]:
+        t.add_row(p["file"], p["label"], f"{p['score']:.3f}",
+                  ", ".join(f"{x['label']} {x['score']:.3f}" for x in p["top"]))
+    console.print(t)
+    for s in out["skipped"]:
+        console.print(f"[yellow]skipped {s}[/]")
