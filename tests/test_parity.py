@@ -154,3 +154,17 @@ def test_a_corrupt_gate_file_is_one_line(tmp_path):
     (tmp_path / parity.GATE_FILE).write_text("{not json")
     with pytest.raises(EdgetlError, match="gate.json is not valid JSON"):
         parity.load_records(tmp_path)
+
+
+def test_report_reads_the_saved_gate_record(tmp_path, monkeypatch):
+    from edgetl.report.markdown import gate_cell
+
+    monkeypatch.setattr("edgetl.formats.registry.threshold", lambda fmt, over=None: 0.95)
+    truth = np.arange(250) % 3
+    gate, got = _gate(tmp_path, truth, truth, truth)
+    gate.check(FMT, got)
+    final = tmp_path / "model_int8.tflite"
+    final.write_bytes(b"artifact bytes")
+    assert gate_cell(final) == "pass 100.0% [98.5-100.0%] n=250"
+    final.write_bytes(b"retrained")  # a stale record is not shown
+    assert gate_cell(final) is None

@@ -9,7 +9,8 @@ import numpy as np
 from edgetl.fsutil import read_json, write_text
 from edgetl.report.tables import compare_markdown, fmt, markdown_table
 
-PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png"}
+PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png",
+         "roc": "report_roc.png"}
 
 
 def _plt():
@@ -76,6 +77,58 @@ def plot_confusion(matrix, labels, path: Path) -> Path:
     return path
 
 
+def plot_roc(test: dict, path: Path) -> Optional[Path]:
+    """ROC curve of the positive class on the test split, with the operating point of the decision threshold."""
+    roc = test.get("roc")
+    if not roc:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot(roc["fpr"], roc["tpr"], color="tab:blue", label=f"ROC (AUC {test.get('auc', float('nan')):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+    cm = np.asarray(test["confusion_matrix"])
+    pos = list(test["per_class"]).index(test["positive_class"])
+    neg = 1 - pos
+    tpr = cm[pos, pos] / max(cm[pos].sum(), 1)
+    fpr = cm[neg, pos] / max(cm[neg].sum(), 1)
+    at = "top class (0.5)" if test.get("threshold") is None else f"threshold {test['threshold']:.3f}"
+    ax.scatter([fpr], [tpr], color="tab:red", zorder=3, label=f"operating point: {at}")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel(f"recall of {test['positive_class']}")
+    ax.set_title("ROC (test split)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)
+    return path
+
+
+def data_markdown(data: dict) -> list:
+    """Where the splits come from, their class counts (imbalance), skipped images and leakage."""
+    counts = data.get("class_counts") or {}
+    md = ["## Data", "", f"- layout: {data.get('layout', '?')}; test figures from **{data.get('test_from', '?')}**; "
+                         f"early stopping on {data.get('val_from', '?')}"]
+    if data.get("skipped"):
+        md.append(f"- skipped images: {data['skipped']} ({', '.join(f'{k} {v}' for k, v in (data.get('skipped_reasons') or {}).items())})")
+    leak = data.get("leakage") or {}
+    if leak.get("count"):
+        md.append(f"- **leakage: {leak['count']} image(s) in more than one split** (e.g. {leak['examples'][0]})")
+    for w in data.get("warnings") or []:
+        if "more than one split" not in w:
+            md.append(f"- warning: {w}")
+    md.append("")
+    if counts:
+        splits = [s for s in ("train", "val", "test") if s in counts]
+        classes = list(next(iter(counts.values())))
+        rows = [{"class": c, **{s: counts[s].get(c, 0) for s in splits}} for c in classes]
+        train = [counts["train"][c] for c in classes] if "train" in counts else []
+        ratio = (max(train) / max(min(train), 1)) if train else None
+        md += [markdown_table([("class", "class")] + [(s, s) for s in splits], rows), ""]
+        if ratio is not None:
+            md += [f"Class imbalance (train, largest / smallest class): {ratio:.1f}x"
+                   + (" - consider `--class-weights auto`" if ratio >= 3 else ""), ""]
+    return md
+
+
 def pareto_front(points: list) -> list:
     """Indices of (latency, accuracy) points no other point beats on both (lower latency, higher accuracy)."""
     front = []
@@ -120,6 +173,20 @@ def plot_pareto(rows: list, path: Path) -> Optional[Path]:
     return path
 
 
+def gate_cell(artifact) -> Optional[str]:
+    """"pass 99.6% [98.3-100%] n=225" from the artifact's saved gate record (None for Keras or a stale record)."""
+    from edgetl.measure.parity import record_for
+
+    try:
+        rec = record_for(artifact)
+    except Exception:  # noqa: BLE001 - an unreadable gate.json must not stop the report
+        return None
+    if not rec or rec.get("agreement_low") is None:
+        return None
+    return (f"{rec['gate']} {100 * rec['agreement']:.1f}% [{100 * rec['agreement_low']:.1f}-"
+            f"{100 * rec['agreement_high']:.1f}%] n={rec['parity_images']}")
+
+
 def artifact_rows(results: dict) -> list:
     """One row per artifact and thread count: conversion figures joined with benchmark figures."""
     conv = {}
@@ -141,6 +208,7 @@ def artifact_rows(results: dict) -> list:
             "accuracy": (train.get("test") or {}).get("accuracy") if keras else c.get("accuracy"),
             "agreement": 1.0 if keras else c.get("agreement"),
             "p50_ms": b.get("p50_ms"), "p90_ms": b.get("p90_ms"), "fps": b.get("fps"),
+            "gmacs": b.get("gmacs"), "pct_peak": b.get("pct_peak"), "gate": gate_cell(b["artifact"]),
             "meets_budget": b.get("meets_budget"), "error": b.get("error"),
         })
     for name, c in conv.items():  # refused by the parity gate or failed: never written, so never benchmarked
@@ -152,8 +220,9 @@ def artifact_rows(results: dict) -> list:
 
 
 ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
-                    ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("p50_ms", "p50 ms"),
-                    ("p90_ms", "p90 ms"), ("fps", "FPS"), ("meets_budget", "meets budget")]
+                    ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("gate", "parity gate (95% CI, n)"),
+                    ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("fps", "FPS"), ("gmacs", "GMAC/s"),
+                    ("pct_peak", "% of peak"), ("meets_budget", "meets budget")]
 CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
                  ("support", "support")]
 
@@ -166,6 +235,9 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     labels = (train.get("data") or {}).get("classes") or []
     made = {"training": plot_training(history, run_dir / PLOTS["training"]),
             "confusion": plot_confusion(test["confusion_matrix"], labels, run_dir / PLOTS["confusion"])}
+    roc = plot_roc(test, run_dir / PLOTS["roc"])
+    if roc:
+        made["roc"] = roc
     rows = artifact_rows(results)
     pareto = plot_pareto(rows, run_dir / PLOTS["pareto"])
     if pareto:
@@ -187,7 +259,15 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
            f"accuracy **{fmt('accuracy', test.get('accuracy'))}**, loss {fmt('loss', test.get('loss'))}"
            + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
               f"AUC {fmt('auc', test.get('auc'))}" if "auc" in test else ""), ""]
+    if "auc" in test:
+        md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
+               + ("0.5 (top class)" if test.get("threshold") is None else f"**{test['threshold']:.4f}**")
+               + (f", chosen on the validation split for recall {train['decision']['target_recall']}"
+                  if (train.get("decision") or {}).get("target_recall") else "") + ".", ""]
     md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
+    if roc:
+        md += [f"![ROC curve]({PLOTS['roc']})", ""]
+    md += data_markdown(train.get("data") or read_json(run_dir / "metrics.json").get("data") or {})
     md += ["## Training", "", f"![training curves]({PLOTS['training']})", "",
            f"![confusion matrix]({PLOTS['confusion']})", ""]
     if rows:
