@@ -5,13 +5,10 @@ plugins {
     `java-library`
 }
 
-java {
-    sourceCompatibility = JavaVersion.VERSION_1_8
-    targetCompatibility = JavaVersion.VERSION_1_8
-}
-
+// --release 8 (not sourceCompatibility): checks the Java 8 API too, not only the language level.
 tasks.withType<JavaCompile>().configureEach {
     options.encoding = "UTF-8"
+    options.release.set(8)
 }
 
 dependencies {

@@ -7,65 +7,105 @@ import io.edgetl.core.OutputDecoder
 import io.edgetl.core.Recognition
 import io.edgetl.core.TensorSpec
 import org.tensorflow.lite.DataType
+import org.tensorflow.lite.Delegate
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.Tensor
 import org.tensorflow.lite.gpu.CompatibilityList
 import org.tensorflow.lite.gpu.GpuDelegate
+import org.tensorflow.lite.nnapi.NnApiDelegate
 import java.io.Closeable
+import java.nio.ByteBuffer
 
 /**
  * LiteRT Interpreter + the plain-Java contract code (edgetl-core): RGB pixels in, top-k out.
- * Works unchanged for float and uint8/int8 models: model.json says how to fill and read the tensors,
+ * Works unchanged for float and uint8/int8 models: the contract says how to fill and read the tensors,
  * and the interpreter's real tensors are checked against it when the classifier is created.
+ *
+ * A delegate (GPU, NNAPI) that cannot be created or refuses the model never crashes the app: the
+ * classifier falls back to the CPU and [accelerator] says why. Native-library problems surface as
+ * [UnsatisfiedLinkError] / [NoClassDefFoundError], hence the `Throwable` catches around delegates.
  */
-class Classifier(assets: ModelAssets, threads: Int, wantGpu: Boolean) : Closeable {
+class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : Closeable {
+
+    enum class Accelerator { CPU, GPU, NNAPI }
 
     class Result(val top: List<Recognition>, val inferenceMs: Double)
 
     private val contract = assets.contract
     private val encoder = InputEncoder(contract)
     private val decoder = OutputDecoder(contract)
-    private val input = encoder.allocate()
-    private val output = decoder.allocate()
-    private var gpuDelegate: GpuDelegate? = null
+    private val input: ByteBuffer = encoder.allocate()
+    private val output: ByteBuffer = decoder.allocate()
+    private var delegate: Delegate? = null
     private val interpreter: Interpreter
 
-    /** What actually runs the model: "GPU" or "CPU"; with a reason when GPU was asked for but not used. */
-    val accelerator: String
+    /** What actually runs the model, e.g. "CPU, 4 thread(s)" or "CPU (GPU failed: ...)". */
+    val description: String
 
     init {
-        var note = "CPU"
+        var note: String? = null
         var created: Interpreter? = null
-        if (wantGpu) {
+        if (accelerator != Accelerator.CPU) {
+            val attempt = try {
+                createDelegate(accelerator)
+            } catch (t: Throwable) {  // UnsatisfiedLinkError when the delegate's native library is missing
+                note = "${accelerator.name} unavailable: ${firstLine(t)}"
+                null
+            }
+            if (attempt != null) {
+                try {
+                    created = Interpreter(assets.model, Interpreter.Options().setNumThreads(threads).addDelegate(attempt))
+                    delegate = attempt
+                } catch (t: Throwable) {  // the delegate refuses some ops / quantized models on some drivers
+                    closeQuietly(attempt)
+                    note = "${accelerator.name} failed: ${firstLine(t)}"
+                }
+            } else if (note == null) {
+                note = "${accelerator.name} delegate not supported on this device"
+            }
+        }
+        interpreter = created ?: Interpreter(assets.model, Interpreter.Options().setNumThreads(threads))
+        description = when {
+            created != null -> "${accelerator.name}, $threads thread(s)"
+            note != null -> "CPU, $threads thread(s) ($note)"
+            else -> "CPU, $threads thread(s)"
+        }
+        try {
+            checkModel()
+        } catch (e: ContractException) {
+            close()
+            throw ModelAssets.AssetProblem("${e.message}\nExport the model and its contract together with `edgetl export android`.")
+        }
+    }
+
+    /** One image input, one class output, batch size 1, and the tensors the contract describes. */
+    private fun checkModel() {
+        if (interpreter.inputTensorCount != 1 || interpreter.outputTensorCount != 1) {
+            throw ContractException("the model has ${interpreter.inputTensorCount} inputs and ${interpreter.outputTensorCount} " +
+                "outputs; this app runs image classifiers with one input and one output")
+        }
+        val inT = interpreter.getInputTensor(0)
+        val outT = interpreter.getOutputTensor(0)
+        val inShape = inT.shape()
+        val outShape = outT.shape()
+        if (inShape.isEmpty() || inShape[0] != 1 || outShape.isEmpty() || outShape[0] != 1) {
+            throw ContractException("the model's batch dimension is not 1 (input ${inShape.contentToString()}, " +
+                "output ${outShape.contentToString()}); export it for single images")
+        }
+        contract.checkTensors(inShape, spec(inT), outShape, spec(outT))
+    }
+
+    private fun createDelegate(accelerator: Accelerator): Delegate? = when (accelerator) {
+        Accelerator.GPU -> {
             val compat = CompatibilityList()
             try {
-                if (compat.isDelegateSupportedOnThisDevice) {
-                    val delegate = GpuDelegate(compat.bestOptionsForThisDevice)
-                    try {
-                        created = Interpreter(assets.model, Interpreter.Options().addDelegate(delegate))
-                        gpuDelegate = delegate
-                        note = "GPU"
-                    } catch (e: Exception) {  // the delegate refuses some ops / quantized models on some drivers
-                        delegate.close()
-                        note = "CPU (GPU failed: ${e.message?.lineSequence()?.firstOrNull() ?: e.javaClass.simpleName})"
-                    }
-                } else {
-                    note = "CPU (GPU delegate not supported on this device)"
-                }
+                if (compat.isDelegateSupportedOnThisDevice) GpuDelegate(compat.bestOptionsForThisDevice) else null
             } finally {
                 compat.close()
             }
         }
-        interpreter = created ?: Interpreter(assets.model, Interpreter.Options().setNumThreads(threads))
-        accelerator = if (note == "CPU") "CPU, $threads thread(s)" else note
-        try {
-            val inT = interpreter.getInputTensor(0)
-            val outT = interpreter.getOutputTensor(0)
-            contract.checkTensors(inT.shape(), spec(inT), outT.shape(), spec(outT))
-        } catch (e: ContractException) {
-            close()
-            throw ModelAssets.AssetProblem("${e.message}\nExport model.tflite and model.json together with `edgetl export android`.")
-        }
+        Accelerator.NNAPI -> NnApiDelegate()
+        Accelerator.CPU -> null
     }
 
     private fun spec(t: Tensor): TensorSpec {
@@ -79,20 +119,35 @@ class Classifier(assets: ModelAssets, threads: Int, wantGpu: Boolean) : Closeabl
         return TensorSpec(dtype, q.scale, q.zeroPoint)
     }
 
-    /** Upright RGB bytes of any size -> top-3 and the interpreter's own time. */
-    fun classify(rgb: ByteArray, width: Int, height: Int): Result {
+    /**
+     * Upright RGB bytes (the first `width * height * 3` of [rgb]) -> the [k] best classes scoring at
+     * least [threshold], and the interpreter's own time. Input and output buffers are reused.
+     */
+    fun classify(rgb: ByteArray, width: Int, height: Int, k: Int, threshold: Float): Result {
         encoder.encode(rgb, width, height, input)
         output.rewind()
         val t0 = SystemClock.elapsedRealtimeNanos()
         interpreter.run(input, output)
         val ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
         val probabilities = decoder.probabilities(output)
-        return Result(decoder.topK(probabilities, 3), ms)
+        val top = decoder.topK(probabilities, k).filter { it.score >= threshold }
+        return Result(top, ms)
     }
 
     override fun close() {
         interpreter.close()
-        gpuDelegate?.close()
-        gpuDelegate = null
+        delegate?.let { closeQuietly(it) }
+        delegate = null
+    }
+
+    private companion object {
+        fun firstLine(t: Throwable): String = t.message?.lineSequence()?.firstOrNull() ?: t.javaClass.simpleName
+
+        fun closeQuietly(d: Delegate) {
+            try {
+                d.close()
+            } catch (_: Throwable) {
+            }
+        }
     }
 }

@@ -1,0 +1,28 @@
+// COMPILE-ONLY STUB (edgetl CI, android_demo/ci/check.sh): only the signatures the demo app uses, as in
+// androidx.camera:camera-core 1.4.1. Never packaged into the APK: Gradle compiles against the real library.
+package androidx.camera.core;
+
+import java.nio.ByteBuffer;
+
+public interface ImageProxy extends AutoCloseable {
+    @Override
+    void close();
+
+    int getFormat();
+
+    int getWidth();
+
+    int getHeight();
+
+    ImageProxy.PlaneProxy[] getPlanes();
+
+    ImageInfo getImageInfo();
+
+    interface PlaneProxy {
+        int getRowStride();
+
+        int getPixelStride();
+
+        ByteBuffer getBuffer();
+    }
+}

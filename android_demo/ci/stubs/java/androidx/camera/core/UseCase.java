@@ -1,0 +1,8 @@
+// COMPILE-ONLY STUB (edgetl CI, android_demo/ci/check.sh): only the signatures the demo app uses, as in
+// androidx.camera:camera-core 1.4.1. Never packaged into the APK: Gradle compiles against the real library.
+package androidx.camera.core;
+
+public abstract class UseCase {
+    UseCase() {
+    }
+}

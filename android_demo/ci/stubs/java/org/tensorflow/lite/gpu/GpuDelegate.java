@@ -1,0 +1,26 @@
+// COMPILE-ONLY STUB (edgetl CI, android_demo/ci/check.sh): only the signatures the demo app uses, as in
+// com.google.ai.edge.litert:litert-gpu / litert-gpu-api 1.4.0. Never packaged into the APK: Gradle compiles against the real library.
+package org.tensorflow.lite.gpu;
+
+import java.io.Closeable;
+import org.tensorflow.lite.Delegate;
+
+public class GpuDelegate implements Delegate, Closeable {
+    public GpuDelegate(GpuDelegateFactory.Options options) {
+        throw new RuntimeException("Stub!");
+    }
+
+    public GpuDelegate() {
+        throw new RuntimeException("Stub!");
+    }
+
+    @Override
+    public long getNativeHandle() {
+        throw new RuntimeException("Stub!");
+    }
+
+    @Override
+    public void close() {
+        throw new RuntimeException("Stub!");
+    }
+}
