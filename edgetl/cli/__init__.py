@@ -10,6 +10,7 @@ from edgetl.cli.common import DEBUG_ENV, VERBOSE_ENV
 from edgetl.cli.bench import benchmark_cmd, compare_cmd
 from edgetl.cli.evaluate import evaluate_cmd, predict_cmd
 from edgetl.cli.export import export_group
+from edgetl.cli.inspect import inspect_cmd
 from edgetl.cli.quantize import convert_cmd, prune_cmd, quantize_cmd
 from edgetl.cli.recipes import recipes_cmd
 from edgetl.cli.run import run_cmd
@@ -38,6 +39,6 @@ def main(debug, verbose):
 
 
 for _cmd in (backbones_cmd, train_cmd, prune_cmd, quantize_cmd, convert_cmd, benchmark_cmd, compare_cmd,
-             evaluate_cmd, predict_cmd, run_cmd, recipes_cmd, export_group):
+             evaluate_cmd, predict_cmd, inspect_cmd, run_cmd, recipes_cmd, export_group):
     main.add_command(_cmd)
 

@@ -1,9 +1,14 @@
 """Decoding and resizing of images, shared by training, evaluation, every runtime and the Android library.
 
-The resize is bilinear (half-pixel centres, edge clamp) in 11-bit fixed point, integer
-arithmetic only, so that the plain-Java library in ``android_demo`` reproduces it byte for
-byte (see ``ImageResizer.java``). Do not replace it with PIL's or TF's resize without
-changing the Java twin.
+The resize is the one MediaPipe Tasks' ImageClassifier applies on CPU (its ImageToTensorCalculator:
+the whole image stretched to the tensor, no crop, OpenCV ``warpPerspective`` with INTER_LINEAR
+and BORDER_REPLICATE), reproduced in integer arithmetic: output pixel ``i`` samples source
+position ``i * n_in / n_out`` (top-left aligned, not half-pixel centres) rounded to 1/32 pixel,
+bilinear with 5-bit weights per axis, edge pixels replicated. Measured identical, byte for byte,
+to MediaPipe 1.2.2's tensors on losslessly stored images (benchmarks/bench_clients.py; JPEG
+decoders differ by a level or two on ~1% of pixels). The plain-Java library in ``android_demo``
+reproduces it byte for byte (``ImageResizer.java``). Do not replace it with PIL's or TF's resize
+without changing the Java twin, and see docs/clients.md.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-_FRAC_BITS = 11
+RESIZE_METHOD = "stretch-bilinear-topleft-int5"  # the contract's input.resize (Java: ImageResizer.METHOD)
+_FRAC_BITS = 5  # OpenCV's INTER_BITS: source positions in 1/32 pixel
 _ONE = 1 << _FRAC_BITS
 
 
@@ -83,22 +89,20 @@ def decode_rgb(path: str | Path, size_hint: tuple | None = None) -> np.ndarray:
 
 
 def _axis_weights(n_in: int, n_out: int):
-    """Source indices and 11-bit weights of each output index (mirrored in ImageResizer.java)."""
+    """Source indices and 5-bit weights of each output index (mirrored in ImageResizer.java).
+
+    Position ``i * n_in / n_out`` in 1/32 pixel, rounded half up; a neighbour past the edge is the edge.
+    """
     i = np.arange(n_out, dtype=np.int64)
-    num = (2 * i + 1) * n_in - n_out  # 2*n_out * ((i + 0.5) * n_in / n_out - 0.5)
-    num = np.maximum(num, 0)
-    pos = (num * _ONE) // (2 * n_out)
-    i0 = pos >> _FRAC_BITS
+    pos = (2 * i * n_in * _ONE + n_out) // (2 * n_out)
+    i0 = np.minimum(pos >> _FRAC_BITS, n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
     frac = pos & (_ONE - 1)
-    last = i0 >= n_in - 1
-    i0 = np.where(last, n_in - 1, i0)
-    i1 = np.where(last, n_in - 1, i0 + 1)
-    frac = np.where(last, 0, frac)
     return i0, i1, frac
 
 
 def resize_rgb(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize a HxWxC uint8 image to (height, width) with integer bilinear interpolation."""
+    """Stretch a HxWxC uint8 image to (height, width) with MediaPipe's bilinear sampling, in integers."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.stack([image] * 3, axis=-1)

@@ -1,7 +1,8 @@
 """The input/output contract of a model artifact: what an app must feed it and how to read its output.
 
 One JSON document, the same for every artifact and every consumer (runtime layer, parity gate,
-benchmark, Android app). Pixels are uint8 RGB, resized with ``imageops.resize_rgb``; then
+benchmark, Android app). Pixels are uint8 RGB, the whole image stretched with ``edgetl.data.images.resize_rgb`` (MediaPipe's
+sampling, ``input.resize``); then
 
     x = (pixel[channel_order] - mean) / std                      # float input
     q = clip(round(x / input.scale + input.zero_point))           # quantized input (uint8/int8)
@@ -25,6 +26,7 @@ from typing import Optional
 
 import numpy as np
 
+from edgetl.data.images import RESIZE_METHOD
 from edgetl.errors import EdgetlError
 
 CONTRACT_FORMAT = "edgetl-contract/1"
@@ -74,7 +76,7 @@ class Contract:
                 "layout": "NHWC",
                 "channel_order": self.channel_order,
                 "value_range": [0, 255],
-                "resize": "bilinear-half-pixel-int11",
+                "resize": RESIZE_METHOD,
                 "mean": [float(m) for m in self.mean],
                 "std": [float(s) for s in self.std],
                 **_tensor_dict(self.input),

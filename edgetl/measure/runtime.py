@@ -97,7 +97,8 @@ class TFLiteRunner(Runner):
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         if contract is None:
-            contract = _contract_beside(path) or self._infer_contract(path, labels)
+            meta = _tflite_metadata(path)
+            contract = _contract_beside(path) or _embedded_contract(meta) or self._infer_contract(path, labels, meta)
         super().__init__(path, contract)
 
     def input_spec(self) -> TensorSpec:
@@ -115,11 +116,20 @@ class TFLiteRunner(Runner):
     def invoke(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([self.invoke_one(x[i:i + 1]) for i in range(len(x))], axis=0)
 
-    def _infer_contract(self, path: Path, labels) -> Contract:
-        """A contract for a TFLite file nobody here made: uint8 input means raw pixels go in as they are."""
+    def _infer_contract(self, path: Path, labels, meta: Optional[dict] = None) -> Contract:
+        """A contract for a TFLite file nobody here made: labels and normalisation from its TFLite metadata when it
+        has some, else uint8 input means raw pixels go in as they are."""
+        from edgetl.formats import metadata as tflite_metadata
+
         inp, out = self.input_spec(), self.output_spec()
+        if labels is None and meta is not None and tflite_metadata.labels(meta):
+            labels = tflite_metadata.labels(meta)
         labels = _find_labels(path, labels)
-        if inp.quantized:
+        norm = next((t["normalization"] for t in (meta or {}).get("inputs", []) if "normalization" in t), None)
+        if norm is not None and not inp.quantized:
+            mean = [float(x) for x in norm["mean"]] * (3 if len(norm["mean"]) == 1 else 1)
+            std = [float(x) for x in norm["std"]] * (3 if len(norm["std"]) == 1 else 1)
+        elif inp.quantized:
             # choose mean/std so that quantize(normalize(p)) == p: mean = zero_point, std = 1/scale
             mean = [float(inp.zero_point)] * 3
             std = [1.0 / float(inp.scale)] * 3
@@ -152,6 +162,22 @@ def _find_labels(path: Path, labels) -> list:
         if c.is_file():
             return read_labels(c)
     raise EdgetlError(f"no contract or labels file found for {path}; pass --labels FILE")
+
+
+def _tflite_metadata(path: Path) -> Optional[dict]:
+    """The file's TFLite metadata (edgetl.formats.metadata.read), or None when it has none or it does not parse."""
+    from edgetl.formats import metadata as tflite_metadata
+
+    try:
+        return tflite_metadata.read(path)
+    except EdgetlError:
+        return None
+
+
+def _embedded_contract(meta: Optional[dict]) -> Optional[Contract]:
+    from edgetl.formats import metadata as tflite_metadata
+
+    return tflite_metadata.embedded_contract(meta) if meta else None
 
 
 def _contract_beside(path: Path) -> Optional[Contract]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgetl import _tf
 from edgetl.formats.registry import stem_of, tflite_format
+from edgetl.formats import metadata as tflite_metadata
 from edgetl.formats.contract import Contract
 from edgetl.errors import EdgetlError, check_choices
 from edgetl.fsutil import atomic_path, write_json
@@ -123,16 +124,19 @@ def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "
     """Write one TFLite artifact + its contract, atomically, after it passed ``gate`` (if any).
 
     The file is written to a temporary name, opened with ai-edge-litert, its contract filled from
-    the real tensor details, gated; only then do the ``.json`` contract and the ``.tflite`` take
+    the real tensor details and embedded as TFLite metadata (labels, normalisation), gated; only then do the ``.json`` contract and the ``.tflite`` take
     their final names. A refused or failed artifact leaves nothing behind and never touches an
     existing file of the same name.
     """
     final = fmt.path(out_dir, stem)
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
-        runner = TFLiteRunner(tmp, contract=contract)
-        c = artifact_contract(contract, fmt, runner)
-        runner.contract = c
+        c = artifact_contract(contract, fmt, TFLiteRunner(tmp, contract=contract))
+        # One contract -> both the sidecar JSON and the embedded TFLite metadata (edgetl.formats.metadata).
+        data = tflite_metadata.populate(data, c, tflite_metadata.ModelInfo.for_run(c, out_dir))
+        tmp.unlink()  # a new inode: the interpreter above may still map the old bytes
+        tmp.write_bytes(data)
+        runner = TFLiteRunner(tmp, contract=c)
         runner.display_name = final.name
         rec = {"artifact": str(final), "file": final.name, "format": fmt.name, "mode": fmt.mode, "runtime": "tflite",
                "size_mb": len(data) / 1e6, "gzip_mb": gzip_mb(data),

@@ -1,18 +1,23 @@
 package io.edgetl.core;
 
 /**
- * Bilinear resize (half-pixel centres, edge clamp) in 11-bit fixed point, integer arithmetic only:
- * byte for byte the same as {@code edgetl.imageops.resize_rgb}, so the phone feeds the model the pixels
- * the model was trained and evaluated on. Keep both in step.
+ * The resize MediaPipe Tasks' ImageClassifier applies (the whole image stretched to the tensor, no crop;
+ * OpenCV warpPerspective INTER_LINEAR, BORDER_REPLICATE) in integer arithmetic: output pixel i samples
+ * source position {@code i * nIn / nOut} (top-left aligned) in 1/32 pixel, bilinear with 5-bit weights per
+ * axis, edges replicated. Byte for byte the same as {@code edgetl.data.images.resize_rgb}, so the phone
+ * feeds the model the pixels the model was trained and evaluated on, and MediaPipe feeds it the same.
+ * Keep both in step (docs/clients.md).
  */
 public final class ImageResizer {
-    static final int FRAC_BITS = 11;
+    /** The contract's {@code input.resize} this class implements ({@code edgetl.data.images.RESIZE_METHOD}). */
+    public static final String METHOD = "stretch-bilinear-topleft-int5";
+    static final int FRAC_BITS = 5;
     static final int ONE = 1 << FRAC_BITS;
 
     private ImageResizer() {
     }
 
-    /** Source indices (i0, i1) and 11-bit weights of each output index (edgetl.imageops._axis_weights). */
+    /** Source indices (i0, i1) and 5-bit weights of each output index (edgetl.data.images._axis_weights). */
     static final class Axis {
         final int[] i0;
         final int[] i1;
@@ -23,22 +28,11 @@ public final class ImageResizer {
             i1 = new int[nOut];
             frac = new int[nOut];
             for (int i = 0; i < nOut; i++) {
-                long num = (2L * i + 1) * nIn - nOut;  // 2*nOut * ((i + 0.5) * nIn / nOut - 0.5)
-                if (num < 0) {
-                    num = 0;
-                }
-                long pos = (num * ONE) / (2L * nOut);
-                int a = (int) (pos >> FRAC_BITS);
-                int f = (int) (pos & (ONE - 1));
-                if (a >= nIn - 1) {
-                    i0[i] = nIn - 1;
-                    i1[i] = nIn - 1;
-                    frac[i] = 0;
-                } else {
-                    i0[i] = a;
-                    i1[i] = a + 1;
-                    frac[i] = f;
-                }
+                long pos = (2L * i * nIn * ONE + nOut) / (2L * nOut);  // i * nIn / nOut in 1/32 px, half up
+                int a = (int) Math.min(pos >> FRAC_BITS, nIn - 1);
+                i0[i] = a;
+                i1[i] = Math.min(a + 1, nIn - 1);  // past the edge: the edge (BORDER_REPLICATE)
+                frac[i] = (int) (pos & (ONE - 1));
             }
         }
     }
@@ -76,7 +70,7 @@ public final class ImageResizer {
                 for (int c = 0; c < 3; c++) {
                     int top = (src[r0 + c0 + c] & 0xFF) * (ONE - fx) + (src[r0 + c1 + c] & 0xFF) * fx;
                     int bot = (src[r1 + c0 + c] & 0xFF) * (ONE - fx) + (src[r1 + c1 + c] & 0xFF) * fx;
-                    // at most 255 * 2^22 + 2^21 < 2^31: fits an int
+                    // at most 255 * 2^10 + 2^9: fits an int
                     int val = top * (ONE - fy) + bot * fy;
                     int v = (val + round) >> (2 * FRAC_BITS);
                     out[o++] = (byte) (v < 0 ? 0 : (v > 255 ? 255 : v));

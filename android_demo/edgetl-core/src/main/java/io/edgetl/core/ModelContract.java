@@ -12,7 +12,7 @@ import java.util.Map;
  */
 public final class ModelContract {
     public static final String FORMAT = "edgetl-contract/1";
-    public static final String RESIZE = "bilinear-half-pixel-int11";
+    public static final String RESIZE = ImageResizer.METHOD;
 
     public final List<String> labels;
     public final int height;

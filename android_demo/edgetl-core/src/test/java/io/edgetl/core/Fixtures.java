@@ -18,7 +18,7 @@ final class Fixtures {
                 + "    \"layout\": \"NHWC\",\n"
                 + "    \"channel_order\": \"" + order + "\",\n"
                 + "    \"value_range\": [0, 255],\n"
-                + "    \"resize\": \"bilinear-half-pixel-int11\",\n"
+                + "    \"resize\": \"stretch-bilinear-topleft-int5\",\n"
                 + "    \"mean\": [" + mean + "],\n"
                 + "    \"std\": [" + std + "],\n"
                 + "    " + inputTensor + "\n"

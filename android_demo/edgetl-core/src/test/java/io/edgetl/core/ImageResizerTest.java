@@ -30,24 +30,24 @@ public class ImageResizerTest {
     }
 
     @Test
-    public void upsampleUsesHalfPixelCentresAndRoundsHalfUp() {
-        // 2 -> 4 columns: weights 0, 1/4, 3/4, 1 (edge clamp); 255/4 = 63.75 -> 64, 191.25 -> 191
+    public void upsampleSamplesFromTheTopLeftAndReplicatesTheEdge() {
+        // 2 -> 4 columns: source x = i * 2/4 = 0, 0.5, 1, 1.5 (past the edge: the edge); 127.5 -> 128
         byte[] out = ImageResizer.resizeRgb(gray(0, 255), 2, 1, 4, 1);
-        assertArrayEquals(new int[] {0, 64, 191, 255}, channel(out, 0));
+        assertArrayEquals(new int[] {0, 128, 255, 255}, channel(out, 0));
         out = ImageResizer.resizeRgb(gray(0, 200), 1, 2, 1, 4);  // same along rows
-        assertArrayEquals(new int[] {0, 50, 150, 200}, channel(out, 1));
+        assertArrayEquals(new int[] {0, 100, 200, 200}, channel(out, 1));
     }
 
     @Test
-    public void halvingAveragesTwoByTwoBlocks() {
+    public void halvingSamplesTheTopLeftPixelOfEachBlock() {
         byte[] src = gray(
                 1, 2, 10, 20,
                 3, 4, 30, 40,
                 0, 0, 255, 255,
                 0, 1, 255, 255);
         byte[] out = ImageResizer.resizeRgb(src, 4, 4, 2, 2);
-        // (1+2+3+4)/4 = 2.5 -> 3 ; (10+20+30+40)/4 = 25 ; 0.25 -> 0 ; 255
-        assertArrayEquals(new int[] {3, 25, 0, 255}, channel(out, 2));
+        // source positions 0 and 2 on both axes (MediaPipe's sampling, no averaging)
+        assertArrayEquals(new int[] {1, 10, 0, 255}, channel(out, 2));
     }
 
     @Test
@@ -75,8 +75,8 @@ public class ImageResizerTest {
                 assertEquals(7, out[i + 2] & 0xFF);
             }
         }
-        // 5 -> 3 columns: centres at source x = 1/3, 2, 11/3 -> R = 16.67 -> 17, 100, 183.33 -> 183
-        assertArrayEquals(new int[] {17, 100, 183}, new int[] {out[0] & 0xFF, out[3] & 0xFF, out[6] & 0xFF});
+        // 5 -> 3 columns: source x = 0, 5/3 ~ 53/32, 10/3 ~ 107/32 -> R = 0, 82.8 -> 83, 167.2 -> 167
+        assertArrayEquals(new int[] {0, 83, 167}, new int[] {out[0] & 0xFF, out[3] & 0xFF, out[6] & 0xFF});
     }
 
     @Test

@@ -90,7 +90,7 @@ public class ModelContractTest {
         String[] bad = {
             good.replace("edgetl-contract/1", "edgetl-contract/9"),
             good.replace("\"height\": 2", "\"height\": \"2\""),
-            good.replace("bilinear-half-pixel-int11", "area"),
+            good.replace("stretch-bilinear-topleft-int5", "area"),
             good.replace("\"activation\": \"none\"", "\"activation\": \"relu\""),
             good.replace("\"std\": [1, 1, 1]", "\"std\": [1, 0, 1]"),
             good.replace("\"mean\": [0, 0, 0]", "\"mean\": [0, 0]"),

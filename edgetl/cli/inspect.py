@@ -1,0 +1,77 @@
+"""`edgetl inspect ARTIFACT`: what a model file carries (thin layer over edgetl.formats.inspect)."""
+from __future__ import annotations
+
+import click
+
+from edgetl.cli.common import console, emit_json, user_errors
+
+
+@click.command("inspect")
+@click.argument("artifact", metavar="ARTIFACT")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
+@user_errors
+def inspect_cmd(artifact, as_json):
+    """Embedded metadata, input/output tensors (shape, dtype, scale, zero point) and op counts of a model file.
+
+    Works on any .tflite (edgetl's, Google's Coral models, others: their TFLite metadata and packed
+    label files) and on .onnx (metadata_props, with edgetl's contract). Reads the file alone, as a
+    client app would, never the sidecar JSON.
+
+    \b
+    Examples:
+      edgetl inspect runs/flowers/model_int8.tflite
+      edgetl inspect runs/flowers/model.onnx --json
+      edgetl inspect ../shared/models/coral/mobilenet_v2_1.0_224_quant.tflite
+    """
+    from edgetl.formats.inspect import inspect_artifact
+
+    info = inspect_artifact(artifact)
+    if as_json:
+        emit_json(info)
+        return
+    _print(info)
+
+
+def _tensor_line(t: dict) -> str:
+    q = ""
+    if isinstance(t.get("scale"), float):
+        q = f"  scale {t['scale']:.6g}  zero point {t['zero_point']}"
+    return f"  {t['name'] or '?'}  {t['shape']}  {t['dtype']}{q}"
+
+
+def _print(info: dict) -> None:
+    console.print(f"[bold]{info['file']}[/]  {info['format']}, {info['bytes'] / 1024:.0f} KiB, "
+                  f"{info['op_count']} ops, {info['tensors']['count']} tensors")
+    meta = info["metadata"]
+    if info["format"] == "tflite":
+        if meta is None:
+            console.print("[yellow]no TFLite metadata[/]: clients such as MediaPipe Tasks get no labels and refuse a "
+                          "float input (re-export with edgetl quantize to embed it)")
+        else:
+            console.print(f"metadata: [bold]{meta['name']}[/] version {meta['version']}, author {meta['author']}, "
+                          f"licence {meta['license']} (parser >= {meta['min_parser_version']})")
+            if meta.get("description"):
+                console.print(f"  {meta['description']}")
+            for t in meta["inputs"]:
+                norm = t.get("normalization")
+                color = (t.get("content") or {}).get("image", {}).get("color_space")
+                console.print(f"  input '{t['name']}': image {color or '-'}, "
+                              + (f"mean {norm['mean']} std {norm['std']}" if norm else "no normalisation"))
+            for t in meta["outputs"]:
+                files = ", ".join(f"{f['name']} ({f['type']})" for f in t["associated_files"]) or "no files"
+                console.print(f"  output '{t['name']}': {files}")
+            if meta.get("labels"):
+                console.print(f"  labels: {meta['labels']['count']} ({', '.join(meta['labels']['first'])}, ...)")
+            console.print(f"  packed files: {', '.join(f'{n} ({b} B)' for n, b in meta['packed_files'].items()) or '-'}"
+                          + ("; edgetl contract embedded" if meta.get("edgetl_contract") else ""))
+    else:
+        console.print(f"metadata: producer {meta['producer']}, opsets {meta['opsets']}")
+        for k, v in meta["metadata_props"].items():
+            console.print(f"  {k}: {v}")
+    console.print("inputs:")
+    for t in info["inputs"]:
+        console.print(_tensor_line(t))
+    console.print("outputs:")
+    for t in info["outputs"]:
+        console.print(_tensor_line(t))
+    console.print("ops: " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
