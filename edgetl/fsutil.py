@@ -32,6 +32,13 @@ def atomic_path(final: str | os.PathLike, suffix: str | None = None) -> Iterator
             tmp_path.unlink()
 
 
+def gzip_mb(data: bytes) -> float:
+    """Size of ``data`` after gzip (level 6), in MB: what an app download of it costs."""
+    import gzip
+
+    return len(gzip.compress(data, compresslevel=6)) / 1e6
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -74,4 +81,28 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
             pass
     except OSError as e:
         raise EdgetlError(f"cannot write to output folder {p}: {e.strerror or e}; pass a writable --out") from e
+    return p
+
+
+def check_creatable(path: str | os.PathLike, option: str, *, folder: bool = False) -> Path:
+    """Prove ``path`` (a file, or a folder with ``folder``) can be written later, without creating anything.
+
+    For an output that is only written after slow work: the nearest existing ancestor must be a
+    writable folder, and ``path`` itself, if it exists, the right kind. Raises a one-line EdgetlError naming ``option``.
+    """
+    from edgetl.errors import EdgetlError
+
+    p = Path(path)
+    if p.exists():
+        if folder and not p.is_dir():
+            raise EdgetlError(f"{option} {p} is a file; pass a folder")
+        if not folder and p.is_dir():
+            raise EdgetlError(f"{option} {p} is a folder; pass a file name")
+    anc = p if (folder and p.is_dir()) else p.parent
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise EdgetlError(f"{option} {p} cannot be written: {anc} is a file, not a folder; pass another path")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise EdgetlError(f"{option} {p} cannot be written: no write permission in {anc}; pass another path")
     return p

@@ -7,18 +7,38 @@
     DIR/metrics.json     {"test": {accuracy, loss, per_class, confusion_matrix[, auc]}}
     DIR/manifest.json    versions, seed, data options and hash, the command, weights source
     DIR/model_<mode>.tflite + model_<mode>.json, model.onnx, ...   (later stages)
+    DIR/.edgetl.lock     the run's lock: one writing command at a time (``run_lock``)
+
+``RunDir`` owns everything a stage needs from a run: its files (checked when opened, so a damaged
+manifest or contract is one line, not a traceback), the model to convert, the run's own data
+splits, calibration images and the parity gate. Every derived artifact records the model it came
+from by SHA-256 (``source_model`` in its contract; ``model_pruned.json`` for a pruned Keras model):
+an artifact whose model has changed since is *stale*, refused by every consumer and removed when
+the model is retrained.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import functools
+import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
-from edgetl.formats.contract import Contract
+import numpy as np
+
 from edgetl.errors import EdgetlError
-from edgetl.measure.runtime import RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model
+from edgetl.formats.contract import Contract
+from edgetl.measure.runtime import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
 
 MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".edgetl.lock"
+SOURCE_KEY = "source_model"  # {"file": "model.keras", "sha256": "..."}: the Keras model an artifact came from
+DERIVED_SUFFIXES = (".tflite", ".onnx", ".keras")
 
 
 class RunDir:
@@ -27,26 +47,68 @@ class RunDir:
         if not self.path.is_dir() or not (self.path / RUN_CONTRACT_FILE).is_file() or not (self.path / MANIFEST_FILE).is_file():
             raise EdgetlError(f"{self.path} is not an edgetl run directory (no {RUN_CONTRACT_FILE}/{MANIFEST_FILE}); "
                               "pass the --out folder of `edgetl train`")
+        self._manifest = self._read_manifest()
+        self._contract = self._read_contract()
 
+    # ---- the run's files ------------------------------------------------------------------------
     @property
     def model_path(self) -> Path:
         return self.path / RUN_MODEL_FILE
 
+    def _damaged(self, name: str, what: str) -> EdgetlError:
+        return EdgetlError(f"{self.path / name} is damaged ({what}); retrain with "
+                           f"`edgetl train --out {self.path} --force` or restore the file")
+
+    def _read_manifest(self) -> dict:
+        from edgetl.data.sources import DataOptions
+
+        try:
+            m = json.loads((self.path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise self._damaged(MANIFEST_FILE, f"not valid JSON: {err}") from err
+        opts = m.get("data", {}).get("options") if isinstance(m, dict) and isinstance(m.get("data"), dict) else None
+        if not isinstance(opts, dict):
+            raise self._damaged(MANIFEST_FILE, "no data.options mapping")
+        try:
+            DataOptions(**opts).check()
+        except (TypeError, ValueError, EdgetlError) as err:
+            raise self._damaged(MANIFEST_FILE, f"bad data.options: {err}") from err
+        return m
+
+    def _read_contract(self) -> Contract:
+        try:
+            return Contract.load(self.path / RUN_CONTRACT_FILE)
+        except EdgetlError as err:
+            raise self._damaged(RUN_CONTRACT_FILE, str(err).split(";")[0]) from err
+
     def contract(self) -> Contract:
-        return Contract.load(self.path / RUN_CONTRACT_FILE)
+        return self._contract
 
     def manifest(self) -> dict:
-        return json.loads((self.path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return self._manifest
+
+    def resolve_model(self, model: Optional[str] = None) -> Path:
+        """The Keras model to convert: the run's model.keras, or ``model`` (a path, or a file name inside the run)."""
+        if not model:
+            return self.model_path
+        p = Path(model)
+        if not p.exists() and (self.path / p).exists():
+            p = self.path / p
+        if not p.is_file():
+            raise EdgetlError(f"--model {model} not found; pass a .keras file such as {self.path / 'model_pruned.keras'} "
+                              "(written by `edgetl prune`)")
+        check_fresh(p)
+        return p
 
     def load_model(self, path: Optional[Path] = None):
         return load_keras_model(path or self.model_path)
 
+    # ---- the run's data --------------------------------------------------------------------------
     def splits(self, data: Optional[str] = None, limit_per_class: Optional[int] = None):
         """The run's own data, split exactly as in training (same options and seed); ``data`` overrides the source."""
         from edgetl.data.sources import DataOptions, load_splits
 
-        m = self.manifest()
-        opts = DataOptions(**m["data"]["options"])
+        opts = DataOptions(**self._manifest["data"]["options"])
         if data:
             opts.source = data
         if limit_per_class:
@@ -60,3 +122,245 @@ class RunDir:
             raise EdgetlError(f"--data {src} has classes {splits.class_names} but the run's labels are {c.labels}; "
                               "pass the data the run was trained on")
         return splits
+
+    def splits_or_none(self, data: Optional[str], required: bool, why: str):
+        """The run's splits; when its data folder is gone, an error if ``required`` (or ``data`` was given) else None."""
+        try:
+            return self.splits(data)
+        except EdgetlError as e:
+            if required or data:
+                raise EdgetlError(f"{e} ({why})" if why else str(e)) from e
+            return None
+
+    @staticmethod
+    def calibration(splits, n: int, seed: int = 0) -> np.ndarray:
+        """Up to ``n`` training images, stratified (each class in its training share) and seeded."""
+        images, labels = splits.train.images, np.asarray(splits.train.labels)
+        n = min(int(n), len(labels))
+        if n >= len(labels):
+            return images
+        classes, counts = np.unique(labels, return_counts=True)
+        exact = counts * n / len(labels)
+        quota = np.floor(exact).astype(int)
+        for i in np.argsort(-(exact - quota), kind="stable")[: n - int(quota.sum())]:  # largest remainders
+            quota[i] += 1
+        rng = np.random.default_rng(seed)
+        idx = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)])
+        return images[np.sort(idx)]
+
+    def gate(self, keras_model, model_path, contract, splits, agreement, parity_images):
+        """The parity gate for this run: a stratified seeded sample of its validation images, the whole split when
+        small and ``parity_images`` is None (``parity.gate_sample``); random pixels when its data is gone."""
+        from edgetl.measure.parity import Gate, gate_sample
+        from edgetl.measure.runtime import KerasRunner
+
+        ref = KerasRunner(model_path, contract, model=keras_model)
+        if splits is not None and (len(splits.val) or len(splits.train)):
+            part, source = (splits.val, "val") if len(splits.val) else (splits.train, "train")
+            pixels = part.images[gate_sample(part.labels, parity_images)]
+        else:
+            rng = np.random.default_rng(0)
+            n = min(int(parity_images or 32), 32)
+            pixels = rng.integers(0, 256, (n, contract.height, contract.width, 3), dtype=np.uint8)
+            source = "random (data folder gone; pass --data for real images)"
+        ev_x = splits.test.images if splits is not None else None
+        ev_y = splits.test.labels if splits is not None else None
+        return Gate(ref, pixels, dict(agreement or {}), ev_x, ev_y, source)
+
+    # ---- provenance: which model each artifact came from ---------------------------------------------
+    def provenance(self, model_path: str | Path) -> dict:
+        """What an artifact made from ``model_path`` records as its source."""
+        p = Path(model_path)
+        return {"file": p.name, "sha256": file_sha256(p)}
+
+    def contract_for(self, model_path: str | Path) -> Contract:
+        """The run's contract, stamped with ``model_path`` as source: what every artifact made from it carries."""
+        return self.contract().replace(source_model=self.provenance(model_path))
+
+    def record_source(self, derived: str | Path, model_path: str | Path) -> None:
+        """Record beside a derived Keras model (``model_pruned.keras`` -> ``model_pruned.json``) the model it came from."""
+        from edgetl.fsutil import write_json
+
+        write_json(sidecar_path(derived), {SOURCE_KEY: self.provenance(model_path)})
+
+    def stale_reason(self, artifact: str | Path) -> Optional[str]:
+        """Why ``artifact`` (a file of this run) does not come from the run's current model, or None if it does."""
+        p = Path(artifact)
+        if p.name == RUN_MODEL_FILE or p.suffix.lower() not in DERIVED_SUFFIXES:
+            return None
+        fix = ("re-run `edgetl prune`" if p.suffix.lower() == ".keras"
+               else f"re-run `edgetl quantize`/`edgetl convert` on {self.path}")
+        try:
+            src = _recorded_source(p)
+        except _NoRecord:
+            return None  # not an edgetl artifact (no contract): nothing to compare
+        except _BadRecord as err:
+            return f"{p.name} has an unreadable contract ({err}); {fix}"
+        if not isinstance(src, dict) or not src.get("file") or not src.get("sha256"):
+            return f"{p.name} does not record which model.keras it came from (made before this run was retrained?); {fix}"
+        model = self.path / Path(str(src["file"])).name
+        if not model.is_file():
+            return f"{p.name} was made from {model.name}, which is gone; {fix}"
+        upstream = self.stale_reason(model)
+        if upstream:
+            return f"{p.name} was made from a stale {model.name}; {fix}"
+        if file_sha256(model) != src["sha256"]:
+            return f"{p.name} was made from an older {model.name} (it changed since: retrained?); {fix}"
+        return None
+
+    def artifacts(self) -> list:
+        """Every derived model file of the run (TFLite, ONNX, Keras other than model.keras)."""
+        return sorted(p for p in self.path.iterdir()
+                      if p.is_file() and p.suffix.lower() in DERIVED_SUFFIXES and p.name != RUN_MODEL_FILE)
+
+    def remove_stale(self) -> list:
+        """Delete every artifact (and its contract) that does not come from the current model; returns the paths."""
+        removed = []
+        for p in self.artifacts():
+            if p.exists() and self.stale_reason(p):
+                for f in (p, sidecar_path(p)) if p.suffix.lower() != ".onnx" else (p,):  # ONNX: contract inside
+                    if f.exists() and f != self.path / RUN_CONTRACT_FILE:
+                        f.unlink()
+                        removed.append(f)
+        return removed
+
+
+def check_fresh(artifact: str | Path) -> None:
+    """Raise a one-line EdgetlError when ``artifact`` sits in a run folder and is stale there (see ``RunDir``)."""
+    reason = stale_reason(artifact)
+    if reason:
+        raise EdgetlError(reason)
+
+
+def stale_reason(artifact: str | Path) -> Optional[str]:
+    """``RunDir.stale_reason`` for a file inside a run folder; None for a file outside any run."""
+    p = Path(artifact)
+    parent = p.parent
+    if not (parent / MANIFEST_FILE).is_file() or not (parent / RUN_CONTRACT_FILE).is_file():
+        return None
+    try:
+        run = RunDir(parent)
+    except EdgetlError as err:
+        return str(err)
+    return run.stale_reason(p)
+
+
+class _NoRecord(Exception):
+    pass
+
+
+class _BadRecord(Exception):
+    pass
+
+
+def _recorded_source(p: Path):
+    """The ``source_model`` an artifact records (None when its contract has none)."""
+    if p.suffix.lower() == ".onnx":
+        try:
+            import onnx
+
+            meta = {e.key: e.value for e in onnx.load(str(p), load_external_data=False).metadata_props}
+        except Exception as err:  # onnx raises DecodeError and others for a damaged file
+            raise _BadRecord(f"not a readable ONNX file: {type(err).__name__}") from err
+        if ONNX_CONTRACT_KEY not in meta:
+            raise _NoRecord()
+        text = meta[ONNX_CONTRACT_KEY]
+    else:
+        side = sidecar_path(p)
+        if not side.is_file():
+            raise _NoRecord()
+        text = side.read_text(encoding="utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _BadRecord(f"not valid JSON: {err.msg}") from err
+    if not isinstance(doc, dict):
+        raise _BadRecord("not a JSON object")
+    return doc.get(SOURCE_KEY)
+
+
+_SHA_CACHE: dict = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, cached per (path, size, mtime) within the process."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+# ---- one command per run folder ------------------------------------------------------------------------
+
+_HELD: dict = {}  # resolved run path -> depth: a process holding a run's lock may take it again (edgetl run -> stages)
+
+
+@contextlib.contextmanager
+def run_lock(path: str | Path, command: str = "edgetl", *, create: bool = False) -> Iterator[Path]:
+    """Hold ``path``'s lock (``fcntl.flock`` on ``path/.edgetl.lock``) for one writing command.
+
+    A second command on the same run gets a one-line EdgetlError naming the holder, instead of two
+    commands mixing a ``.tflite`` of one with the ``.json`` of the other. ``create``: make the folder
+    if needed; it is removed again if the block fails while the folder holds nothing but the lock.
+    """
+    p = Path(path)
+    if not create and not p.is_dir():  # nothing to lock: the caller reports the missing run in its own words
+        yield p
+        return
+    created = False
+    if create and not p.exists():
+        try:
+            p.mkdir(parents=True)
+        except OSError as err:
+            raise EdgetlError(f"cannot create output folder {p}: {err.strerror or err}; pass a writable --out") from err
+        created = True
+    key = str(p.resolve())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield p
+        finally:
+            _HELD[key] -= 1
+        return
+    try:
+        fd = os.open(p / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise EdgetlError(f"cannot write to run folder {p}: {err.strerror}; pass a writable folder") from err
+        raise
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip() or "another edgetl command"
+            raise EdgetlError(f"{p} is in use by {holder}; wait for it to finish, or use another run folder") from err
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {command}".encode(), 0)
+        _HELD[key] = 1
+        ok = False
+        try:
+            yield p
+            ok = True
+        finally:
+            del _HELD[key]
+            if created and not ok and all(c.name.startswith(".") for c in p.iterdir()):
+                shutil.rmtree(p, ignore_errors=True)
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def locks_run(command: str):
+    """Decorator: hold the lock of the run folder passed as first argument while ``fn`` runs (see ``run_lock``)."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(run_dir, *args, **kwargs):
+            with run_lock(run_dir, command):
+                return fn(run_dir, *args, **kwargs)
+        return wrapper
+    return deco

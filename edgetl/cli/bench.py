@@ -206,6 +206,10 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
     names = [b.strip() for b in str(backbones).split(",") if b.strip()]
     if weights_dir and not data:
         raise EdgetlError("--weights-dir only matters with --data (a trained transfer classifier); add --data DIR")
+    if plot_file:  # an output path is checked before the slow comparison, not after it
+        from edgetl.fsutil import check_creatable
+
+        check_creatable(plot_file, "--plot")
     with live_progress() as progress:
         result = compare(names, input_size=input_size, threads=threads, data=data, weights_dir=weights_dir,
                          reference=reference, workdir=workdir, progress=progress, alpha=alpha, runs=runs,

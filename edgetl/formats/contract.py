@@ -62,6 +62,7 @@ class Contract:
     artifact: Optional[str] = None  # e.g. "keras", "tflite:int8", "onnx:float32"
     positive_label: Optional[str] = None  # binary decision: this class when its probability >= threshold
     threshold: Optional[float] = None
+    source_model: Optional[dict] = None  # {"file", "sha256"} of the Keras model this artifact came from (RunDir)
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -91,6 +92,7 @@ class Contract:
             "weights_source": self.weights_source,
             **({"decision": {"positive_label": self.positive_label, "threshold": float(self.threshold)}}
                if self.threshold is not None else {}),
+            **({"source_model": dict(self.source_model)} if self.source_model else {}),
         }
 
     def to_json(self) -> str:
@@ -119,6 +121,7 @@ class Contract:
                 artifact=d.get("artifact"),
                 positive_label=(d.get("decision") or {}).get("positive_label"),
                 threshold=(d.get("decision") or {}).get("threshold"),
+                source_model=d.get("source_model") if isinstance(d.get("source_model"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise EdgetlError(f"not an edgetl contract (missing or bad field {e}); re-export the artifact with edgetl") from e

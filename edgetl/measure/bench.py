@@ -41,7 +41,12 @@ ROW_KEYS = ("artifact", "name", "runtime", "kind", "threads", "xnnpack", "rounds
 
 
 def expand_artifacts(paths: Iterable) -> list:
-    """[(path, None) | (path, reason)]: a run directory or folder expands to model.keras, *.tflite, *.onnx in it."""
+    """[(path, None) | (path, reason)]: a run directory or folder expands to model.keras, *.tflite, *.onnx in it.
+
+    An artifact of a run made from an older model (``rundir.stale_reason``) gets its reason: it is not measured.
+    """
+    from edgetl.rundir import stale_reason
+
     out = []
     for raw in paths:
         p = Path(raw)
@@ -50,13 +55,13 @@ def expand_artifacts(paths: Iterable) -> list:
             found += sorted(p.glob("*.tflite")) + sorted(p.glob("*.onnx"))
             if not found:
                 out.append((p, f"{p} is a folder without model.keras, .tflite or .onnx files; pass a run directory or model files"))
-            out += [(f, None) for f in found]
+            out += [(f, stale_reason(f)) for f in found]
         elif not p.exists():
             out.append((p, f"{p} does not exist; pass a .tflite, .onnx, .keras file or a run directory"))
         elif p.suffix.lower() not in MODEL_SUFFIXES:
             out.append((p, f"{p} is not a model file edgetl can open (.tflite, .onnx, .keras/.h5 or a run directory)"))
         else:
-            out.append((p, None))
+            out.append((p, stale_reason(p)))  # an artifact older than its run's model is refused
     return out
 
 

@@ -187,8 +187,14 @@ def gate_cell(artifact) -> Optional[str]:
             f"{100 * rec['agreement_high']:.1f}%] n={rec['parity_images']}")
 
 
-def artifact_rows(results: dict) -> list:
-    """One row per artifact and thread count: conversion figures joined with benchmark figures."""
+def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
+    """One row per artifact and thread count: conversion figures joined with benchmark figures.
+
+    With ``run_dir``, an artifact made from an older model than the run's (``rundir.stale_reason``)
+    keeps only its name and the reason: its figures describe another model.
+    """
+    from edgetl.rundir import stale_reason
+
     conv = {}
     for stage in ("quantize", "convert"):
         for r in (results.get(stage) or {}).get("artifacts", []):
@@ -211,6 +217,10 @@ def artifact_rows(results: dict) -> list:
             "gmacs": b.get("gmacs"), "pct_peak": b.get("pct_peak"), "gate": gate_cell(b["artifact"]),
             "meets_budget": b.get("meets_budget"), "error": b.get("error"),
         })
+        stale = stale_reason(Path(run_dir) / name) if run_dir is not None else None
+        if stale:
+            rows[-1] = {**{k: None for k in rows[-1]}, "name": name, "runtime": b.get("runtime"),
+                        "threads": b.get("threads"), "error": f"stale: {stale}"}
     for name, c in conv.items():  # refused by the parity gate or failed: never written, so never benchmarked
         if c.get("error") and name not in seen:
             rows.append({"name": name, "runtime": c.get("runtime"), "threads": None, "size_mb": None, "gzip_mb": None, "accuracy": None,
@@ -238,7 +248,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     roc = plot_roc(test, run_dir / PLOTS["roc"])
     if roc:
         made["roc"] = roc
-    rows = artifact_rows(results)
+    rows = artifact_rows(results, run_dir)
     pareto = plot_pareto(rows, run_dir / PLOTS["pareto"])
     if pareto:
         made["pareto"] = pareto

@@ -15,14 +15,12 @@ import numpy as np
 
 from edgetl import _tf
 from edgetl.errors import EdgetlError
-from edgetl.fsutil import atomic_path
-from edgetl.stages.quantize import gzip_mb
+from edgetl.fsutil import atomic_path, gzip_mb
+from edgetl.rundir import RunDir, locks_run
+from edgetl.stages.finetune import fine_tune
 
 PRUNED_MODEL_FILE = "model_pruned.keras"
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Dense": "kernel"}  # what TFMOT 0.8 prunes (not depthwise kernels)
-# Tracing the training step of a model wrapped layer by layer (pruning / fake-quant) costs ~45 s on 2 cores;
-# for a few dozen steps, eager execution is faster (measured: 9 steps at 96 px, 17.5 s eager vs 53.6 s traced).
-EAGER_MAX_STEPS = 30
 ALL_KERNELS = {**PRUNABLE_KERNELS, "DepthwiseConv2D": "depthwise_kernel"}
 
 
@@ -104,21 +102,16 @@ def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, spar
     except ValueError as e:
         raise EdgetlError(f"TFMOT cannot prune this model ({str(e).splitlines()[0][:160]}); "
                           "retrain with `edgetl train`") from e
-    units = int(model.output_shape[-1])
-    loss = "binary_crossentropy" if units == 1 else "sparse_categorical_crossentropy"
-    pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"],
-                   run_eagerly=steps <= EAGER_MAX_STEPS)
-    y = labels.astype(np.float32) if units == 1 else labels
-    pruned.fit(contract.normalize(images), y, batch_size=batch_size, epochs=int(epochs), verbose=0, shuffle=True,
-               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    fine_tune(pruned, images, labels, contract, lr=learning_rate, epochs=int(epochs), batch_size=batch_size,
+              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(pruned)
 
 
+@locks_run("edgetl prune")
 def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[str] = None, *,
               out_name: str = PRUNED_MODEL_FILE) -> dict:
     """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report."""
     from edgetl.measure.parity import accuracy
-    from edgetl.rundir import RunDir
     from edgetl.measure.runtime import KerasRunner
 
     run = RunDir(run_dir)
@@ -138,6 +131,7 @@ def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[st
     with atomic_path(final) as tmp:
         stripped.save(tmp)
         data_bytes = tmp.read_bytes()
+    run.record_source(final, run.model_path)  # model_pruned.json: which model.keras it was pruned from
     report = {"artifact": str(final), "file": final.name, "format": "keras:pruned", "runtime": "keras",
               "sparsity_target": sparsity, **sparsity_of(stripped), "epochs": int(epochs),
               "size_mb": len(data_bytes) / 1e6, "gzip_mb": gzip_mb(data_bytes),

@@ -1,0 +1,48 @@
+"""The one fine-tuning routine of train, prune and QAT: compile with Adam and the loss of the output, then fit.
+
+A single sigmoid unit is a binary classifier (binary cross-entropy on float labels); otherwise
+softmax over the classes (sparse categorical cross-entropy on integer labels).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgetl import _tf
+
+# Tracing the training step of a model wrapped layer by layer (pruning / fake-quant) costs ~45 s on 2 cores;
+# for a few dozen steps, eager execution is faster (measured: 9 steps at 96 px, 17.5 s eager vs 53.6 s traced).
+EAGER_MAX_STEPS = 30
+
+
+def is_binary(model) -> bool:
+    return int(model.output_shape[-1]) == 1
+
+
+def loss_for(model) -> str:
+    return "binary_crossentropy" if is_binary(model) else "sparse_categorical_crossentropy"
+
+
+def targets(model, labels: np.ndarray) -> np.ndarray:
+    """Integer class labels as ``model``'s loss takes them (float 0/1 for a single sigmoid unit)."""
+    return np.asarray(labels).astype(np.float32) if is_binary(model) else np.asarray(labels)
+
+
+def compile_model(model, lr: float, *, steps: Optional[int] = None) -> None:
+    """Adam at ``lr``, the loss of the output, accuracy; eager when ``steps`` (fit steps) are few enough."""
+    keras = _tf.keras()
+    eager = steps is not None and steps <= EAGER_MAX_STEPS
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_for(model), metrics=["accuracy"],
+                  **({"run_eagerly": True} if eager else {}))
+
+
+def fine_tune(model, images: np.ndarray, labels: np.ndarray, contract, *, lr: float, epochs: int, batch_size: int,
+              callbacks: Sequence = ()):
+    """Compile ``model`` and fit it ``epochs`` times on uint8 ``images`` (normalised per ``contract``); returns it."""
+    steps = int(np.ceil(len(images) / batch_size)) * int(epochs)
+    compile_model(model, lr, steps=steps)
+    if epochs > 0:
+        model.fit(contract.normalize(images), targets(model, labels), batch_size=batch_size, epochs=int(epochs),
+                  verbose=0, shuffle=True, callbacks=list(callbacks))
+    return model
