@@ -151,7 +151,7 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
         raise EdgetlError(f"{name} outputs shape {got.shape[1:]} but the Keras model {ref.shape[1:]}; "
                           "its contract does not belong to this model, re-export it")
     n = int(len(pixels))
-    k = int(np.sum(ref.argmax(1) == got.argmax(1)))
+    k = int(np.sum(reference_runner.contract.decide(ref) == artifact_runner.contract.decide(got)))  # binary: at the threshold
     verdict, (lo, hi) = decide(k, n, float(min_agreement))
     result = {
         "agreement": k / n,
@@ -238,7 +238,7 @@ class Gate:
 
     def reference_accuracy(self) -> Optional[float]:
         ref = self._reference_eval()
-        return None if ref is None else float(np.mean(ref.argmax(1) == np.asarray(self.eval_labels)))
+        return None if ref is None else float(np.mean(self.reference.contract.decide(ref) == np.asarray(self.eval_labels)))
 
     def check(self, fmt, runner) -> dict:
         """Parity, then test accuracy and McNemar of ``runner`` (an opened artifact of format ``fmt``); saved.
@@ -255,9 +255,9 @@ class Gate:
         ref_eval = self._reference_eval()
         if ref_eval is not None:
             truth = np.asarray(self.eval_labels)
-            got_ok = runner.predict(self.eval_pixels).argmax(1) == truth
+            got_ok = runner.contract.decide(runner.predict(self.eval_pixels)) == truth  # its decision, as evaluate
             rec["accuracy"], rec["accuracy_n"] = float(np.mean(got_ok)), int(len(truth))
-            rec["mcnemar_p"] = mcnemar_worse_p(ref_eval.argmax(1) == truth, got_ok)
+            rec["mcnemar_p"] = mcnemar_worse_p(self.reference.contract.decide(ref_eval) == truth, got_ok)
         name = display_name(runner)
         if rec["gate"] == "inconclusive":
             rec["gate_warning"] = inconclusive_warning(name, rec)
