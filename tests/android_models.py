@@ -30,7 +30,7 @@ def flower_files(flowers: Path, per_class: int) -> list:
 
 def build_tiny_run(out: Path, flowers: Path) -> Path:
     from edgetl import _tf
-    from edgetl.stages.quantize import convert_tflite
+    from edgetl.formats.tflite import convert_tflite
 
     keras = _tf.keras()
     _tf.set_seed(7)

@@ -96,7 +96,7 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
 
     from edgetl import _tf, backbones
     from edgetl.formats.contract import Contract
-    from edgetl.stages.quantize import convert_tflite
+    from edgetl.formats.tflite import convert_tflite
 
     keras = _tf.keras()
     base = backbones.build_base(backbones.get_backbone("mobilenet_v2"), 96, 1.0, None)
@@ -111,15 +111,15 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
 
 @pytest.mark.parametrize("io", ["int8", "float32"])
 def test_int8_io_types(qrun, ptq_records, tmp_path, io):
-    from edgetl.stages.quantize import calibration_from, convert_tflite, load_run_splits, make_gate
+    from edgetl.formats.tflite import convert_tflite
     from edgetl.rundir import RunDir
     from edgetl.measure.runtime import open_artifact
 
     run = RunDir(qrun)
     model, contract = run.load_model(), run.contract()
-    splits = load_run_splits(run, None, True, "")
-    gate = make_gate(run, model, run.model_path, contract, splits, TEST_AGREEMENT, 100)
-    rec = convert_tflite(model, contract, ["int8"], tmp_path, calibration=calibration_from(splits, 50), io=io,
+    splits = run.splits_or_none(None, True, "")
+    gate = run.gate(model, run.model_path, contract, splits, TEST_AGREEMENT, 100)
+    rec = convert_tflite(model, contract, ["int8"], tmp_path, calibration=run.calibration(splits, 50), io=io,
                          gate=gate)["int8"]
     c = open_artifact(tmp_path / "model_int8.tflite").contract
     assert rec["input_dtype"] == rec["output_dtype"] == c.input.dtype == io
@@ -127,12 +127,12 @@ def test_int8_io_types(qrun, ptq_records, tmp_path, io):
 
 
 def test_a_wrong_normalisation_is_refused_by_the_gate_and_leaves_no_file(qrun, ptq_records, tmp_path):
-    from edgetl.stages.quantize import convert_tflite, load_run_splits, make_gate
+    from edgetl.formats.tflite import convert_tflite
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
     model, contract = run.load_model(), run.contract()
-    gate = make_gate(run, model, run.model_path, contract, load_run_splits(run, None, True, ""), None, 100)
+    gate = run.gate(model, run.model_path, contract, run.splits_or_none(None, True, ""), None, 100)
     existing = tmp_path / "model_float32.tflite"
     existing.write_bytes(b"an artifact already there")
     broken = contract.replace(mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0])  # 0..255 where the model wants -1..1
@@ -165,7 +165,7 @@ def test_check_parity_removes_a_refused_file_on_request(qrun, ptq_records, tmp_p
 
 
 def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp_path, monkeypatch):
-    from edgetl.stages import quantize
+    from edgetl.formats import tflite
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
@@ -173,9 +173,9 @@ def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(quantize, "artifact_contract", interrupted)
+    monkeypatch.setattr(tflite, "artifact_contract", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        quantize.convert_tflite(run.load_model(), run.contract(), ["float16"], tmp_path)
+        tflite.convert_tflite(run.load_model(), run.contract(), ["float16"], tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -184,6 +184,7 @@ def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp
 def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_record, convert_records):
     from edgetl.formats.contract import Contract
     from edgetl.measure.runtime import open_artifact
+    from edgetl.rundir import file_sha256, stale_reason
 
     run_c = Contract.load(qrun / "contract.json")
     files = [r["file"] for r in list(ptq_records.values()) + [qat_record] + list(convert_records.values())]
@@ -196,6 +197,8 @@ def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_
         assert c.artifact and c.artifact.split(":")[0] == runner.runtime
         if f.endswith(".tflite"):
             assert (c.input, c.output) == (runner.input_spec(), runner.output_spec()), f  # real tensor scale / zero point
+        assert c.source_model == {"file": "model.keras", "sha256": file_sha256(qrun / "model.keras")}, f
+        assert stale_reason(qrun / f) is None, f
     int8 = open_artifact(qrun / "model_int8.tflite").contract
     assert int8.input.dtype == "uint8" and int8.input.scale > 0 and 0 <= int8.input.zero_point <= 255
     assert json.loads((qrun / "model_int8.json").read_text())["input"]["zero_point"] == int8.input.zero_point

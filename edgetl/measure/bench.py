@@ -15,7 +15,6 @@ Method (matching or beating TFLite's benchmark_model):
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from edgetl.measure.macs import gmacs
 from edgetl.measure import sysinfo
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json
+from edgetl.measure.worker_env import worker_env
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".keras", ".h5")
 RUN_MODEL_FILE = "model.keras"
@@ -181,9 +181,7 @@ def run_worker(path: Path, threads: int, runs: int, min_seconds: float, warmup: 
         cmd += ["--data", str(data)]
     if labels:
         cmd += ["--labels", str(labels)]
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = worker_env()
     try:
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -203,9 +201,7 @@ def run_op_profile(path: Path, threads: int, xnnpack: bool, timeout: float) -> d
         cmd = [sys.executable, "-m", "edgetl.measure.ops", str(path), "--threads", str(threads), "--out", str(out)]
         if not xnnpack:
             cmd.append("--no-xnnpack")
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = worker_env()
         try:
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from edgetl.measure.worker_env import worker_env
+
 # (M, K, N): a 14x14 feature map times a wide 1x1 conv, and a square one; the best of them is the peak
 SHAPES = ((196, 1024, 1024), (256, 512, 512))
 MIN_SECONDS = 0.4
@@ -158,7 +160,7 @@ def peak(refresh: bool = False) -> Optional[dict]:
         return cache[key]
     try:
         proc = subprocess.run([sys.executable, "-m", "edgetl.measure.peak"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=300, env=_env())
+                              stderr=subprocess.PIPE, timeout=300, env=worker_env())
         result = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     except (subprocess.TimeoutExpired, ValueError, IndexError, OSError):
         return None
@@ -175,11 +177,6 @@ def peak(refresh: bool = False) -> Optional[dict]:
     return result
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
 
 
 def percent_of_peak(gmacs: Optional[float], precision: Optional[str], threads: int, machine_peak: Optional[dict]):

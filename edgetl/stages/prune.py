@@ -67,9 +67,9 @@ def _keras_gzip_mb(model) -> float:
 
 
 def _tflite_gzip_mb(model, contract) -> float:
-    from edgetl.stages.quantize import _convert_bytes, trace
+    from edgetl.formats.tflite import convert_bytes, trace
 
-    return gzip_mb(_convert_bytes(trace(model, contract), "float32"))
+    return gzip_mb(convert_bytes(trace(model, contract), "float32"))
 
 
 def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, sparsity: float = 0.5, epochs: int = 1,

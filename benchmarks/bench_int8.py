@@ -1,0 +1,164 @@
+"""int8 vs float32 TFLite for every MobileNet, op coverage, GMAC/s and % of peak; and Google's file on real weights.
+
+Part 1: MobileNet v1 1.0, v2 1.0, v3 small and v3 large at 224 px, each with a 5-class head (random
+weights: latency and coverage do not depend on them), converted by edgetl's quantize stage to float32
+and int8 (calibrated on 32 random images; ``--variants`` adds the int8 converter variants tried to
+make MobileNetV3 fast). All files are measured in ONE `edgetl benchmark` run (interleaved rounds, 1
+thread) with --ops. Prints per backbone: float32 p50, best int8 p50 and the ratio float/int8 (goal >=
+1.5), op coverage (nodes XNNPACK took / fell back, partitions, fallback ops), MACs, GMAC/s, % of peak.
+
+Part 2 (needs ../shared): trains MobileNetV2 1.0 224 on flower_photos from the dequantized ImageNet
+weights (../shared/weights/imagenet-dequantized, edgetl's train defaults), quantizes it to float32
+and int8 (`edgetl quantize`, parity gate on the whole validation split), benchmarks our int8 beside
+Google's mobilenet_v2_1.0_224_quant.tflite in one run and prints the latency ratio and the accuracy
+drop from float on the test split (225 images).
+
+    nice -n 5 python benchmarks/bench_int8.py [--out runs/bench_int8] [--skip-mobilenets] [--skip-coral]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+FLOWERS = SHARED / "data" / "flower_photos"
+DEQ = SHARED / "weights" / "imagenet-dequantized"
+CORAL = SHARED / "models" / "coral" / "mobilenet_v2_1.0_224_quant.tflite"
+MOBILENETS = [("mobilenet", 1.0), ("mobilenet_v2", 1.0), ("mobilenet_v3_small", None), ("mobilenet_v3_large", None)]
+
+
+def build_files(out: Path) -> dict:
+    """{backbone: {variant: path}}: float32 and int8 TFLite of each MobileNet through edgetl's quantize stage."""
+    from edgetl import _tf
+    from edgetl.backbones.registry import build_base, get_backbone
+    from edgetl.formats.contract import Contract
+    from edgetl.formats.tflite import convert_tflite
+
+    keras = _tf.keras()
+    files = {}
+    cal = np.random.default_rng(0).integers(0, 256, (32, 224, 224, 3), dtype=np.uint8)
+    for name, alpha in MOBILENETS:
+        d = out / name
+        if not (d / "model_int8.tflite").is_file():
+            _tf.set_seed(0)
+            spec = get_backbone(name)
+            base = build_base(spec, 224, alpha, None)
+            head = keras.layers.Dense(5, activation="softmax")(keras.layers.GlobalAveragePooling2D()(base.output))
+            model = keras.Model(base.input, head)
+            c = Contract(labels=list("abcde"), height=224, width=224, output_units=5, mean=list(spec.mean),
+                         std=list(spec.std))
+            convert_tflite(model, c, ["float32", "int8"], d, calibration=cal)
+            print(f"converted {name}", file=sys.stderr, flush=True)
+        files[name] = {"float32": d / "model_float32.tflite", "int8": d / "model_int8.tflite"}
+    return files
+
+
+def coverage_line(prof: dict) -> str:
+    if not prof or prof.get("error"):
+        return f"op profile failed: {prof.get('error') if prof else 'missing'}"
+    fb = ", ".join(f"{k} x{v}" for k, v in prof["fallback_ops"].items()) or "none"
+    share = prof.get("delegated_share")
+    return (f"{prof['delegated']}/{prof['nodes']} nodes in XNNPACK, {prof['partitions']} partition(s), "
+            f"{'' if share is None else f'{100 * share:.0f}% of step time in XNNPACK, '}fallback: {fb}")
+
+
+def part1(out: Path, rounds: int) -> None:
+    from edgetl.measure.bench import benchmark
+
+    files = build_files(out)
+    paths = [p for v in files.values() for p in v.values()]
+    res = benchmark(paths, threads=[1], runs=60, min_seconds=2.0, rounds=rounds, ops=True)
+    rows = {r["artifact"]: r for r in res["results"]}
+    profs = {p["artifact"]: p for p in res["ops"]}
+    pk = res.get("peak") or {}
+    print(f"\n== Part 1: float32 vs int8 TFLite, 1 thread, XNNPACK, one benchmark run ({rounds} rounds) ==")
+    print(f"machine GEMM peak (one core, TFLite FULLY_CONNECTED): float32 {pk.get('float32', float('nan')):.1f} GMAC/s, "
+          f"int8 {pk.get('int8', float('nan')):.1f} GMAC/s")
+    for name, variants in files.items():
+        f32 = rows[str(variants["float32"])]
+        ints = {k: rows[str(p)] for k, p in variants.items() if k != "float32"}
+        best_k, best = min(ints.items(), key=lambda kv: kv[1]["p50_ms"] or float("inf"))
+        ratio = (f32["p50_ms"] / best["p50_ms"]) if best["p50_ms"] else float("nan")
+        print(f"\n{name} @224: MACs {f32['macs'] / 1e6:.0f} M; float32 p50 {f32['p50_ms']:.2f} ms; best int8 ({best_k}) "
+              f"p50 {best['p50_ms']:.2f} ms; speed-up float32/int8 = {ratio:.2f}x ({'meets' if ratio >= 1.5 else 'MISSES'} 1.5x)")
+        for k, r in [("float32", f32)] + list(ints.items()):
+            print(f"  {k:8s} p50 {r['p50_ms']:7.2f} ms  {r['gmacs'] or 0:6.1f} GMAC/s  "
+                  f"{(r['pct_peak'] or 0):5.1f}% of {r['precision']} peak  | {coverage_line(profs.get(str(variants[k])))}")
+    (out / "part1.json").write_text(json.dumps(res, indent=1, default=str))
+
+
+def edgetl(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgetl", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def part2(out: Path, rounds: int) -> None:
+    from edgetl.measure.bench import benchmark
+    from edgetl.measure.parity import load_records
+
+    for need in (FLOWERS, DEQ, CORAL):
+        if not need.exists():
+            print(f"\n== Part 2 skipped: {need} is absent (../shared) ==")
+            return
+    run = out / "coral_v2"
+    if not (run / "model.keras").is_file():
+        r = edgetl("train", "--data", FLOWERS, "--backbone", "mobilenet_v2", "--alpha", "1.0", "--input-size", 224,
+                   "--weights-dir", DEQ, "--out", run, "--json")
+        if r.returncode:
+            raise SystemExit(f"train failed: {r.stderr.strip().splitlines()[-1:]}")
+    if not (run / "model_int8.tflite").is_file() or not (run / "model_float32.tflite").is_file():
+        r = edgetl("quantize", run, "--mode", "float32", "--mode", "int8", "--json")
+        if r.returncode:
+            raise SystemExit(f"quantize failed: {r.stderr.strip().splitlines()[-1:]}")
+    metrics = json.loads((run / "metrics.json").read_text())
+    gates = load_records(run)
+    ours, f32 = run / "model_int8.tflite", run / "model_float32.tflite"
+    res = benchmark([ours, CORAL, f32], threads=[1], runs=100, min_seconds=3.0, rounds=rounds)
+    rows = {Path(r["artifact"]).name if r["artifact"] != str(CORAL) else "google": r for r in res["results"]}
+    o, g, f = rows["model_int8.tflite"], rows["google"], rows["model_float32.tflite"]
+    print(f"\n== Part 2: MobileNetV2 1.0 224 on flower_photos, dequantized ImageNet weights, one benchmark run "
+          f"({rounds} rounds, 1 thread) ==")
+    print(f"our int8 p50 {o['p50_ms']:.2f} ms ({o['size_mb']:.2f} MB); Google's uint8 p50 {g['p50_ms']:.2f} ms "
+          f"({g['size_mb']:.2f} MB): ratio ours/Google = {o['p50_ms'] / g['p50_ms']:.3f}; our float32 p50 {f['p50_ms']:.2f} ms")
+    keras_acc = metrics.get("test", {}).get("accuracy")
+    gi, gf = gates.get("model_int8.tflite", {}), gates.get("model_float32.tflite", {})
+    n = gi.get("accuracy_n")
+    if gi.get("accuracy") is not None and gf.get("accuracy") is not None:
+        drop = 100 * (gf["accuracy"] - gi["accuracy"])
+        print(f"test accuracy on {n} images: Keras {100 * keras_acc:.1f}%, float32 TFLite {100 * gf['accuracy']:.1f}%, "
+              f"int8 {100 * gi['accuracy']:.1f}%: drop {drop:+.1f} points ({'within' if drop <= 1.0 else 'MISSES'} 1 point); "
+              f"McNemar p (int8 worse) {gi.get('mcnemar_p'):.3f}")
+        print(f"parity gate int8: {gi['gate']}, agreement {100 * gi['agreement']:.1f}% "
+              f"[{100 * gi['agreement_low']:.1f}%, {100 * gi['agreement_high']:.1f}%] on {gi['parity_images']} images")
+    print(f"GMAC/s: ours {o['gmacs']:.1f} ({o['pct_peak'] or 0:.0f}% of int8 peak), Google {g['gmacs']:.1f} "
+          f"({g['pct_peak'] or 0:.0f}%), float32 {f['gmacs']:.1f} ({f['pct_peak'] or 0:.0f}% of float32 peak)")
+    (out / "part2.json").write_text(json.dumps(res, indent=1, default=str))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "runs" / "bench_int8"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip-mobilenets", action="store_true")
+    ap.add_argument("--skip-coral", action="store_true")
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from edgetl.measure import peak
+
+    peak.peak(refresh=True)  # re-measure once per run; the cache keeps the highest figure
+    if not a.skip_mobilenets:
+        part1(out, a.rounds)
+    if not a.skip_coral:
+        part2(out, a.rounds)
+
+
+if __name__ == "__main__":
+    main()

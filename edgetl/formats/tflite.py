@@ -1,0 +1,170 @@
+"""TFLite conversion of a Keras model in every post-training mode of the registry, one trace for all modes.
+
+Speed: ``TFLiteConverter.from_keras_model`` (and ``from_concrete_functions`` given the model as
+trackable object) re-exports a SavedModel of the whole Keras model on every call, which is most of
+its time. Here the model is traced ONCE to a batch-1 concrete function and each mode converts that
+function without a trackable object, so TFLite freezes the graph directly (measured figures in
+``benchmarks/bench_convert.py`` and docs/quantize.md).
+
+The format's converter, shared by the stages (quantize, convert, prune's size figures) and by
+``edgetl compare``; the run-level step with QAT and the parity gate is ``edgetl.stages.quantize``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from edgetl import _tf
+from edgetl.errors import EdgetlError
+from edgetl.formats import metadata as tflite_metadata
+from edgetl.formats.contract import Contract
+from edgetl.formats.registry import check_io, mode_formats, tflite_format
+from edgetl.fsutil import atomic_path, gzip_mb, write_json
+from edgetl.measure.runtime import TFLiteRunner, sidecar_path
+
+
+def check_modes(modes: Sequence[str]) -> list:
+    """Checked `--mode` values (the registry's TFLite formats)."""
+    return [f.mode for f in mode_formats(modes)]
+
+
+def trace(model, contract: Contract):
+    """The model as a batch-1 float32 NHWC concrete function (inference mode): the one expensive export."""
+    tf = _tf.tf()
+    fn = tf.function(lambda x: model(x, training=False))
+    return fn.get_concrete_function(tf.TensorSpec([1, contract.height, contract.width, 3], tf.float32, name="input"))
+
+
+def _representative(calibration: np.ndarray, contract: Contract) -> Callable:
+    x = contract.normalize(calibration).astype(np.float32)
+
+    def gen():
+        for i in range(len(x)):
+            yield [x[i:i + 1]]
+
+    return gen
+
+
+def _converter(concrete_fn, mode: str, *, calibration=None, contract=None, io: str = "uint8"):
+    """A TFLiteConverter set up by the registry entry of ``mode`` (its ``configure``)."""
+    tf = _tf.tf()
+    fmt = tflite_format(mode)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn])
+    rep = _representative(calibration, contract) if fmt.calibration else None
+    return fmt.configure(conv, tf, fmt.io_for(io), rep)
+
+
+class _QuietAbsl:
+    """Hide TFLite's "consider providing the trackable_obj" warning: leaving it out is the point (see module doc)."""
+
+    def __enter__(self):
+        import logging
+
+        self._logger = logging.getLogger("absl")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
+
+
+def convert_bytes(concrete_fn, mode, **kw) -> bytes:
+    """The TFLite flatbuffer of ``concrete_fn`` (from ``trace``) in ``mode``, or a one-line EdgetlError."""
+    try:
+        with _QuietAbsl():
+            return _converter(concrete_fn, mode, **kw).convert()
+    except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError...
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise EdgetlError(f"TFLite {mode} conversion failed ({msg}); try another --mode (float32 converts every TF op)") from e
+
+
+def check_calibration(calibration, contract: Contract) -> np.ndarray:
+    if calibration is None or len(calibration) == 0:
+        raise EdgetlError("int8 needs calibration images: pass --data DIR (the run's class folders) "
+                          "and --calibration-images N > 0")
+    cal = np.asarray(calibration)
+    if cal.dtype != np.uint8 or cal.ndim != 4 or cal.shape[1:] != (contract.height, contract.width, 3):
+        raise EdgetlError(f"calibration images must be uint8 (N, {contract.height}, {contract.width}, 3) pixels, "
+                          f"got {cal.dtype} {cal.shape}; load them with edgetl.data.sources at the contract's size")
+    return cal
+
+
+def artifact_contract(base: Contract, fmt, runner) -> Contract:
+    """The run's contract with this artifact's real input/output tensor types, scales and zero points."""
+    return base.replace(artifact=fmt.name, input=runner.input_spec(), output=runner.output_spec())
+
+
+def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "model", gate=None) -> dict:
+    """Write one TFLite artifact + its contract, atomically, after it passed ``gate`` (if any).
+
+    The file is written to a temporary name, opened with ai-edge-litert, its contract filled from
+    the real tensor details and embedded as TFLite metadata (labels, normalisation), gated; only then do the ``.json`` contract and the ``.tflite`` take
+    their final names. A refused or failed artifact leaves nothing behind and never touches an
+    existing file of the same name.
+    """
+    final = fmt.path(out_dir, stem)
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+        c = artifact_contract(contract, fmt, TFLiteRunner(tmp, contract=contract))
+        # One contract -> both the sidecar JSON and the embedded TFLite metadata (edgetl.formats.metadata).
+        data = tflite_metadata.populate(data, c, tflite_metadata.ModelInfo.for_run(c, out_dir))
+        tmp.unlink()  # a new inode: the interpreter above may still map the old bytes
+        tmp.write_bytes(data)
+        runner = TFLiteRunner(tmp, contract=c)
+        runner.display_name = final.name
+        rec = {"artifact": str(final), "file": final.name, "format": fmt.name, "mode": fmt.mode, "runtime": "tflite",
+               "size_mb": len(data) / 1e6, "gzip_mb": gzip_mb(data),
+               "input_dtype": c.input.dtype, "output_dtype": c.output.dtype}
+        if gate is not None:
+            rec.update(gate.check(fmt, runner))
+        write_json(sidecar_path(final), c.to_dict())
+    return rec
+
+
+def failed_record(fmt, out_dir, stem: str, error: Exception) -> dict:
+    """The record of an artifact that was not written (refused by the gate or failed to convert)."""
+    final = fmt.path(out_dir, stem)
+    return {"artifact": None, "file": final.name, "format": fmt.name, "mode": fmt.mode, "runtime": "tflite",
+            "error": str(error)}
+
+
+def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = "uint8",
+                   stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False) -> dict:
+    """Convert a tf_keras model to ``out_dir/{stem}_{mode}.tflite`` (+ ``.json`` contract) per post-training mode.
+
+    ``calibration``: uint8 NHWC pixels at the contract's size (int8 only). ``gate``: a
+    ``parity.Gate``; an artifact it refuses raises EdgetlError and is not written (with
+    ``keep_going``, its record carries the reason in "error" and the other modes go on).
+    Returns {mode: record}.
+    """
+    modes = check_modes(modes)
+    for m in modes:
+        if tflite_format(m).training:
+            raise EdgetlError(f"{m} needs training: use quantize_run / `edgetl quantize RUN_DIR --mode {m}`")
+    check_io(io)
+    if any(tflite_format(m).calibration for m in modes):
+        calibration = check_calibration(calibration, contract)
+    t0 = time.perf_counter()
+    concrete_fn = trace(model, contract)
+    trace_s = time.perf_counter() - t0
+    records = {}
+    for i, mode in enumerate(modes):
+        if progress:
+            progress(f"tflite {mode}", i, len(modes))
+        t = time.perf_counter()
+        try:
+            data = convert_bytes(concrete_fn, mode, calibration=calibration, contract=contract, io=io)
+            seconds = time.perf_counter() - t
+            rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate)
+        except EdgetlError as e:
+            if not keep_going:
+                raise
+            rec = failed_record(tflite_format(mode), out_dir, stem, e)
+            seconds = time.perf_counter() - t
+        rec["seconds"] = seconds + (trace_s if i == 0 else 0.0)  # the one-off trace is charged to the first mode
+        records[mode] = rec
+    if progress:
+        progress("done", len(modes), len(modes))
+    return records
