@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The phase-1 feature cache of test runs goes to the temp folder, not the user's ~/.cache.
+os.environ.setdefault("EDGETL_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"edgetl-test-cache-{os.getpid()}"))
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"
@@ -63,3 +66,15 @@ def small_run(tmp_path_factory, flowers, weights_dir):
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+# Fixtures that train, convert or compile something real: a test that asks for one belongs to the slow tier
+# (`pytest -m "not slow"` is the fast tier, <= 60 s on 2 cores), whether or not it carries the mark itself.
+HEAVY_FIXTURES = {"small_run", "tiny_run", "exported", "java_core", "qrun", "ptq_records", "qat_record",
+                  "convert_records", "prune_record", "tiny_artifacts", "default_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -5,8 +5,10 @@ new head (global pooling -> dropout -> dense) is trained. Without augmentation t
 features are computed once and the head's epochs run on that cache.
 Phase 2, fine-tuning: the top N layers of the base are unfrozen (BatchNorm stays frozen) and the
 whole model trains on at a smaller learning rate; early stopping on validation loss restores the
-best weights. A base that starts from random weights is trained whole in one phase: freezing
-random features is pointless.
+best weights. Fine-tuning a few hundred photos can make the model worse, so phase 2 is kept only
+when it lowered the validation loss below phase 1's; otherwise phase 1's weights are restored, and
+the run says which phase it kept (history.json, metrics.json, manifest.json).
+A base that starts from random weights is trained whole in one phase: freezing random features is pointless.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -24,9 +26,15 @@ import numpy as np
 from edgetl import _tf
 from edgetl.backbones.registry import BackboneSpec, build_base, get_backbone
 from edgetl.formats.contract import Contract
+from edgetl.stages.finetune import compile_model
 from edgetl.data.sources import DataOptions, Splits, check_source, class_weights, load_splits
+from edgetl.data.stream import (INPUT_PIPELINES, FileSplits, batch_prep, choose_pipeline, is_listable, list_splits,
+                                materialize, predict_stream, stream_dataset)
+from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import check_writable_dir, write_json, write_text
+from edgetl.measure.metrics import classification_metrics as evaluate  # one definition: train, evaluate, report
+from edgetl.measure.metrics import threshold_for_recall
 from edgetl.backbones.weights import ResolvedWeights, resolve_weights
 
 
@@ -53,6 +61,13 @@ class TrainConfig:
     test_ratio: float = 0.15
     limit_per_class: Optional[int] = None
     out: str = "runs/train"
+    input_pipeline: str = "auto"  # auto | memory | stream (data/stream.py)
+    cache_dir: Optional[str] = None  # phase-1 feature cache folder; None: $EDGETL_CACHE_DIR or ~/.cache/edgetl; "none": off
+    distribute: str = "none"  # none | mirrored | multiworker (stages/distribute.py)
+    distribute_timeout: float = 300.0  # seconds a collective may wait for a peer before failing
+    labels_csv: Optional[str] = None  # Kaggle-style id,label CSV naming the images of the flat folder `data`
+    positive_class: Optional[str] = None  # binary: the class of interest [default: the second in sorted order]
+    target_recall: Optional[float] = None  # binary: decision threshold chosen on val to reach this recall
 
     def validate(self) -> BackboneSpec:
         spec = get_backbone(self.backbone)
@@ -70,10 +85,20 @@ class TrainConfig:
             raise EdgetlError(f"--class-weights must be none or auto, got '{self.class_weights}'")
         if not 0 <= self.dropout < 1:
             raise EdgetlError("--dropout must be in [0, 1)")
+        if self.input_pipeline not in INPUT_PIPELINES:
+            raise EdgetlError(f"--input-pipeline must be one of {', '.join(INPUT_PIPELINES)}, got '{self.input_pipeline}'")
+        from edgetl.stages.distribute import check_name
+
+        check_name(self.distribute)
+        if self.distribute_timeout <= 0:
+            raise EdgetlError("--distribute-timeout must be positive (seconds)")
+        if self.target_recall is not None and not 0 < self.target_recall <= 1:
+            raise EdgetlError(f"--target-recall must be in (0, 1], got {self.target_recall}")
         return spec
 
     def data_options(self) -> DataOptions:
-        return DataOptions(str(self.data), self.val_ratio, self.test_ratio, self.seed, self.limit_per_class)
+        return DataOptions(str(self.data), self.val_ratio, self.test_ratio, self.seed, self.limit_per_class,
+                           labels_csv=self.labels_csv)
 
 
 # ---- the model ------------------------------------------------------------------------------
@@ -96,6 +121,12 @@ class TransferModel:
         self.model = keras.Model(self.base.input, self._apply_head(self.base.output), name=f"edgetl_{spec.name}")
         feat_in = keras.Input(self.base.output.shape[1:], name="features")
         self.head = keras.Model(feat_in, self._apply_head(feat_in), name="head")
+        # Pooling has no weights: phase 1 trains on pooled features (C floats an image), the rest of the head shared.
+        pooled_in = keras.Input((self.base.output.shape[-1],), name="pooled_features")
+        x = pooled_in
+        for layer in self.head_layers[1:]:
+            x = layer(x)
+        self.pooled_head = keras.Model(pooled_in, x, name="pooled_head")
 
     def _apply_head(self, x):
         for layer in self.head_layers:
@@ -121,49 +152,41 @@ class TransferModel:
                 names.append(layer.name)
         return names
 
-    def loss(self):
-        return "binary_crossentropy" if self.binary else "sparse_categorical_crossentropy"
-
     def compile(self, model, lr: float) -> None:
-        keras = _tf.keras()
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss=self.loss(), metrics=["accuracy"])
+        compile_model(model, lr)  # the fine-tuning set-up shared with prune and QAT (stages.finetune)
 
 
 # ---- tf.data ----------------------------------------------------------------------------------
-
-def _augmenter(seed: int):
-    keras = _tf.keras()
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.1, seed=seed),
-        keras.layers.RandomZoom(0.1, seed=seed),
-        keras.layers.RandomContrast(0.1, seed=seed),
-    ], name="augment")
-
 
 def make_dataset(images, labels, contract: Contract, batch_size: int, *, shuffle=False, augment=False,
                  seed=0, binary=False):
     """uint8 pixels -> (normalised float batch, label) with optional augmentation, normalisation per contract."""
     tf = _tf.tf()
-    mean = tf.constant(contract.mean, tf.float32)
-    std = tf.constant(contract.std, tf.float32)
-    bgr = contract.channel_order == "BGR"
     y = labels.astype(np.float32)[:, None] if binary else labels
     ds = tf.data.Dataset.from_tensor_slices((images, y))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    aug = _augmenter(seed) if augment else None
+    return ds.map(batch_prep(contract, augment, seed), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
-    def prep(x, lab):
-        x = tf.cast(x, tf.float32)
-        if aug is not None:
-            x = tf.clip_by_value(aug(x, training=True), 0.0, 255.0)
-        if bgr:
-            x = x[..., ::-1]
-        return (x - mean) / std, lab
 
-    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+def split_dataset(splits, name: str, contract: Contract, batch_size: int, **kw):
+    """A split as batches, from memory (``Splits``) or streamed from files (``FileSplits``), the same pixels either way."""
+    if isinstance(splits, FileSplits):
+        return stream_dataset(splits.readable(name), contract, batch_size, splits.skips, **kw)
+    s = getattr(splits, name)
+    return make_dataset(s.images, s.labels, contract, batch_size, **kw)
+
+
+def predict_split(model, splits, name: str, contract: Contract, batch_size: int = 32):
+    """(probabilities, labels) of split ``name`` through the runtime layer; streamed for ``FileSplits``."""
+    from edgetl.measure.runtime import KerasRunner
+
+    runner = KerasRunner(".", contract, model=model)
+    if isinstance(splits, FileSplits):
+        return predict_stream(runner.predict, splits.readable(name), contract, batch_size, splits.skips)
+    s = getattr(splits, name)
+    return runner.predict(s.images, batch_size), s.labels
 
 
 class _ProgressCallback:
@@ -198,36 +221,68 @@ def _history(h, extra: Optional[dict] = None) -> dict:
 
 # ---- the two phases ------------------------------------------------------------------------------
 
-def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainConfig, progress=None) -> dict:
-    """Phase 1: frozen base, new head. Cached features when augmentation is off."""
+def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainConfig, progress=None,
+                       cache=None) -> dict:
+    """Phase 1: frozen base, new head. Cached pooled features when augmentation is off (on disk with ``cache``)."""
     keras = _tf.keras()
     tm.freeze_base(True)
-    cw = class_weights(splits.train.labels, tm.n_classes) if cfg.class_weights == "auto" and not tm.binary else None
-    cw = _binary_class_weights(splits, cfg) if tm.binary and cfg.class_weights == "auto" else cw
+    cw = _cw(tm, splits, cfg)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
     t0 = time.perf_counter()
     if not cfg.augment:
-        feat_model = keras.Model(tm.base.input, tm.base.output)
-        feats = {}
-        for name in ("train", "val"):
-            s = getattr(splits, name)
-            ds = make_dataset(s.images, s.labels, contract, cfg.batch_size)
-            feats[name] = feat_model.predict(ds, verbose=0) if len(s) else None
+        feats, reused = pooled_features(tm, splits, contract, cfg.batch_size, cache, progress)
         cache_s = time.perf_counter() - t0
-        tm.compile(tm.head, cfg.lr)
-        ytr = splits.train.labels.astype(np.float32)[:, None] if tm.binary else splits.train.labels
-        yva = splits.val.labels.astype(np.float32)[:, None] if tm.binary else splits.val.labels
+        tm.compile(tm.pooled_head, cfg.lr)
+        (ftr, ltr), (fva, lva) = feats["train"], feats["val"]
+        ytr = ltr.astype(np.float32)[:, None] if tm.binary else ltr
+        yva = lva.astype(np.float32)[:, None] if tm.binary else lva
         steps = int(np.ceil(len(ytr) / cfg.batch_size))
-        val = (feats["val"], yva) if feats["val"] is not None else None
-        h = tm.head.fit(feats["train"], ytr, batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=val,
-                        class_weight=cw, verbose=0, shuffle=True,
-                        callbacks=[_ProgressCallback(progress, "phase 1 head (cached features)", cfg.epochs, steps)]
-                        + ([stop] if val else []))
-        return _history(h, {"phase": "feature_extraction", "feature_cache": True, "cache_seconds": round(cache_s, 2),
+        val = (np.asarray(fva), yva) if len(fva) else None
+        t1 = time.perf_counter()
+        h = tm.pooled_head.fit(np.asarray(ftr), ytr, batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=val,
+                               class_weight=cw, verbose=0, shuffle=True,
+                               callbacks=[_ProgressCallback(progress, "phase 1 head (cached features)", cfg.epochs, steps)]
+                               + ([stop] if val else []))
+        return _history(h, {"phase": "feature_extraction", "feature_cache": True,
+                            "feature_store": "disk" if cache is not None else "memory", "feature_cache_reused": reused, "feature_cache_dir": str(cache.entry) if cache else None,
+                            "cache_seconds": round(cache_s, 2), "head_seconds": round(time.perf_counter() - t1, 2),
                             "seconds": round(time.perf_counter() - t0, 2)})
     tm.compile(tm.model, cfg.lr)
     h = _fit_full(tm, splits, contract, cfg, cfg.epochs, cw, stop, progress, "phase 1 head (frozen base)")
     return _history(h, {"phase": "feature_extraction", "feature_cache": False, "seconds": round(time.perf_counter() - t0, 2)})
+
+
+def pooled_features(tm: TransferModel, splits, contract: Contract, batch_size: int, cache=None, progress=None):
+    """({"train": (features, labels), "val": ...}, reused?) of the frozen base + pooling; from/to ``cache`` if given."""
+    tf, keras = _tf.tf(), _tf.keras()
+    feat_model = keras.Model(tm.base.input, tm.head_layers[0](tm.base.output))
+    spec = tf.TensorSpec([None, contract.height, contract.width, 3], tf.float32)
+    fn = tf.function(lambda x: feat_model(x, training=False), input_signature=[spec])
+
+    def batches(name):
+        n = len(getattr(splits, name))
+        task = progress.add_task(f"frozen-base features ({name})", total=int(np.ceil(n / batch_size))) if progress and n else None
+        for x, y in split_dataset(splits, name, contract, batch_size):
+            yield fn(x).numpy(), y.numpy()
+            if task is not None:
+                progress.advance(task)
+
+    if cache is not None:
+        hit = cache.load()
+        reused = hit is not None
+        if not reused:
+            hit = cache.write({"train": batches("train"), "val": batches("val")}, lambda: splits.skipped)
+        if isinstance(splits, FileSplits):
+            for f, why in hit["skipped"]:
+                splits.skips.add(f, why)
+        return {n: hit[n] for n in ("train", "val")}, reused
+    out = {}
+    for name in ("train", "val"):
+        parts = list(batches(name))
+        dim = int(feat_model.output.shape[-1])
+        out[name] = ((np.concatenate([f for f, _ in parts]), np.concatenate([y for _, y in parts])) if parts
+                     else (np.zeros((0, dim), np.float32), np.zeros((0,), np.int64)))
+    return out, False
 
 
 def fine_tune(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainConfig, progress=None) -> dict:
@@ -242,6 +297,42 @@ def fine_tune(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainC
     h = _fit_full(tm, splits, contract, cfg, cfg.fine_tune_epochs, cw, stop, progress, "phase 2 fine-tuning")
     return _history(h, {"phase": "fine_tuning", "lr": lr, "unfrozen_layers": unfrozen,
                         "seconds": round(time.perf_counter() - t0, 2)})
+
+
+def val_loss(tm: TransferModel, splits: Splits, contract: Contract) -> Optional[float]:
+    """Cross-entropy of the whole model on the validation split (the test loss's definition), None without one."""
+    if not len(splits.val):
+        return None
+    from edgetl.measure.runtime import KerasRunner
+
+    probs, labels = predict_split(tm.model, splits, "val", contract)
+    return evaluate(probs, labels, list(contract.labels))["loss"]
+
+
+def choose_phase(loss_phase1: Optional[float], loss_phase2: Optional[float]) -> dict:
+    """Keep fine-tuning's weights only when they lowered the validation loss; a tie keeps phase 1 (untouched base)."""
+    losses = {"phase1": loss_phase1, "phase2": loss_phase2}
+    if loss_phase1 is None or loss_phase2 is None:
+        return {"kept": "phase2", "val_loss": losses, "reason": "no validation split to compare the phases on"}
+    if not np.isfinite(loss_phase2) or loss_phase2 >= loss_phase1:
+        return {"kept": "phase1", "val_loss": losses,
+                "reason": f"fine-tuning did not lower validation loss ({loss_phase1:.4f} -> {loss_phase2:.4f}); "
+                          "phase 1's weights restored"}
+    return {"kept": "phase2", "val_loss": losses,
+            "reason": f"fine-tuning lowered validation loss ({loss_phase1:.4f} -> {loss_phase2:.4f})"}
+
+
+def fine_tune_if_better(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainConfig,
+                        progress=None) -> tuple[dict, dict]:
+    """Phase 2, then keep whichever of phase 1 and phase 2 has the lower validation loss: (phase-2 history, selection)."""
+    before = val_loss(tm, splits, contract)
+    phase1_weights = tm.model.get_weights()
+    h2 = fine_tune(tm, splits, contract, cfg, progress)
+    selection = choose_phase(before, val_loss(tm, splits, contract))
+    if selection["kept"] == "phase1":
+        tm.model.set_weights(phase1_weights)
+        tm.freeze_base(True)
+    return h2, selection
 
 
 def train_whole(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainConfig, progress=None) -> dict:
@@ -261,20 +352,14 @@ def train_whole(tm: TransferModel, splits: Splits, contract: Contract, cfg: Trai
 
 
 def _cw(tm, splits, cfg):
-    if cfg.class_weights != "auto":
-        return None
-    return _binary_class_weights(splits, cfg) if tm.binary else class_weights(splits.train.labels, tm.n_classes)
-
-
-def _binary_class_weights(splits, cfg):
-    return class_weights(splits.train.labels, 2)
+    """Balanced class weights with --class-weights auto (a binary model has 2 classes too), else None."""
+    return class_weights(splits.train.labels, tm.n_classes) if cfg.class_weights == "auto" else None
 
 
 def _fit_full(tm, splits, contract, cfg, epochs, cw, stop, progress, description):
-    train_ds = make_dataset(splits.train.images, splits.train.labels, contract, cfg.batch_size, shuffle=True,
-                            augment=cfg.augment, seed=cfg.seed, binary=tm.binary)
-    val_ds = (make_dataset(splits.val.images, splits.val.labels, contract, cfg.batch_size, binary=tm.binary)
-              if len(splits.val) else None)
+    train_ds = split_dataset(splits, "train", contract, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                             seed=cfg.seed, binary=tm.binary)
+    val_ds = split_dataset(splits, "val", contract, cfg.batch_size, binary=tm.binary) if len(splits.val) else None
     steps = int(np.ceil(len(splits.train) / cfg.batch_size))
     return tm.model.fit(train_ds, epochs=epochs, validation_data=val_ds, class_weight=cw, verbose=0,
                         callbacks=[_ProgressCallback(progress, description, epochs, steps)] + ([stop] if val_ds else []))
@@ -282,27 +367,17 @@ def _fit_full(tm, splits, contract, cfg, epochs, cw, stop, progress, description
 
 # ---- evaluation -----------------------------------------------------------------------------------
 
-def evaluate(probs: np.ndarray, labels: np.ndarray, class_names: list) -> dict:
-    """Accuracy, cross-entropy, per-class precision/recall/F1, confusion matrix, and AUC for two classes."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
-
-    n = len(class_names)
-    pred = probs.argmax(axis=1)
-    eps = 1e-7
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1.0)))) if len(labels) else None
-    p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(n)), zero_division=0)
-    out = {
-        "accuracy": float(np.mean(pred == labels)) if len(labels) else None,
-        "loss": loss,
-        "n": int(len(labels)),
-        "per_class": {class_names[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                       "support": int(s[i])} for i in range(n)},
-        "confusion_matrix": confusion_matrix(labels, pred, labels=list(range(n))).tolist(),
-    }
-    if n == 2:
-        out["auc"] = float(roc_auc_score(labels, probs[:, 1])) if len(set(labels.tolist())) == 2 else None
-        out["precision"], out["recall"], out["f1"] = float(p[1]), float(r[1]), float(f[1])
-    return out
+def positive_index(cfg: TrainConfig, class_names: list) -> Optional[int]:
+    """Index of the binary decision's positive class, None when no decision was asked for."""
+    if cfg.positive_class is None and cfg.target_recall is None:
+        return None
+    if len(class_names) != 2:
+        raise EdgetlError(f"--positive-class/--target-recall are for two classes; this data has {len(class_names)}")
+    if cfg.positive_class is None:
+        return 1
+    if cfg.positive_class not in class_names:
+        raise EdgetlError(f"--positive-class {cfg.positive_class} is not a class of the data {class_names}")
+    return class_names.index(cfg.positive_class)
 
 
 def versions() -> dict:
@@ -320,47 +395,142 @@ def versions() -> dict:
 
 # ---- the whole job ----------------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, progress=None, log=print) -> dict:
-    """Train per ``cfg`` and write the run directory ``cfg.out``; return metrics.json's content plus paths."""
+def train(cfg: TrainConfig, progress=None, log=print, *, force: bool = False) -> dict:
+    """Train per ``cfg`` and write the run directory ``cfg.out``; return metrics.json's content plus paths.
+
+    ``cfg.out`` must be new or empty unless ``force`` (then its files are replaced, and artifacts of
+    the previous model are removed: they no longer describe the run). Every cheap check runs before
+    the folder is created, and a failed training leaves no empty folder; the run is locked meanwhile.
+    """
+    from edgetl.rundir import RunDir, run_lock
+
+    if cfg.distribute == "multiworker":  # only the chief writes, and only it knows it is the chief: no folder checks
+        return _train(cfg, progress, log)
+    cfg.validate()
+    check_out_folder(cfg.out, force)
+    cfg.data_options().check()
+    check_source(cfg.data, cfg.labels_csv)
+    with run_lock(cfg.out, "edgetl train", create=True):
+        result = _train(cfg, progress, log)
+        removed = RunDir(cfg.out).remove_stale()
+    if removed:
+        log(f"removed {len(removed)} artifact file(s) of the previous model: " + ", ".join(p.name for p in removed[:6]))
+    return result
+
+
+def check_out_folder(out, force: bool = False) -> Path:
+    """``out`` is a folder to create, or an empty one; with ``force`` also one holding files (a previous run)."""
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise EdgetlError(f"--out {p} is a file; pass a folder for the run")
+    held = sorted(c.name for c in p.iterdir() if not c.name.startswith(".")) if p.is_dir() else []
+    if held and not force:
+        what = "a previous run" if (p / "manifest.json").is_file() else "files"
+        raise EdgetlError(f"--out {p} is not empty (it holds {what}: {', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
+                          "pick a new folder, or pass --force to replace them")
+    return p
+
+
+def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
+    from edgetl.data.feature_cache import FeatureCache, cache_key, resolve_cache_dir
+    from edgetl.stages.distribute import lost_worker_errors, make_distribution
+
     spec = cfg.validate()
-    out = check_writable_dir(cfg.out)
-    check_source(cfg.data)
+    dist = make_distribution(cfg.distribute, cfg.distribute_timeout)  # first TensorFlow work (MultiWorker needs it)
+    cache_root, cache_explicit = resolve_cache_dir(cfg.cache_dir)
+    if cache_root is not None:  # checked before the run directory is touched
+        try:
+            FeatureCache(cache_root, "", {}).check_writable()
+        except EdgetlError as e:
+            if cache_explicit:
+                raise
+            log(f"WARNING: {e}; phase-1 features stay in memory")
+            cache_root = None
+    out = check_writable_dir(cfg.out) if dist.is_chief else None  # only the chief writes the run directory
+    check_source(cfg.data, cfg.labels_csv)
     weights = resolve_weights(spec, cfg.alpha, cfg.input_size, cfg.weights, cfg.weights_dir)
     if weights.warning:
         log(f"WARNING: {weights.warning}")
     _tf.set_seed(cfg.seed)
-    base = build_base(spec, cfg.input_size, cfg.alpha, weights.path)  # a weights file that does not fit fails here
-    splits = load_splits(cfg.data_options(), cfg.input_size, progress)
+    # Usual scaling rules: --batch-size per replica; global batch and learning rates x replicas.
+    r = dist.replicas
+    run_cfg = replace(cfg, batch_size=cfg.batch_size * r, lr=cfg.lr * r,
+                      fine_tune_lr=(cfg.fine_tune_lr or cfg.lr / 10.0) * r) if r > 1 else cfg
+    with dist.scope():
+        base = build_base(spec, cfg.input_size, cfg.alpha, weights.path)  # a weights file that does not fit fails here
+    pipeline = "memory"
+    if is_listable(cfg.data):  # the split comes from the file list; memory or stream decode the same lists
+        files = list_splits(cfg.data_options(), cfg.input_size)
+        pipeline = choose_pipeline(cfg.input_pipeline, cfg.data, files.total(), cfg.input_size)
+        splits = materialize(files, cfg.input_size, progress) if pipeline == "memory" else files
+    else:
+        choose_pipeline(cfg.input_pipeline, cfg.data, 0, cfg.input_size)
+        splits = load_splits(cfg.data_options(), cfg.input_size, progress)
     if splits.skipped:
-        log(f"skipped {len(splits.skipped)} unreadable image(s): " + "; ".join(f for f, _ in splits.skipped[:5]))
-    tm = TransferModel(spec, cfg.input_size, cfg.alpha, weights, len(splits.class_names), cfg.dropout, base=base)
+        log(f"skipped {len(splits.skipped)} image(s) ({skip_reasons(splits.skipped)}): "
+            + "; ".join(f for f, _ in splits.skipped[:5]))
+    for warning in getattr(splits.layout, "warnings", None) or []:
+        log(f"WARNING: {warning}")
+    positive = positive_index(cfg, splits.class_names)
+    with dist.scope():
+        tm = TransferModel(spec, cfg.input_size, cfg.alpha, weights, len(splits.class_names), cfg.dropout, base=base)
     contract = Contract(labels=splits.class_names, height=cfg.input_size, width=cfg.input_size, mean=list(spec.mean),
                         std=list(spec.std), channel_order=spec.channel_order,
                         output_units=1 if tm.binary else len(splits.class_names), backbone=spec.name, alpha=cfg.alpha,
                         weights_source=weights.source, artifact="keras")
+    cache = None
+    if cache_root is not None and weights.pretrained and not cfg.augment:
+        cache = FeatureCache(cache_root, *cache_key(spec.name, cfg.alpha, cfg.input_size, weights.path,
+                                                    splits.data_hash, contract))
     t0 = time.perf_counter()
     history = {}
-    if weights.pretrained:
-        history["phase1"] = feature_extraction(tm, splits, contract, cfg, progress)
-        if cfg.fine_tune_epochs > 0 and cfg.unfreeze > 0:
-            history["phase2"] = fine_tune(tm, splits, contract, cfg, progress)
-        else:
-            history["phase2"] = {"skipped": "--fine-tune-epochs 0 or --unfreeze 0"}
-    else:
-        history["phase1"] = train_whole(tm, splits, contract, cfg, progress)
-        history["phase2"] = {"skipped": "random initialisation: the whole network was trained in phase 1"}
+    try:
+        with dist.scope():
+            if weights.pretrained:
+                history["phase1"] = feature_extraction(tm, splits, contract, run_cfg, progress, cache=cache)
+                if cfg.fine_tune_epochs > 0 and cfg.unfreeze > 0:
+                    history["phase2"], history["selection"] = fine_tune_if_better(tm, splits, contract, run_cfg, progress)
+                    log(f"kept {history['selection']['kept']}: {history['selection']['reason']}")
+                else:
+                    history["phase2"] = {"skipped": "--fine-tune-epochs 0 or --unfreeze 0"}
+                    history["selection"] = {"kept": "phase1", "reason": "no fine-tuning asked (--fine-tune-epochs 0 or --unfreeze 0)"}
+            else:
+                history["phase1"] = train_whole(tm, splits, contract, run_cfg, progress)
+                history["phase2"] = {"skipped": "random initialisation: the whole network was trained in phase 1"}
+                history["selection"] = {"kept": "phase1", "reason": "random initialisation: one phase only"}
+    except lost_worker_errors() as e:
+        if dist.name != "multiworker":
+            raise
+        raise EdgetlError(f"multi-worker training stopped: a worker is gone or unreachable "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:160]}); restart every worker with the same "
+                          f"command (collective timeout {cfg.distribute_timeout:g} s)") from e
     train_seconds = time.perf_counter() - t0
 
-    from edgetl.measure.runtime import KerasRunner
-
-    runner = KerasRunner(out, contract, model=tm.model)
-    metrics = {"test": evaluate(runner.predict(splits.test.images), splits.test.labels, splits.class_names)}
+    decision = {}
+    if positive is not None:
+        decision = {"positive_label": splits.class_names[positive]}
+        if cfg.target_recall is not None:
+            if not len(splits.val):
+                raise EdgetlError("--target-recall chooses the threshold on the validation split, and there is none; "
+                                  "set --val-ratio above 0")
+            decision.update(threshold_for_recall(*predict_split(tm.model, splits, "val", contract), positive,
+                                                 cfg.target_recall))
+            log(f"decision threshold {decision['threshold']:.4f} for {decision['positive_label']}: validation recall "
+                f"{decision['val_recall']:.3f}, precision {decision['val_precision']:.3f}")
+        contract = contract.replace(positive_label=decision["positive_label"], threshold=decision.get("threshold", 0.5))
+    test_probs, test_labels = predict_split(tm.model, splits, "test", contract)
+    metrics = {"test": evaluate(test_probs, test_labels, splits.class_names, contract.positive_index(),
+                                contract.threshold)}
     if len(splits.val):
-        metrics["val"] = {"accuracy": evaluate(runner.predict(splits.val.images), splits.val.labels,
-                                               splits.class_names)["accuracy"]}
+        metrics["val"] = {"accuracy": evaluate(*predict_split(tm.model, splits, "val", contract), splits.class_names,
+                                               contract.positive_index(), contract.threshold)["accuracy"]}
+    if decision:
+        metrics["decision"] = decision
     metrics.update({"backbone": spec.name, "alpha": cfg.alpha, "input_size": cfg.input_size,
                     "weights_source": weights.source, "pretrained": weights.pretrained,
-                    "data": splits.summary(), "train_seconds": round(train_seconds, 2),
+                    "data": splits.summary(), "train_seconds": round(train_seconds, 2), "input_pipeline": pipeline,
+                    "distribute": {"strategy": dist.name, "replicas": dist.replicas},
+                    "kept_phase": history["selection"]["kept"], "selection": history["selection"],
                     "params": int(tm.model.count_params())})
     manifest = {
         "edgetl_run": 1,
@@ -371,10 +541,17 @@ def train(cfg: TrainConfig, progress=None, log=print) -> dict:
         "versions": versions(),
         "backbone": spec.name, "alpha": cfg.alpha, "input_size": cfg.input_size,
         "weights_source": weights.source, "weights_warning": weights.warning,
+        "kept_phase": history["selection"]["kept"],
         "data": {"options": cfg.data_options().to_dict(), "hash": splits.data_hash, "classes": splits.class_names,
-                 "counts": {k: len(getattr(splits, k)) for k in ("train", "val", "test")},
+                 "counts": {k: metrics["data"][k] for k in ("train", "val", "test")},
+                 **{k: metrics["data"].get(k) for k in ("layout", "test_from", "val_from", "class_counts", "leakage")},
                  "skipped": len(splits.skipped)},
+        "input_pipeline": pipeline,
+        "feature_cache": str(cache.entry) if cache is not None else None,
+        "distribute": dist.manifest(cfg.batch_size, run_cfg.lr, run_cfg.fine_tune_lr or run_cfg.lr / 10.0),
     }
+    if not dist.is_chief:  # workers other than the chief write nothing in the run directory
+        return {**metrics, "out": None, "history": history}
     _write_run(out, tm.model, contract, history, metrics, manifest)
     return {**metrics, "out": str(out), "history": history}
 
