@@ -7,7 +7,7 @@ normalisation is carried by the artifact's contract instead.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from edgetl import _tf
@@ -58,7 +58,6 @@ class BackboneSpec:
     weights_url: Optional[str] = None
     params: int = 0  # of the classic 1000-class classifier at default_size (and default alpha); checked by tests
     weight_layers: int = 0  # depth as the seed counts it (count_weight_layers) of that classifier; checked by tests
-    reference: dict = field(default_factory=dict)  # published figures (Keras Applications table, papers)
 
     @property
     def seed(self) -> SeedClaim:
@@ -158,55 +157,47 @@ def register(spec: BackboneSpec) -> BackboneSpec:
 register(BackboneSpec(
     name="alexnet", params=62378344, weight_layers=8, family="AlexNet", description="Krizhevsky et al. 2012, written in tf_keras (no public Keras weights)",
     default_size=227, min_size=67, build=_build_alexnet, mean=TORCH_MEAN, std=TORCH_STD,
-    reference={"params_m": 62.4, "top1": 0.571, "source": "paper (2012), top-1 single model"},
 ))
 register(BackboneSpec(
     name="vgg16", params=138357544, weight_layers=16, family="VGG", description="Simonyan & Zisserman 2014, keras.applications.VGG16",
     default_size=224, min_size=32, build=_keras_app("VGG16"), mean=CAFFE_MEAN_BGR, std=[1.0, 1.0, 1.0],
     channel_order="BGR", weight_files=_fixed_file("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     weights_url=_KA + "vgg16/",
-    reference={"params_m": 138.4, "keras_depth": 16, "top1": 0.713, "size_mb": 528, "source": "Keras Applications"},
 ))
 register(BackboneSpec(
     name="vgg19", params=143667240, weight_layers=19, family="VGG", description="Simonyan & Zisserman 2014, keras.applications.VGG19",
     default_size=224, min_size=32, build=_keras_app("VGG19"), mean=CAFFE_MEAN_BGR, std=[1.0, 1.0, 1.0],
     channel_order="BGR", weight_files=_fixed_file("vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     weights_url=_KA + "vgg19/",
-    reference={"params_m": 143.7, "keras_depth": 19, "top1": 0.713, "size_mb": 549, "source": "Keras Applications"},
 ))
 register(BackboneSpec(
     name="resnet50", params=25636712, weight_layers=54, family="ResNet", description="He et al. 2015, keras.applications.ResNet50",
     default_size=224, min_size=32, build=_keras_app("ResNet50"), mean=CAFFE_MEAN_BGR, std=[1.0, 1.0, 1.0],
     channel_order="BGR", weight_files=_fixed_file("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     weights_url=_KA + "resnet/",
-    reference={"params_m": 25.6, "keras_depth": 107, "top1": 0.749, "size_mb": 98, "source": "Keras Applications"},
 ))
 register(BackboneSpec(
     name="mobilenet", params=4253864, weight_layers=28, family="MobileNet", description="Howard et al. 2017 (v1), keras.applications.MobileNet",
     default_size=224, min_size=32, build=_keras_app("MobileNet"), mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
     alphas=(0.25, 0.5, 0.75, 1.0), default_alpha=1.0, weight_files=_mnv1_files, weights_url=_KA + "mobilenet/",
-    reference={"params_m": 4.3, "keras_depth": 55, "top1": 0.704, "size_mb": 16, "source": "Keras Applications"},
 ))
 register(BackboneSpec(
     name="mobilenet_v2", params=3538984, weight_layers=53, family="MobileNet", description="Sandler et al. 2018, keras.applications.MobileNetV2",
     default_size=224, min_size=32, build=_keras_app("MobileNetV2"), mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
     alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), default_alpha=1.0, weight_files=_mnv2_files,
     weights_url=_KA + "mobilenet_v2/",
-    reference={"params_m": 3.5, "keras_depth": 105, "top1": 0.713, "size_mb": 14, "source": "Keras Applications"},
 ))
 register(BackboneSpec(
     name="mobilenet_v3_small", params=2554968, weight_layers=54, family="MobileNet", description="Howard et al. 2019, MobileNetV3Small without in-model preprocessing",
     default_size=224, min_size=32, build=_keras_app("MobileNetV3Small", include_preprocessing=False),
     mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
     weight_files=_fixed_file("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"), weights_url=_KA + "mobilenet_v3/",
-    reference={"params_m": 2.5, "top1": 0.682, "source": "Keras Applications"},
 ))
 register(BackboneSpec(
     name="mobilenet_v3_large", params=5507432, weight_layers=64, family="MobileNet", description="Howard et al. 2019, MobileNetV3Large without in-model preprocessing",
     default_size=224, min_size=32, build=_keras_app("MobileNetV3Large", include_preprocessing=False),
     mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
     weight_files=_fixed_file("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"), weights_url=_KA + "mobilenet_v3/",
-    reference={"params_m": 5.5, "top1": 0.752, "source": "Keras Applications"},
 ))
 
 

@@ -276,9 +276,6 @@ def load_keras_model(path: str | Path):
         raise EdgetlError(f"{path} does not load as a tf_keras model ({str(e).splitlines()[0][:160]}); retrain with `edgetl train`") from e
 
 
-_RUNNERS = {"tflite": TFLiteRunner, "onnx": OnnxRunner, "keras": KerasRunner}
-
-
 def open_artifact(path: str | Path, contract: Optional[Contract] = None, labels=None,
                   threads: Optional[int] = None, xnnpack: bool = True) -> Runner:
     """Open any artifact; its contract comes from the artifact itself unless one is given."""

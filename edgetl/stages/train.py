@@ -26,6 +26,7 @@ import numpy as np
 from edgetl import _tf
 from edgetl.backbones.registry import BackboneSpec, build_base, get_backbone
 from edgetl.formats.contract import Contract
+from edgetl.progress import keras_callback
 from edgetl.stages.finetune import compile_model
 from edgetl.data.sources import DataOptions, Splits, check_source, class_weights, load_splits
 from edgetl.data.stream import (INPUT_PIPELINES, FileSplits, batch_prep, choose_pipeline, is_listable, list_splits,
@@ -189,29 +190,6 @@ def predict_split(model, splits, name: str, contract: Contract, batch_size: int 
     return runner.predict(s.images, batch_size), s.labels
 
 
-class _ProgressCallback:
-    """Keras callback that drives a rich progress bar (one step per batch) and records epoch logs."""
-
-    def __new__(cls, progress, description, epochs, steps):
-        keras = _tf.keras()
-
-        class CB(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.task = progress.add_task(description, total=epochs * steps) if progress else None
-
-            def on_train_batch_end(self, batch, logs=None):
-                if progress:
-                    progress.advance(self.task)
-
-            def on_epoch_end(self, epoch, logs=None):
-                if progress:
-                    progress.update(self.task, completed=(epoch + 1) * steps,
-                                    description=f"{description} {epoch + 1}/{epochs} "
-                                                f"loss {logs.get('loss', 0):.3f} val_acc {logs.get('val_accuracy', 0):.3f}")
-
-        return CB()
-
-
 def _history(h, extra: Optional[dict] = None) -> dict:
     d = {k: [float(v) for v in vals] for k, vals in h.history.items()}
     d["epochs_run"] = len(next(iter(h.history.values()), []))
@@ -241,7 +219,7 @@ def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cf
         t1 = time.perf_counter()
         h = tm.pooled_head.fit(np.asarray(ftr), ytr, batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=val,
                                class_weight=cw, verbose=0, shuffle=True,
-                               callbacks=[_ProgressCallback(progress, "phase 1 head (cached features)", cfg.epochs, steps)]
+                               callbacks=[keras_callback(progress, "phase 1 head (cached features)", cfg.epochs, steps)]
                                + ([stop] if val else []))
         return _history(h, {"phase": "feature_extraction", "feature_cache": True,
                             "feature_store": "disk" if cache is not None else "memory", "feature_cache_reused": reused, "feature_cache_dir": str(cache.entry) if cache else None,
@@ -362,7 +340,7 @@ def _fit_full(tm, splits, contract, cfg, epochs, cw, stop, progress, description
     val_ds = split_dataset(splits, "val", contract, cfg.batch_size, binary=tm.binary) if len(splits.val) else None
     steps = int(np.ceil(len(splits.train) / cfg.batch_size))
     return tm.model.fit(train_ds, epochs=epochs, validation_data=val_ds, class_weight=cw, verbose=0,
-                        callbacks=[_ProgressCallback(progress, description, epochs, steps)] + ([stop] if val_ds else []))
+                        callbacks=[keras_callback(progress, description, epochs, steps)] + ([stop] if val_ds else []))
 
 
 # ---- evaluation -----------------------------------------------------------------------------------
