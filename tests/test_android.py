@@ -150,26 +150,121 @@ def test_export_default_out_is_the_app_assets_in_a_checkout_else_inside_the_run(
 
 # ---- the plain-Java core --------------------------------------------------------------------
 
-def test_android_project_is_wired_as_the_issue_asks():
-    """Static checks only (no Gradle/Android SDK here): well-formed XML, modules, SDK level, LiteRT, CameraX."""
+def android_wiring_problems(root: Path) -> list:
+    """What is mis-wired in the Gradle project at ``root``, resolved the way Gradle and the compiler would:
+
+    every ``libs.*`` accessor of the app resolves to a catalog entry whose version exists, and LiteRT,
+    its GPU delegate and CameraX are among the app's resolved dependencies; the SDK levels are
+    consistent (min <= 24 <= target <= compile); the manifest's launcher activity is a class of the
+    app and the camera permission is declared; every edgetl-core class the app imports exists, and
+    every core constructor and static method the app calls is declared public there.
+    """
+    import tomllib
     import xml.dom.minidom
 
-    root = Path(__file__).resolve().parents[1] / "android_demo"
-    for f in sorted((root / "app" / "src" / "main").rglob("*.xml")):
+    problems = []
+    app_dir = root / "app"
+    for f in sorted((app_dir / "src" / "main").rglob("*.xml")):
         xml.dom.minidom.parse(str(f))
-    settings = (root / "settings.gradle.kts").read_text()
-    assert 'include(":app")' in settings and 'include(":edgetl-core")' in settings
-    app = (root / "app" / "build.gradle.kts").read_text()
-    assert int(re.search(r"minSdk = (\d+)", app).group(1)) <= 24
-    assert 'project(":edgetl-core")' in app and 'noCompress += "tflite"' in app
-    catalog = (root / "gradle" / "libs.versions.toml").read_text()
-    for module in ("com.google.ai.edge.litert:litert\"", "com.google.ai.edge.litert:litert-gpu\"", "androidx.camera:camera-camera2"):
-        assert module in catalog
-    kotlin = "\n".join(p.read_text() for p in (root / "app" / "src").rglob("*.kt"))
-    for use in ("InputEncoder(", "OutputDecoder(", "checkTensors(", "checkLabels(", "setNumThreads(", "GpuDelegate(",
-                "OUTPUT_IMAGE_FORMAT_RGBA_8888", "rotationDegrees"):
-        assert use in kotlin, use
+    settings = root / "settings.gradle.kts"
+    modules = set(re.findall(r'include\(\s*"(:[\w-]+)"\s*\)', settings.read_text()))
+    for m in (":app", ":edgetl-core"):
+        if m not in modules or not (root / m[1:]).is_dir():
+            problems.append(f"module {m} not included or missing")
+    gradle = (app_dir / "build.gradle.kts").read_text()
+    catalog = tomllib.loads((root / "gradle" / "libs.versions.toml").read_text())
+    libs, versions = catalog.get("libraries", {}), catalog.get("versions", {})
+    resolved = set()
+    for accessor in re.findall(r"implementation\(libs\.([\w.]+)\)", gradle):
+        key = accessor.replace(".", "-")
+        entry = libs.get(key)
+        if entry is None:
+            problems.append(f"libs.{accessor} is not in the version catalog")
+            continue
+        version = entry.get("version")
+        ref = version.get("ref") if isinstance(version, dict) else None
+        if ref and ref not in versions:
+            problems.append(f"libs.{accessor} refers to version '{ref}', which the catalog does not define")
+        resolved.add(entry["module"])
+    for module in ("com.google.ai.edge.litert:litert", "com.google.ai.edge.litert:litert-gpu",
+                   "androidx.camera:camera-camera2"):
+        if module not in resolved:
+            problems.append(f"the app does not depend on {module}")
+    if 'project(":edgetl-core")' not in gradle:
+        problems.append("the app does not depend on :edgetl-core")
+    if 'noCompress += "tflite"' not in gradle:
+        problems.append("the app compresses .tflite assets (LiteRT maps them: noCompress += \"tflite\")")
+    sdk = {k: int(v) for k, v in re.findall(r"\b(minSdk|targetSdk|compileSdk)\s*=\s*(\d+)", gradle)}
+    if not sdk.get("minSdk", 99) <= 24 <= sdk.get("targetSdk", 0) <= sdk.get("compileSdk", 0):
+        problems.append(f"SDK levels {sdk} are not min <= 24 <= target <= compile")
+    manifest = xml.dom.minidom.parse(str(app_dir / "src" / "main" / "AndroidManifest.xml"))
+    perms = {e.getAttribute("android:name") for e in manifest.getElementsByTagName("uses-permission")}
+    if "android.permission.CAMERA" not in perms:
+        problems.append("the manifest does not declare the CAMERA permission")
+    kotlin = {p: p.read_text() for p in (app_dir / "src" / "main").rglob("*.kt")}
+    app_classes = {m for text in kotlin.values() for m in re.findall(r"\bclass\s+(\w+)", text)}
+    launchers = [a.getAttribute("android:name").lstrip(".") for a in manifest.getElementsByTagName("activity")
+                 if "android.intent.action.MAIN" in a.toxml()]
+    if not launchers or any(name.split(".")[-1] not in app_classes for name in launchers):
+        problems.append(f"launcher activity {launchers} is not a class of the app")
+    core = root / "edgetl-core" / "src" / "main" / "java" / "io" / "edgetl" / "core"
+    all_kotlin = "\n".join(kotlin.values())
+    for cls in sorted(set(re.findall(r"^import io\.edgetl\.core\.(\w+)", all_kotlin, re.M))):
+        src = core / f"{cls}.java"
+        if not src.is_file() or not re.search(rf"public\s+(final\s+)?(class|interface|enum)\s+{cls}\b", src.read_text()):
+            problems.append(f"the app imports io.edgetl.core.{cls}, which edgetl-core does not declare public")
+            continue
+        java = src.read_text()
+        if re.search(rf"(?<![\w.]){cls}\(", all_kotlin) and not re.search(rf"public\s+{cls}\s*\(", java) \
+                and re.search(rf"\b{cls}\s*\(", java):
+            problems.append(f"the app constructs {cls}, whose constructors are not public")
+        for method in sorted(set(re.findall(rf"\b{cls}\.(\w+)\(", all_kotlin))):
+            if not re.search(rf"public\s+static\s+[\w<>\[\], ]+\s+{method}\s*\(", java):
+                problems.append(f"the app calls {cls}.{method}(), which edgetl-core does not declare public static")
+    core_java = "\n".join(p.read_text() for p in core.glob("*.java"))
+    for method in ("checkTensors", "checkLabels"):  # the contract checks the app must run on the real model
+        if not re.search(rf"\.{method}\(", all_kotlin):
+            problems.append(f"the app never calls {method}()")
+        if not re.search(rf"public\s+[\w<>\[\], ]+\s+{method}\s*\(", core_java):
+            problems.append(f"edgetl-core declares no public {method}()")
+    for use in ("setNumThreads(", "GpuDelegate(", "OUTPUT_IMAGE_FORMAT_RGBA_8888", "rotationDegrees"):
+        if use not in all_kotlin:
+            problems.append(f"the app does not use {use}")
+    return problems
 
+
+def test_android_project_is_wired_as_the_issue_asks():
+    """Static checks only (no Gradle/Android SDK here), resolved as Gradle and the compiler would resolve them."""
+    assert android_wiring_problems(Path(__file__).resolve().parents[1] / "android_demo") == []
+
+
+@pytest.mark.parametrize("break_it,expected", [
+    (lambda r: _edit(r / "gradle" / "libs.versions.toml", 'litert-gpu = {', 'litert-gpu-x = {'), "libs.litert.gpu"),
+    (lambda r: _edit(r / "app" / "build.gradle.kts", "minSdk = 24", "minSdk = 26"), "SDK levels"),
+    (lambda r: _edit(r / "app" / "src" / "main" / "AndroidManifest.xml", 'android:name=".MainActivity"',
+                     'android:name=".GoneActivity"'), "launcher activity"),
+    (lambda r: _edit(r / "edgetl-core" / "src" / "main" / "java" / "io" / "edgetl" / "core" / "Labels.java",
+                     "public static List<String> parse(", "static List<String> parse("), "Labels.parse()"),
+    (lambda r: (r / "edgetl-core" / "src" / "main" / "java" / "io" / "edgetl" / "core" / "RgbFrame.java").unlink(),
+     "io.edgetl.core.RgbFrame"),
+    (lambda r: _edit(r / "edgetl-core" / "src" / "main" / "java" / "io" / "edgetl" / "core" / "ModelContract.java",
+                     "public void checkTensors(", "void checkTensors("), "checkTensors"),
+])
+def test_the_wiring_check_catches_a_broken_project(tmp_path, break_it, expected):
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "android_demo"
+    root = tmp_path / "android_demo"
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("build", ".gradle", "*.tflite", "*.jar", "*.png", "*.webp", "test"))
+    break_it(root)
+    problems = android_wiring_problems(root)
+    assert any(expected in p for p in problems), problems
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new))
 
 
 def test_java_core_is_plain_java8_without_android_or_lambdas():

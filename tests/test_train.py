@@ -29,10 +29,32 @@ def test_backbone_params_and_depth_match_spec(name):
     assert base.output.shape.rank == 4
 
 
-def test_seed_depth_counting_matches_the_classic_table():
-    assert get_backbone("alexnet").weight_layers == 8
-    assert get_backbone("vgg16").weight_layers == 16 and get_backbone("vgg19").weight_layers == 19
-    assert get_backbone("mobilenet").weight_layers == 28
+def test_seed_depth_counting_counts_layers_with_weights_only():
+    """``count_weight_layers`` on stand-in layers (no TensorFlow): conv, depthwise, separable and dense count once
+    each; BatchNorm, activations, pooling, dropout, flatten and adds never. MobileNet v1's layout (a conv, 13
+    depthwise + pointwise blocks, the classifier) gives the seed's 28; one layer fewer is flagged."""
+    from types import SimpleNamespace
+
+    from edgetl.backbones.registry import SEED_TABLE
+    from edgetl.measure.claims import claim_flags
+
+    def model(*names):
+        return SimpleNamespace(layers=[type(n, (), {})() for n in names])
+
+    block = ["DepthwiseConv2D", "BatchNormalization", "ReLU", "Conv2D", "BatchNormalization", "ReLU"]
+    v1 = ["InputLayer", "Conv2D", "BatchNormalization", "ReLU", *block * 13, "GlobalAveragePooling2D", "Dropout", "Dense"]
+    assert count_weight_layers(model(*v1)) == 28
+    assert claim_flags(SEED_TABLE["MobileNet"], count_weight_layers(model(*v1)), 4_253_864) == []
+    assert claim_flags(SEED_TABLE["MobileNet"], count_weight_layers(model(*v1[:-1])), 4_253_864) == \
+        ["depth 27 vs seed 28"]
+    assert count_weight_layers(model("SeparableConv2D", "MaxPooling2D", "Flatten", "Add", "Activation", "Dense")) == 2
+    # the registry's counts (each checked against the built model by test_backbone_params_and_depth_match_spec)
+    # sit in the seed's ranges, except MobileNetV2, which the comparison flags
+    for name in ("alexnet", "vgg16", "vgg19", "resnet50", "mobilenet"):
+        spec = get_backbone(name)
+        assert not [f for f in claim_flags(spec.seed, spec.weight_layers, spec.params) if f.startswith("depth")], name
+    assert claim_flags(get_backbone("mobilenet_v2").seed, get_backbone("mobilenet_v2").weight_layers, 0)[0] == \
+        "depth 53 vs seed 28"
 
 
 def test_backbones_command_lists_every_backbone_as_json():
