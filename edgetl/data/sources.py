@@ -43,13 +43,25 @@ class Splits:
     data_hash: str
     skipped: list = field(default_factory=list)  # [(file, reason)]
     split_from: str = "random"  # "random" (stratified, seeded) or "folders" (train/val/test sub-folders)
+    layout: Optional[object] = None  # edgetl.data.layouts.Layout for folder sources: where each split came from
+
+    @property
+    def warnings(self) -> list:
+        return list(getattr(self.layout, "warnings", []) or [])
 
     def summary(self) -> dict:
+        from edgetl.data.layouts import class_counts, skip_reasons
+
         return {
             "source": self.source,
             "classes": self.class_names,
             "train": len(self.train), "val": len(self.val), "test": len(self.test),
+            **(self.layout.summary() if self.layout is not None else
+               {"layout": "builtin" if self.source == DIGITS else "tfds",
+                "test_from": f"random share of {self.source}", "val_from": f"random share of {self.source}"}),
+            "class_counts": class_counts({k: getattr(self, k).labels for k in SPLIT_NAMES}, self.class_names),
             "skipped": len(self.skipped),
+            "skipped_reasons": skip_reasons(self.skipped),
             "skipped_files": [f"{f}: {r}" for f, r in self.skipped[:20]],
             "split_from": self.split_from,
             "data_hash": self.data_hash,
@@ -63,29 +75,42 @@ class DataOptions:
     test_ratio: float = 0.15
     seed: int = 42
     limit_per_class: Optional[int] = None
+    labels_csv: Optional[str] = None  # Kaggle-style id,label CSV; the images in the flat folder ``source``
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def check(self) -> "DataOptions":
+        """Check the split ratios and the per-class limit before anything is created or loaded."""
+        for name in ("val_ratio", "test_ratio"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise EdgetlError(f"--{name.replace('_', '-')} must be a number, got {v!r}")
+        if not 0 <= self.val_ratio < 1 or not 0 < self.test_ratio < 1 or self.val_ratio + self.test_ratio >= 0.9:
+            raise EdgetlError("split ratios must satisfy 0 <= --val-ratio, 0 < --test-ratio and their sum < 0.9")
+        lim = self.limit_per_class
+        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, int) or lim < 1):
+            raise EdgetlError(f"--limit-images must be a positive number of images per class, got {lim}; "
+                              "leave it out to use every image")
+        return self
 
-def check_source(source: str) -> None:
-    """Cheap checks of a data source before any model is built: the folder exists, has >= 2 class folders."""
+
+def check_source(source: str, labels_csv: Optional[str] = None) -> None:
+    """Cheap checks of a data source before any model is built: a recognised layout with >= 2 classes."""
     src = str(source)
     if src == DIGITS or src.startswith("tfds:"):
+        if labels_csv:
+            raise EdgetlError(f"--labels-csv needs --data DIR (the folder of the images it names), not '{src}'")
         return
-    root = Path(src).expanduser()
-    if not root.is_dir():
-        raise EdgetlError(f"data folder {root} does not exist; pass --data DIR with one sub-folder per class, or --data digits")
-    split_dirs = [root / s for s in SPLIT_NAMES if (root / s).is_dir()]
-    for d in split_dirs or [root]:
-        scan_folder(d)
+    from edgetl.data.layouts import resolve_layout
+
+    resolve_layout(src, labels_csv, check_leakage=False)
 
 
 def load_splits(opts: DataOptions, size: int, progress=None) -> Splits:
     """Load ``opts.source`` at ``size`` x ``size`` and split it (stratified, seeded)."""
     src = str(opts.source)
-    if not 0 <= opts.val_ratio < 1 or not 0 < opts.test_ratio < 1 or opts.val_ratio + opts.test_ratio >= 0.9:
-        raise EdgetlError("split ratios must satisfy 0 <= --val-ratio, 0 < --test-ratio and their sum < 0.9")
+    opts.check()
     if src == DIGITS:
         return _split(*_load_digits(size, opts), [], opts, src)
     if src.startswith("tfds:"):
@@ -93,29 +118,19 @@ def load_splits(opts: DataOptions, size: int, progress=None) -> Splits:
     root = Path(src).expanduser()
     if not root.is_dir():
         raise EdgetlError(f"data folder {root} does not exist; pass --data DIR with one sub-folder per class, or --data digits")
-    split_dirs = {s: root / s for s in SPLIT_NAMES if (root / s).is_dir()}
-    if "train" in split_dirs and "test" in split_dirs:
-        return _folder_splits(root, split_dirs, size, opts, progress)
-    images, labels, files, classes, skipped = _load_folder(root, size, opts, progress)
-    return _split(images, labels, files, classes, skipped, opts, str(root))
+    # The split is decided from the file list, then decoded: the streaming path shares it (data/stream.py).
+    from edgetl.data.stream import list_splits, materialize
+
+    return materialize(list_splits(opts, size), size, progress)
 
 
 # ---- folders ------------------------------------------------------------------------------
 
 def scan_folder(root: Path) -> tuple[list, list]:
-    """(class_names, [(file, class_index), ...]) of a class-per-folder directory, sorted."""
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise EdgetlError(f"data folder {root} has no class sub-folders; put each class's images in its own sub-folder")
-    if len(classes) < 2:
-        raise EdgetlError(f"data folder {root} has a single class ({classes[0]}); a classifier needs at least 2 class sub-folders")
-    items = []
-    for ci, name in enumerate(classes):
-        files = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise EdgetlError(f"class folder {root / name} holds no images ({'/'.join(IMAGE_EXTENSIONS)}); add images or remove the folder")
-        items += [(f, ci) for f in files]
-    return classes, items
+    """(class_names, [(file, class_index), ...]) of a class-per-folder directory, sorted, folder links checked."""
+    from edgetl.data.layouts import scan_classes
+
+    return scan_classes(Path(root))
 
 
 def _load_folder(root: Path, size: int, opts: DataOptions, progress=None, classes=None):
