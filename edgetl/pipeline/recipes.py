@@ -44,6 +44,8 @@ SCHEMA: dict[str, Key] = {
     "data_help": Key(str, "", "where to get the data (shown when it is missing)"),
     "val_ratio": Key(float, _T.val_ratio, "validation share of each class"),
     "test_ratio": Key(float, _T.test_ratio, "test share of each class"),
+    "labels_csv": Key(str, None, "Kaggle-style id,label CSV naming the images of the flat `data` folder",
+                      nullable=True),
     "limit_images": Key(int, None, "at most N images per class", nullable=True),
     # train
     "backbone": Key(str, "mobilenet_v2", "backbone (edgetl backbones)", choices=None),
@@ -61,6 +63,9 @@ SCHEMA: dict[str, Key] = {
     "dropout": Key(float, _T.dropout, "dropout before the new dense layer"),
     "patience": Key(int, _T.patience, "early-stopping patience (epochs)"),
     "class_weights": Key(str, "none", "balanced class weights", choices=("none", "auto")),
+    "positive_class": Key(str, None, "two classes: the class of interest (default: the second, sorted)", nullable=True),
+    "target_recall": Key(float, None, "two classes: decision threshold chosen on val to reach this recall",
+                         nullable=True),
     "seed": Key(int, _T.seed, "random seed"),
     # prune / quantize / convert
     "prune_sparsity": Key(float, None, "TFMOT low-magnitude pruning target (0-1); null: no pruning", nullable=True),

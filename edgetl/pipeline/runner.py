@@ -49,6 +49,7 @@ def _train(ctx: Context) -> dict:
                       fine_tune_lr=r["fine_tune_lr"], batch_size=r["batch_size"], augment=r["augment"],
                       class_weights=r["class_weights"], seed=r["seed"], dropout=r["dropout"], patience=r["patience"],
                       val_ratio=r["val_ratio"], test_ratio=r["test_ratio"], limit_per_class=r["limit_images"],
+                      labels_csv=r["labels_csv"], positive_class=r["positive_class"], target_recall=r["target_recall"],
                       out=str(ctx.out))
     result = train(cfg, progress=ctx.progress, log=ctx.log)
     return {k: v for k, v in result.items() if k != "history"}
@@ -131,7 +132,7 @@ def _android(ctx: Context) -> dict:
 
 TRAIN_KEYS = ("data", "val_ratio", "test_ratio", "limit_images", "backbone", "alpha", "input_size", "weights",
               "weights_dir", "epochs", "fine_tune_epochs", "unfreeze", "lr", "fine_tune_lr", "batch_size", "augment",
-              "class_weights", "seed", "dropout", "patience")
+              "class_weights", "seed", "dropout", "patience", "labels_csv", "positive_class", "target_recall")
 
 STAGES = (
     Stage("train", TRAIN_KEYS, _train),
@@ -165,6 +166,9 @@ def fingerprints(recipe: dict) -> dict:
         payload = {k: recipe[k] for k in st.keys}
         if st.name == "train":
             payload["_data"] = data_fingerprint(str(recipe["data"]))
+            csv_file = Path(str(recipe.get("labels_csv") or "")).expanduser()
+            if recipe.get("labels_csv") and csv_file.is_file():
+                payload["_labels_csv"] = hashlib.sha256(csv_file.read_bytes()).hexdigest()
         payload["_enabled"] = bool(st.enabled(recipe))
         prev = hashlib.sha256((prev + json.dumps(payload, sort_keys=True, default=str)).encode()).hexdigest()
         fps[st.name] = prev

@@ -1,0 +1,124 @@
+"""Data layouts end to end on real photos (slow): ants/bees-style split folders, a Kaggle labels.csv,
+and evaluate/predict agreeing with the run's own figures on the Keras model and the float32/int8 TFLite."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import MNV2_035, SHARED, make_subset, need
+
+from edgetl.cli import main
+
+pytestmark = pytest.mark.slow
+FLOWER_PHOTOS = SHARED / "data" / "flower_photos"
+
+
+def cli(*args) -> dict:
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(("{", "["))), None)
+    return json.loads("\n".join(lines[start:])) if start is not None else {}
+
+
+def cli_error(*args) -> str:
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    lines = [ln for ln in r.output.strip().splitlines() if ln.startswith("error:")]
+    assert r.exit_code == 2 and len(lines) == 1 and "Traceback" not in r.output, r.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def antsbees(tmp_path_factory, flowers, weights_dir):
+    """train/{ants,bees} + val/{ants,bees} (daisy and roses photos), trained with a target recall, quantized."""
+    root = tmp_path_factory.mktemp("hymenoptera")
+    for split, lo, hi in (("train", 0, 14), ("val", 14, 22)):
+        for cls, flower in (("ants", "daisy"), ("bees", "roses")):
+            src = sorted((flowers / flower).iterdir())[lo:hi]
+            (root / split / cls).mkdir(parents=True)
+            for f in src:
+                (root / split / cls / f.name).symlink_to(f)
+    out = tmp_path_factory.mktemp("run") / "antsbees"
+    metrics = cli("train", "--data", root, "--backbone", "mobilenet_v2", "--alpha", "0.35", "--input-size", "96",
+                  "--weights", MNV2_035, "--epochs", "6", "--fine-tune-epochs", "0", "--target-recall", "0.9",
+                  "--val-ratio", "0.25", "--out", out, "--json")
+    records = cli("quantize", out, "--mode", "float32", "--mode", "int8", "--calibration-images", "20",
+                  "--min-agreement", "0.5", "--json")
+    return root, out, metrics, records
+
+
+def test_ants_bees_trains_on_the_classes_and_reports_on_val(antsbees):
+    root, out, m, _ = antsbees
+    assert m["data"]["classes"] == ["ants", "bees"] and (out / "labels.txt").read_text().split() == ["ants", "bees"]
+    assert m["data"]["test_from"] == "val/ folder" and m["test"]["n"] == 16
+    assert m["data"]["class_counts"]["test"] == {"ants": 8, "bees": 8}
+    assert m["data"]["train"] + m["data"]["val"] == 28  # the early-stopping split was carved from train/
+    assert m["test"]["positive_class"] == "bees" and m["decision"]["val_recall"] >= 0.9
+    contract = json.loads((out / "contract.json").read_text())
+    assert contract["decision"]["threshold"] == pytest.approx(m["decision"]["threshold"])
+
+
+def _artifact_records(records) -> dict:
+    rows = records if isinstance(records, list) else records.get("artifacts", records.get("results", []))
+    return {Path(r.get("artifact") or r["file"]).name: r for r in rows}
+
+
+@pytest.mark.parametrize("artifact", [".", "model_float32.tflite", "model_int8.tflite"])
+def test_evaluate_and_predict_agree_with_the_run(antsbees, artifact):
+    root, out, m, records = antsbees
+    path = out / artifact
+    if artifact != ".":  # the decision travels in every artifact's contract
+        side = json.loads(path.with_suffix(".json").read_text())
+        assert side["decision"] == json.loads((out / "contract.json").read_text())["decision"]
+    ev = cli("evaluate", path, "--data", root, "--json")
+    assert ev["split"] == "test" and ev["images_from"] == "val/ folder" and ev["n"] == 16
+    assert ev["threshold"] == pytest.approx(m["decision"]["threshold"])
+    expected = m["test"]["accuracy"] if artifact == "." else _artifact_records(records)[artifact]["accuracy"]
+    assert ev["accuracy"] == pytest.approx(expected)
+    if artifact == ".":
+        assert ev["confusion_matrix"] == m["test"]["confusion_matrix"] and ev["auc"] == pytest.approx(m["test"]["auc"])
+    pred = cli("predict", path, root / "val", "--top-k", "2", "--json")
+    right = sum(p["label"] == Path(p["file"]).parent.name for p in pred["predictions"])
+    assert len(pred["predictions"]) == 16 and right / 16 == pytest.approx(ev["accuracy"])
+    # an explicit threshold of 0 calls every image positive
+    assert cli("evaluate", path, "--data", root, "--threshold", "0", "--json")["recall"] == 1.0
+
+
+def test_evaluate_and_predict_refuse_bad_input(antsbees, tmp_path):
+    root, out, _, _ = antsbees
+    other = make_subset(tmp_path / "other", classes=["daisy", "tulips"], per_class=3)
+    assert "does not know" in cli_error("evaluate", out, "--data", other)
+    (tmp_path / "notes.jpg").write_text("not an image")
+    assert "not an image" in cli_error("predict", out / "model_int8.tflite", tmp_path / "notes.jpg")
+    assert "in [0, 1]" in cli_error("predict", out, root / "val", "--threshold", "1.5")
+
+
+def test_dog_breeds_recipe_on_a_labels_csv(tmp_path, weights_dir):
+    """The dog-breeds recipe's layout: one flat folder of <id>.jpg and labels.csv (id,breed), ids without extension."""
+    src = need(FLOWER_PHOTOS)
+    images = tmp_path / "train"
+    images.mkdir()
+    rows = ["id,breed"]
+    for breed in ("daisy", "sunflowers", "tulips"):
+        for k, f in enumerate(sorted((src / breed).glob("*.jpg"))[:10]):
+            ident = f"{breed[:3]}{k:04d}"
+            (images / f"{ident}.jpg").symlink_to(f)
+            rows.append(f"{ident},{breed}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["run", "dog_breeds_mobilenet_v2", "--data", str(images), "--labels-csv",
+                                  str(tmp_path / "labels.csv"), "--weights-dir", str(weights_dir), "--alpha", "0.35",
+                                  "--input-size", "96", "--epochs", "3", "--fine-tune-epochs", "0",
+                                  "--out", str(out), "--until", "train"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["layout"] == "labels-csv" and m["data"]["classes"] == ["daisy", "sunflowers", "tulips"]
+    assert m["data"]["train"] + m["data"]["val"] + m["data"]["test"] == 30 and m["test"]["n"] == m["data"]["test"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data"]["options"]["labels_csv"] == str(tmp_path / "labels.csv")
+    # the run's own data and CSV: evaluate picks the run's test split
+    ev = cli("evaluate", out, "--data", images, "--labels-csv", tmp_path / "labels.csv", "--json")
+    assert ev["same_split_as_run"] and ev["accuracy"] == pytest.approx(m["test"]["accuracy"])
