@@ -89,9 +89,13 @@ def _common(fn):
 @click.option("--io", type=click.Choice(["uint8", "int8", "float32"]), default="uint8", show_default=True,
               help="Input/output type of int8 and qat files (uint8: raw camera pixels go in).")
 @click.option("--qat-epochs", type=int, default=1, show_default=True, help="Quantization-aware fine-tuning epochs.")
+@click.option("--keep-float", "keep_float", multiple=True,
+              help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
+                   "comma-separated or repeated; find candidates with `edgetl benchmark --ops` (fallback ops).")
 @_common
 @user_errors
-def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, data, model, min_agreement, parity_images, as_json):
+def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, data, model, min_agreement,
+                 parity_images, as_json):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
     \b
@@ -103,6 +107,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, data, model
       edgetl quantize runs/flowers --mode float32 --mode int8
       edgetl quantize runs/flowers --mode dynamic --mode float16 --mode int8 --mode qat --json
       edgetl quantize runs/flowers --mode int8 --io float32 --calibration-images 500
+      edgetl quantize runs/v3 --mode int8 --keep-float HARD_SWISH   # XNNPACK has no int8 hard-swish
       edgetl quantize runs/flowers --mode int8 --model model_pruned.keras      # after `edgetl prune`
       edgetl quantize runs/flowers --mode int8 --data /new/place/of/photos --min-agreement int8=0.9
     """
@@ -113,7 +118,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, data, model
     with progress_bar() as progress:
         records = quantize_run(run_dir, list(modes), calibration_images=calibration_images, io=io, qat_epochs=qat_epochs,
                                data=data, agreement=agreement, parity_images=parity_images,
-                               progress=_progress_callback(progress), model=model)
+                               progress=_progress_callback(progress), model=model, keep_float=list(keep_float))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl quantize {run_dir}")

@@ -70,8 +70,17 @@ class _QuietAbsl:
         self._logger.setLevel(self._level)
 
 
-def convert_bytes(concrete_fn, mode, **kw) -> bytes:
-    """The TFLite flatbuffer of ``concrete_fn`` (from ``trace``) in ``mode``, or a one-line EdgetlError."""
+def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) -> bytes:
+    """The TFLite flatbuffer of ``concrete_fn`` (from ``trace``) in ``mode``, or a one-line EdgetlError.
+
+    ``keep_float``: TFLite op names (HARD_SWISH) or tensor names a calibrated mode leaves in float
+    (``edgetl.stages.selective``)."""
+    if keep_float and tflite_format(mode).calibration:
+        from edgetl.stages.selective import convert_keep_float
+
+        with _QuietAbsl():
+            return convert_keep_float(_converter(concrete_fn, mode, **kw),
+                                      _representative(kw["calibration"], kw["contract"]), keep_float)
     try:
         with _QuietAbsl():
             return _converter(concrete_fn, mode, **kw).convert()
@@ -131,7 +140,8 @@ def failed_record(fmt, out_dir, stem: str, error: Exception) -> dict:
 
 
 def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = "uint8",
-                   stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False) -> dict:
+                   stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False,
+                   keep_float: Sequence[str] = ()) -> dict:
     """Convert a tf_keras model to ``out_dir/{stem}_{mode}.tflite`` (+ ``.json`` contract) per post-training mode.
 
     ``calibration``: uint8 NHWC pixels at the contract's size (int8 only). ``gate``: a
@@ -155,7 +165,8 @@ def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, 
             progress(f"tflite {mode}", i, len(modes))
         t = time.perf_counter()
         try:
-            data = convert_bytes(concrete_fn, mode, calibration=calibration, contract=contract, io=io)
+            data = convert_bytes(concrete_fn, mode, calibration=calibration, contract=contract, io=io,
+                                 keep_float=keep_float)
             seconds = time.perf_counter() - t
             rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate)
         except EdgetlError as e:

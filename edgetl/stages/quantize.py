@@ -6,7 +6,7 @@ adds quantization-aware training and the run level: the run's model, data, calib
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -117,8 +117,12 @@ def qat_finetune(q, model, contract: Contract, images: np.ndarray, labels: np.nd
 @locks_run("edgetl quantize")
 def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "uint8", qat_epochs: int = 1,
                  data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
-                 progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False) -> list:
+                 progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
+                 keep_float: Sequence[str] = ()) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
+
+    ``keep_float``: op names (HARD_SWISH) or tensor names the calibrated modes leave in float
+    (``edgetl.stages.selective``).
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
@@ -149,7 +153,7 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "ui
     if ptq:
         cal = run.calibration(splits, calibration_images) if any(m in calibrated for m in ptq) else None
         recs = convert_tflite(keras_model, contract, ptq, run.path, calibration=cal, io=io, stem=stem, gate=gate,
-                              progress=progress, keep_going=keep_going)
+                              progress=progress, keep_going=keep_going, keep_float=keep_float)
         records += [recs[m] for m in ptq]
     for mode in trained:
         if progress:
