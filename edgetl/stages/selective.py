@@ -1,0 +1,48 @@
+"""Selective int8: full-integer quantization that keeps named ops or nodes in float.
+
+Why: XNNPACK runs most int8 ops, but not all (on ai-edge-litert 2.3, int8 ``HARD_SWISH``, which
+MobileNetV3 uses 20 times, falls back to TFLite's reference kernel and cuts the graph into 21
+partitions; see ``edgetl benchmark --ops``). Keeping such an op in float puts a DEQUANTIZE before
+and a QUANTIZE after it, all three of which XNNPACK takes, so the graph stays in one partition.
+
+How: ``tf.lite.experimental.QuantizationDebugger`` with ``denylisted_ops`` (TFLite op names such as
+``HARD_SWISH``) / ``denylisted_nodes`` (output tensor names, see ``edgetl quantize --help``) and
+``get_nondebug_quantized_model()``: TensorFlow's documented route to selective quantization.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from edgetl import _tf
+from edgetl.errors import EdgetlError
+
+
+def split_keep_float(names: Sequence[str]) -> tuple[list, list]:
+    """(op names, node names): upper-case builtin op names (HARD_SWISH, MEAN) vs tensor/node names."""
+    ops, nodes = [], []
+    for raw in names or ():
+        for n in str(raw).split(","):
+            n = n.strip()
+            if n:
+                (ops if n.isupper() and n.replace("_", "").isalnum() else nodes).append(n)
+    return ops, nodes
+
+
+def convert_keep_float(converter, representative, keep_float: Sequence[str]) -> bytes:
+    """Bytes of ``converter`` (set up for full-integer int8) with the ``keep_float`` ops/nodes left in float."""
+    tf = _tf.tf()
+    ops, nodes = split_keep_float(keep_float)
+    if not ops and not nodes:
+        return converter.convert()
+    # float ops need the builtin (float) kernels beside the int8 ones
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=ops or None, denylisted_nodes=nodes or None,
+                                                             fully_quantize=True)
+        dbg = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative,
+                                                        debug_options=opts)
+        return bytes(dbg.get_nondebug_quantized_model())
+    except Exception as e:  # the debugger raises ValueError/RuntimeError/ConverterError
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise EdgetlError(f"int8 with --keep-float {','.join(list(ops) + list(nodes))} failed ({msg}); "
+                          "name TFLite ops in capitals (HARD_SWISH, MEAN) or tensor names from `edgetl benchmark --ops`") from e
