@@ -101,3 +101,29 @@ def test_stubs_are_marked_compile_only_and_never_part_of_the_app():
         assert "COMPILE-ONLY STUB" in f.read_text(encoding="utf-8")[:400], f
     gradle = (DEMO / "app" / "build.gradle.kts").read_text() + (DEMO / "settings.gradle.kts").read_text()
     assert "stubs" not in gradle, "the compile-only stubs must never be on Gradle's source path"
+
+
+def test_java_reads_the_metadata_edgetl_writes(tmp_path):
+    """The app's metadata reader (edgetl-core TfliteMetadata + ZipAppendix, memory-mapped like the app's
+    assets) on a real .tflite that edgetl's metadata writer populated: labels from the packed labels file,
+    mean/std from NormalizationOptions, and the embedded contract."""
+    from java_harness import compile_core
+
+    try:
+        from edgetl.formats import metadata
+        from test_metadata import contract, tiny_tflite  # the metadata writer's own real tiny classifier
+    except ImportError as err:
+        pytest.skip(f"edgetl's TFLite metadata writer is not available here: {err}")
+    c = contract(mean=[123.5, 116.25, 103.5], std=[58.5, 57.0, 57.5])
+    path = tmp_path / "model.tflite"
+    path.write_bytes(metadata.populate(tiny_tflite(), c))
+    core = compile_core(tmp_path / "java")
+    proc = subprocess.run(["java", "-cp", core.classpath, "io.edgetl.core.MetadataHarness", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = dict(line.split("\t", 1) for line in proc.stdout.splitlines())
+    assert rows["labels"] == "|".join(c.labels)
+    assert [float(v) for v in rows["mean"].split(",")] == [123.5, 116.25, 103.5]
+    assert [float(v) for v in rows["std"].split(",")] == [58.5, 57.0, 57.5]
+    assert rows["contract_labels"] == "|".join(c.labels)
+    assert rows["name"] not in ("", "null") and rows["author"] not in ("", "null")

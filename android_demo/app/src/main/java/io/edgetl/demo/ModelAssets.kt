@@ -5,6 +5,7 @@ import io.edgetl.core.ContractException
 import io.edgetl.core.Labels
 import io.edgetl.core.ModelContract
 import io.edgetl.core.TfliteMetadata
+import io.edgetl.core.ZipAppendix
 import java.io.FileInputStream
 import java.io.FileNotFoundException
 import java.io.IOException
@@ -12,10 +13,11 @@ import java.nio.MappedByteBuffer
 import java.nio.channels.FileChannel
 
 /**
- * A model `edgetl export android` wrote into app/src/main/assets (NAME.tflite + NAME.json, optional
- * labels.txt), loaded and cross-checked. Labels and normalisation come from the model's own TFLite
- * metadata when it carries them, else from the contract NAME.json; everything else (dtypes, scale/zero
- * point, activation) from the contract. Anything missing or inconsistent becomes an [AssetProblem].
+ * A model `edgetl export android` wrote into app/src/main/assets (NAME.tflite, its contract NAME.json or
+ * the contract embedded in the model as `edgetl_contract.json`, optional labels.txt), loaded and
+ * cross-checked. Labels and normalisation come from the model's own TFLite metadata when it carries them,
+ * else from the contract; everything else (dtypes, scale/zero point, activation) from the contract.
+ * Anything missing or inconsistent becomes an [AssetProblem].
  */
 class ModelAssets private constructor(
     val name: String,
@@ -31,36 +33,46 @@ class ModelAssets private constructor(
         const val LABELS = "labels.txt"
         const val FIX = "Run `edgetl export android RUN_DIR --out android_demo/app/src/main/assets` and rebuild the app."
 
-        /** Models in the assets: every NAME.tflite with its contract NAME.json; model.tflite first. */
-        fun available(context: Context): List<String> {
-            val present = try {
-                context.assets.list("")?.toSet() ?: emptySet()
-            } catch (e: IOException) {
-                emptySet()
-            }
-            return present.filter { it.endsWith(".tflite") && contractName(it) in present }
-                .sortedWith(compareBy({ it != "model.tflite" }, { it }))
+        /** The contract edgetl embeds in the model's metadata zip (the same JSON as the sidecar). */
+        const val EMBEDDED_CONTRACT = "edgetl_contract.json"
+
+        /** Models in the assets: every NAME.tflite; model.tflite first. */
+        fun available(context: Context): List<String> =
+            assetNames(context).filter { it.endsWith(".tflite") }.sortedWith(compareBy({ it != "model.tflite" }, { it }))
+
+        private fun assetNames(context: Context): Set<String> = try {
+            context.assets.list("")?.toSet() ?: emptySet()
+        } catch (e: IOException) {
+            emptySet()
         }
 
         private fun contractName(model: String) = model.removeSuffix(".tflite") + ".json"
 
         fun load(context: Context, name: String): ModelAssets {
             val json = contractName(name)
+            val present = assetNames(context)
             try {
-                val fromJson = ModelContract.parse(readText(context, json))
-                if (LABELS in (context.assets.list("") ?: emptyArray())) {
+                val model = mapModel(context, name)
+                val (text, where) = if (json in present) {
+                    Pair(readText(context, json), json)
+                } else {
+                    val embedded = ZipAppendix.read(model, EMBEDDED_CONTRACT)
+                        ?: throw AssetProblem("$name has no contract: neither $json beside it nor $EMBEDDED_CONTRACT inside it.\n$FIX")
+                    Pair(embedded.toString(Charsets.UTF_8), "the model's $EMBEDDED_CONTRACT")
+                }
+                val fromJson = ModelContract.parse(text)
+                if (LABELS in present) {
                     fromJson.checkLabels(Labels.parse(readText(context, LABELS)))
                 }
-                val model = mapModel(context, name)
                 val metadata = TfliteMetadata.read(model)
-                    ?: return ModelAssets(name, model, fromJson, "from $json")
+                    ?: return ModelAssets(name, model, fromJson, "from $where")
                 val contract = ModelContract(
                     metadata.labels ?: fromJson.labels, fromJson.height, fromJson.width, fromJson.channelOrder,
                     metadata.mean ?: fromJson.mean, metadata.std ?: fromJson.std, fromJson.input, fromJson.output,
                     fromJson.outputUnits, fromJson.activation, fromJson.artifact,
                 )
                 val what = listOfNotNull(metadata.labels?.let { "labels" }, metadata.mean?.let { "mean/std" })
-                val source = if (what.isEmpty()) "from $json" else "${what.joinToString("+")} from TFLite metadata"
+                val source = if (what.isEmpty()) "from $where" else "${what.joinToString("+")} from TFLite metadata"
                 return ModelAssets(name, model, contract, source)
             } catch (e: ContractException) {
                 throw AssetProblem("$name: ${e.message}\n$FIX")

@@ -66,17 +66,15 @@ public final class TfliteMetadata {
             throw new ContractException("the file is not a TFLite model (no TFL3 identifier)");
         }
         int model = indirect(b, 0);
-        int metadata = field(b, model, 6);          // Model.metadata: [Metadata]
-        int buffers = field(b, model, 4);           // Model.buffers: [Buffer]
-        if (metadata == 0 || buffers == 0) {
+        int vec = vectorField(b, model, 6);          // Model.metadata: [Metadata]
+        int bufVec = vectorField(b, model, 4);       // Model.buffers: [Buffer]
+        if (vec == 0 || bufVec == 0) {
             return -1;
         }
-        int vec = indirect(b, metadata);
         for (int i = 0; i < b.getInt(vec); i++) {
             int entry = indirect(b, vec + 4 + 4 * i);
             if (BUFFER_NAME.equals(string(b, entry, 0))) {
                 int index = scalarInt(b, entry, 1);   // Metadata.buffer: uint
-                int bufVec = indirect(b, buffers);
                 if (index < 0 || index >= b.getInt(bufVec)) {
                     throw new IllegalArgumentException("metadata buffer index " + index + " out of range");
                 }
@@ -90,10 +88,9 @@ public final class TfliteMetadata {
 
     /** Start of a Buffer's bytes: its data vector, or (files > 2 GB style) offset/size outside the flatbuffer. */
     private static int bufferStart(ByteBuffer b, int buffer) {
-        int data = field(b, buffer, 0);
-        if (data != 0) {
-            int vec = indirect(b, data);
-            return b.getInt(vec) > 0 ? vec + 4 : -1;
+        int vec = vectorField(b, buffer, 0);
+        if (vec != 0 && b.getInt(vec) > 0) {
+            return vec + 4;
         }
         int offset = field(b, buffer, 1);
         if (offset != 0) {
