@@ -29,6 +29,7 @@ INT16_AGREEMENT = 0.97  # int16 activations: far finer than int8, a little coars
 
 IO_TYPES = ("uint8", "int8", "float32")  # every --io choice; each format lists the ones it accepts
 FLOAT_IO = IO_TYPES[2:]  # float32 in, float32 out
+DEFAULT_IO = IO_TYPES[0]  # uint8: raw camera pixels go in
 
 
 # ---- TFLite converter settings, one function per mode ---------------------------------------------
@@ -78,6 +79,7 @@ class ArtifactFormat:
     min_agreement: float  # default parity threshold: top-1 agreement with the Keras model
     quantization: str  # what is quantized, in words (help texts, report)
     configure: Optional[Callable] = None  # TFLite converter settings; None: not a `quantize --mode`
+    export: Optional[str] = None  # "module:function" writing a non-TFLite format: fn(job, fmt) -> record
     io: tuple = FLOAT_IO  # accepted --io types; the first is used when the requested one is not accepted
     calibration: bool = False  # needs calibration images (the run's training images)
     training: bool = False  # needs a fine-tune (QAT) before converting
@@ -96,6 +98,13 @@ class ArtifactFormat:
     def compare_key(self) -> str:
         """The key prefix of this format's figures in compare rows: "tflite_int8" (float ONNX: "onnx")."""
         return "onnx" if self.name == "onnx:float32" else self.name.replace(":", "_")
+
+    def exporter(self) -> Callable:
+        """The function that writes this format: ``export`` by name, else the one TFLite path (``configure``)."""
+        import importlib
+
+        module, _, fn = (self.export or "edgetl.stages.convert:tflite_mode").partition(":")
+        return getattr(importlib.import_module(module), fn)
 
     def io_for(self, io: str) -> str:
         """The input/output type this format gets when ``--io io`` was asked for."""
@@ -119,9 +128,9 @@ FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
                    "int16 activations, int8 weights (when int8 loses too much accuracy)", _int16x8, calibration=True,
                    android=True),
     ArtifactFormat("onnx:float32", ".onnx", "onnx", "float32", FLOAT_AGREEMENT, "nothing (float32)",
-                   target="onnx", compare_label="ONNX"),
+                   export="edgetl.stages.convert:onnx_float", target="onnx", compare_label="ONNX"),
     ArtifactFormat("onnx:int8", "_int8.onnx", "onnx", "int8", QUANT_AGREEMENT, "int8 weights and activations (QDQ)",
-                   io=IO_TYPES, target="onnx"),
+                   export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx"),
 )}
 
 # Derived choices: nothing else in edgetl lists formats, modes or targets.
@@ -165,6 +174,13 @@ def check_io(io: str) -> str:
 def mode_help() -> str:
     """`--mode` help, from the table."""
     return "; ".join(f"{f.mode}: {f.quantization}" for f in FORMATS.values() if f.configure) + ". Repeat for several."
+
+
+def io_help() -> str:
+    """`--io` help, from the table."""
+    takers = [f.mode for f in FORMATS.values() if f.configure and len(f.io) > 1]
+    return (f"Input/output type of {'/'.join(takers)} files ({DEFAULT_IO}: raw camera pixels go in); "
+            f"the other modes keep {FLOAT_IO[0]}.")
 
 
 def threshold(fmt: ArtifactFormat, overrides: Optional[dict] = None) -> float:
