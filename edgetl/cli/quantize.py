@@ -4,20 +4,10 @@ from __future__ import annotations
 import click
 
 from edgetl.cli.common import console, emit_json, user_errors
-from edgetl.formats.registry import parse_agreement
+from edgetl.progress import steps
+from edgetl.formats.registry import (CONVERT_TARGETS, DEFAULT_IO, IO_TYPES, MODES, io_help, mode_help, parse_agreement,
+                                     threshold_help)
 
-_MODES = ("float32", "dynamic", "float16", "int8", "qat")  # == quantize.MODES, without importing TensorFlow for --help
-
-
-def _progress_callback(progress):
-    state = {}
-
-    def cb(desc, done, total):
-        if "task" not in state:
-            state["task"] = progress.add_task(desc, total=total)
-        progress.update(state["task"], description=desc, completed=done, total=total)
-
-    return cb
 
 
 def _fmt(v, spec):
@@ -66,7 +56,7 @@ _COMMON = [
                       "artifacts are named after it (model_pruned_int8.tflite)."),
     click.option("--min-agreement", multiple=True,
                  help="Parity threshold (top-1 agreement with Keras): 0.97 for all, or MODE=0.9 / onnx:int8=0.9 "
-                      "[defaults: 0.99 float32/float16/dynamic/ONNX float, 0.95 int8/qat/ONNX int8]."),
+                      f"[defaults: {threshold_help()}]."),
     click.option("--parity-images", type=int, default=None,
                  help="Validation images the parity gate compares on: a stratified seeded sample across classes "
                       "[default: the whole validation split up to 2000 images, else 1000]."),
@@ -82,12 +72,11 @@ def _common(fn):
 
 @click.command("quantize")
 @click.argument("run_dir")
-@click.option("--mode", "modes", multiple=True, type=click.Choice(_MODES),
-              help="float32 | dynamic (int8 weights) | float16 | int8 (full integer) | qat; repeat for several.")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
+              help=mode_help())
 @click.option("--calibration-images", type=int, default=200, show_default=True,
               help="Training images used to calibrate int8.")
-@click.option("--io", type=click.Choice(["uint8", "int8", "float32"]), default="uint8", show_default=True,
-              help="Input/output type of int8 and qat files (uint8: raw camera pixels go in).")
+@click.option("--io", type=click.Choice(IO_TYPES), default=DEFAULT_IO, show_default=True, help=io_help())
 @click.option("--qat-epochs", type=int, default=1, show_default=True, help="Quantization-aware fine-tuning epochs.")
 @click.option("--keep-float", "keep_float", multiple=True,
               help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
@@ -118,7 +107,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     with progress_bar() as progress:
         records = quantize_run(run_dir, list(modes), calibration_images=calibration_images, io=io, qat_epochs=qat_epochs,
                                data=data, agreement=agreement, parity_images=parity_images,
-                               progress=_progress_callback(progress), model=model, keep_float=list(keep_float))
+                               progress=steps(progress), model=model, keep_float=list(keep_float))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl quantize {run_dir}")
@@ -166,7 +155,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
 
 @click.command("convert")
 @click.argument("run_dir")
-@click.option("--to", "targets", multiple=True, type=click.Choice(["tflite", "onnx"]),
+@click.option("--to", "targets", multiple=True, type=click.Choice(CONVERT_TARGETS),
               help="tflite (float32) and/or onnx (float + int8) [default: both].")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (tf2onnx supports 13..18 here).")
 @click.option("--int8-method", type=click.Choice(["ort", "tflite"]), default="ort", show_default=True,
@@ -195,9 +184,9 @@ def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, 
 
     agreement = parse_agreement(min_agreement)
     with progress_bar() as progress:
-        records = convert_run(run_dir, list(targets) or ["tflite", "onnx"], opset=opset, data=data, agreement=agreement,
+        records = convert_run(run_dir, list(targets) or list(CONVERT_TARGETS), opset=opset, data=data, agreement=agreement,
                               parity_images=parity_images, model=model, int8_method=int8_method,
-                              calibration_images=calibration_images, progress=_progress_callback(progress))
+                              calibration_images=calibration_images, progress=steps(progress))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl convert {run_dir}")

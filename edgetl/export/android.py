@@ -43,9 +43,11 @@ def available_artifacts(run_dir: str | Path) -> list:
 def resolve_artifact(run_dir: Path, artifact: str) -> Path:
     """"int8" / "tflite:int8" / "model_int8" / a .tflite path -> the TFLite file in the run."""
     name = str(artifact).strip()
-    if name.startswith("onnx:") or name.endswith(".onnx"):
+    shippable = [f.mode for f in FORMATS.values() if f.android]
+    others = [f for f in FORMATS.values() if not f.android]
+    if name in {f.name for f in others} or name.endswith(tuple({"." + f.suffix.rsplit(".", 1)[-1] for f in others})):
         raise EdgetlError(f"--artifact {artifact}: the Android demo runs TFLite (LiteRT); "
-                          "choose a TFLite artifact such as int8 or float32")
+                          f"choose one of {', '.join(shippable)}")
     if name.startswith("tflite:"):
         name = name[len("tflite:"):]
     if name.endswith(".tflite"):
@@ -58,9 +60,8 @@ def resolve_artifact(run_dir: Path, artifact: str) -> Path:
             return c
     have = available_artifacts(run_dir)
     listing = f"this run has: {', '.join(have)}" if have else "this run has no TFLite artifact yet"
-    modes = [f.mode for f in FORMATS.values() if f.runtime == "tflite"]
-    fix = (f"make it with `edgetl quantize {run_dir} --mode {name}`" if name in modes
-           else f"TFLite modes are {', '.join(modes)}")
+    fix = (f"make it with `edgetl quantize {run_dir} --mode {name}`" if name in shippable
+           else f"TFLite modes are {', '.join(shippable)}")
     raise EdgetlError(f"no TFLite artifact '{artifact}' in {run_dir} ({listing}); {fix}, or pick one the run has")
 
 

@@ -16,8 +16,7 @@ from edgetl.stages.train import TrainConfig
 
 _T = TrainConfig()  # training defaults live in TrainConfig only
 
-QUANT_MODES = ("float32", "dynamic", "float16", "int8", "qat")
-CONVERT_TARGETS = ("tflite", "onnx")
+from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,8 @@ SCHEMA: dict[str, Key] = {
     # prune / quantize / convert
     "prune_sparsity": Key(float, None, "TFMOT low-magnitude pruning target (0-1); null: no pruning", nullable=True),
     "prune_epochs": Key(int, 1, "fine-tuning epochs while pruning"),
-    "quantize": Key(str, ["float32", "dynamic", "float16", "int8"], "TFLite modes", choices=QUANT_MODES, is_list=True),
-    "io": Key(str, "uint8", "int8/qat input/output type", choices=("uint8", "int8", "float32")),
+    "quantize": Key(str, list(DEFAULT_MODES), "TFLite modes", choices=MODES, is_list=True),
+    "io": Key(str, DEFAULT_IO, "int8/qat input/output type", choices=IO_TYPES),
     "calibration_images": Key(int, 200, "representative images for int8"),
     "qat_epochs": Key(int, 1, "quantization-aware training epochs"),
     "min_agreement": Key(str, [], "parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, onnx:int8=0.9)",

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json, write_json
+from edgetl.progress import steps
 
 STATE_FILE = "stages.json"
 SUMMARY_FILE = "summary.json"
@@ -95,8 +96,25 @@ def _convert(ctx: Context) -> dict:
     r = ctx.recipe
     from edgetl.formats.registry import parse_agreement
 
-    return {"artifacts": convert_run(ctx.out, to=tuple(t for t in r["convert"] if t != "tflite"), opset=r["opset"],
-                                     agreement=parse_agreement(r["min_agreement"]))}
+    to = convert_targets(r)
+    if not to:
+        ctx.log("stage convert: every format of " + ", ".join(r["convert"]) + " was written by the quantize stage")
+        return {"artifacts": []}
+    rows = convert_run(ctx.out, to=to, opset=r["opset"], agreement=parse_agreement(r["min_agreement"]),
+                       progress=steps(ctx.progress, "convert"), keep_going=True)
+    for row in rows:
+        if row.get("error"):
+            ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
+    return {"artifacts": rows}
+
+
+def convert_targets(recipe: dict) -> list:
+    """The recipe's `convert:` targets, less those whose every format the quantize stage already writes
+    (`convert: [tflite]` beside `quantize: [float32, ...]`)."""
+    from edgetl.formats.registry import target_formats
+
+    quantized = set(recipe["quantize"])
+    return [t for t in recipe["convert"] if not all(f.configure and f.mode in quantized for f in target_formats(t))]
 
 
 def _benchmark(ctx: Context) -> dict:
