@@ -252,7 +252,7 @@ def test_int16x8_end_to_end_quantize_gate_benchmark_report_android(tmp_path):
     from edgetl.export.android import export_android
 
     run = _tiny_run(tmp_path / "run")
-    r = CliRunner().invoke(main, ["quantize", str(run), "--mode", "int16x8", "--mode", "int8", "--json"])
+    r = CliRunner().invoke(main, ["quantize", str(run), "--mode", "int16x8", "--json"])
     assert r.exit_code == 0, r.output
     records = {rec["mode"]: rec for rec in json.loads(r.stdout)}
     rec = records["int16x8"]
