@@ -1,0 +1,133 @@
+"""edgetl's test accuracy beside the simplest honest baseline (issue 10). Prints figures; asserts nothing.
+
+For each shared dataset (../shared/data): `edgetl train` with its defaults writes a run; then the
+same frozen ImageNet features (the run's backbone and weights, global average pooling, the run's
+own preprocessing contract) are computed for the run's own train/val/test split, and a
+scikit-learn LogisticRegression (default C=1, L2) is fitted on the train split's features. Both are
+scored on the same test images. A second baseline column fits the same regression on train + val
+(edgetl uses val only for early stopping and to choose between phase 1 and phase 2).
+
+    python benchmarks/bench_accuracy.py                          # MobileNet v1 1.0, imagenet-dequantized
+    python benchmarks/bench_accuracy.py --backbone mobilenet_v2 --alpha 0.35 --weights-dir ../shared/weights/imagenet
+    python benchmarks/bench_accuracy.py --datasets flower_photos --seeds 42,0,1
+    python benchmarks/bench_accuracy.py --quick                  # 30 images per class, 1 fine-tuning epoch
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATASETS = ("flower_photos", "plantvillage_apple", "chest_xray_kaggle224")
+
+
+def frozen_features(run: Path, sets: dict) -> dict:
+    """Pooled features of the run's backbone with its ImageNet weights (not the fine-tuned ones)."""
+    from edgetl import _tf
+    from edgetl.backbones.registry import build_base, get_backbone
+    from edgetl.backbones.weights import resolve_weights
+    from edgetl.rundir import RunDir
+    from edgetl.stages.train import make_dataset
+
+    rd = RunDir(run)
+    c, cfg = rd.contract(), rd.manifest()["config"]
+    spec = get_backbone(cfg["backbone"])
+    w = resolve_weights(spec, cfg["alpha"], cfg["input_size"], cfg["weights"], cfg["weights_dir"])
+    keras = _tf.keras()
+    base = build_base(spec, cfg["input_size"], cfg["alpha"], w.path)
+    model = keras.Model(base.input, keras.layers.GlobalAveragePooling2D()(base.output))
+    return {name: model.predict(make_dataset(s.images, s.labels, c, 32), verbose=0) for name, s in sets.items()}
+
+
+def baseline(feats: dict, sets: dict, n_classes: int) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for name, fit_on in (("lr_train", ("train",)), ("lr_train_val", ("train", "val"))):
+        x = np.concatenate([feats[k] for k in fit_on if len(sets[k])])
+        y = np.concatenate([sets[k].labels for k in fit_on if len(sets[k])])
+        clf = LogisticRegression(max_iter=5000).fit(x, y)
+        out[name] = {"accuracy": float(clf.score(feats["test"], sets["test"].labels))}
+        if n_classes == 2:
+            out[name]["auc"] = float(roc_auc_score(sets["test"].labels, clf.predict_proba(feats["test"])[:, 1]))
+    return out
+
+
+def one(data: Path, seed: int, a, workdir: Path) -> dict:
+    from edgetl.rundir import RunDir
+    from edgetl.stages.train import TrainConfig, train
+
+    t = time.perf_counter()
+    kw = dict(limit_per_class=30, fine_tune_epochs=1) if a.quick else {}
+    cfg = TrainConfig(data=str(data), backbone=a.backbone, alpha=a.alpha, input_size=a.input_size, weights="imagenet",
+                      weights_dir=a.weights_dir, seed=seed, out=str(workdir / f"{data.name}_s{seed}"), **kw)
+    r = train(cfg, log=lambda m: print(f"    {m}", flush=True))
+    sets = {k: getattr(RunDir(cfg.out).splits(), k) for k in ("train", "val", "test")}
+    assert sets["test"].labels.tolist() == _test_labels(r), "baseline split differs from the run's"
+    base = baseline(frozen_features(Path(cfg.out), sets), sets, len(r["data"]["classes"]))
+    return {"dataset": data.name, "seed": seed, "n": {k: len(v) for k, v in sets.items()},
+            "edgetl": r["test"]["accuracy"], "edgetl_auc": r["test"].get("auc"), "kept": r["kept_phase"],
+            "val_loss": r["selection"].get("val_loss"), **base, "seconds": time.perf_counter() - t}
+
+
+def _test_labels(r: dict) -> list:
+    """Test labels as the run counted them (from the confusion matrix), to check the baseline's split matches."""
+    cm = np.asarray(r["test"]["confusion_matrix"])
+    return sorted(np.repeat(np.arange(len(cm)), cm.sum(axis=1)).tolist())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated folder names under ../shared/data")
+    ap.add_argument("--backbone", default="mobilenet")
+    ap.add_argument("--alpha", type=float, default=1.0)
+    ap.add_argument("--input-size", type=int, default=224)
+    ap.add_argument("--weights-dir", default=str(SHARED / "weights" / "imagenet-dequantized"))
+    ap.add_argument("--seeds", default="42", help="split seeds (comma-separated)")
+    ap.add_argument("--quick", action="store_true", help="30 images per class and 1 fine-tuning epoch")
+    ap.add_argument("--keep-runs", default=None, help="write the runs here instead of a temporary folder")
+    a = ap.parse_args()
+    if not (SHARED / "data").is_dir():
+        sys.exit(f"skipped: {SHARED / 'data'} absent (see ../shared/README.md)")
+    seeds = [int(s) for s in a.seeds.split(",")]
+    print(f"{a.backbone} alpha {a.alpha} {a.input_size} px, weights {a.weights_dir}, edgetl train defaults"
+          f"{' (--quick: 30 images/class, 1 fine-tuning epoch)' if a.quick else ''}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_accuracy_") as tmp:
+        workdir = Path(a.keep_runs) if a.keep_runs else Path(tmp)
+        for name in a.datasets.split(","):
+            data = SHARED / "data" / name
+            if not data.is_dir():
+                print(f"{name}: skipped, {data} absent")
+                continue
+            for seed in seeds:
+                r = one(data, seed, a, workdir)
+                rows.append(r)
+                auc = (f"  AUC edgetl {r['edgetl_auc']:.3f} LR {r['lr_train']['auc']:.3f}"
+                       if r["edgetl_auc"] is not None else "")
+                print(f"{name:22s} seed {seed:3d}  train/val/test {r['n']['train']}/{r['n']['val']}/{r['n']['test']}  "
+                      f"edgetl {r['edgetl']:.3f} (kept {r['kept']})  LR(train) {r['lr_train']['accuracy']:.3f}  "
+                      f"LR(train+val) {r['lr_train_val']['accuracy']:.3f}  diff {r['edgetl'] - r['lr_train']['accuracy']:+.3f}"
+                      f"{auc}  {r['seconds']:.0f} s", flush=True)
+    print("\nsummary (mean over seeds)")
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        rs = [r for r in rows if r["dataset"] == name]
+        e = np.mean([r["edgetl"] for r in rs])
+        b = np.mean([r["lr_train"]["accuracy"] for r in rs])
+        bv = np.mean([r["lr_train_val"]["accuracy"] for r in rs])
+        below = sum(r["edgetl"] < r["lr_train"]["accuracy"] for r in rs)
+        print(f"  {name:22s} edgetl {e:.3f}  LR(train) {b:.3f}  LR(train+val) {bv:.3f}  "
+              f"edgetl below LR(train) on {below}/{len(rs)} split(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Phase 2 (fine-tuning) is kept only when it lowers the validation loss below phase 1's (issue 10)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgetl.stages import train as train_mod
+from edgetl.stages.train import choose_phase
+
+
+def test_phase2_kept_when_it_lowers_validation_loss():
+    s = choose_phase(0.40, 0.31)
+    assert s["kept"] == "phase2" and s["val_loss"] == {"phase1": 0.40, "phase2": 0.31}
+    assert "lowered" in s["reason"]
+
+
+@pytest.mark.parametrize("p2", [0.45, 0.40, float("nan"), float("inf")])
+def test_phase1_kept_when_fine_tuning_is_worse_equal_or_diverged(p2):
+    s = choose_phase(0.40, p2)
+    assert s["kept"] == "phase1" and "did not lower" in s["reason"]
+
+
+def test_without_validation_split_phase2_is_kept_and_says_why():
+    s = choose_phase(None, None)
+    assert s["kept"] == "phase2" and "no validation" in s["reason"]
+
+
+class _FakeModel:
+    """Stands in for TransferModel: weights are one array; fine-tuning adds to them."""
+
+    def __init__(self):
+        self.w = [np.zeros(3)]
+        self.frozen = None
+        self.model = self
+
+    def get_weights(self):
+        return [a.copy() for a in self.w]
+
+    def set_weights(self, ws):
+        self.w = [a.copy() for a in ws]
+
+    def freeze_base(self, frozen=True):
+        self.frozen = frozen
+
+
+@pytest.mark.parametrize("losses,kept", [((0.5, 0.7), "phase1"), ((0.5, 0.3), "phase2")])
+def test_fine_tune_if_better_restores_phase1_weights_only_when_phase2_is_worse(monkeypatch, losses, kept):
+    tm = _FakeModel()
+    seen = iter(losses)
+    monkeypatch.setattr(train_mod, "val_loss", lambda tm, splits, contract: next(seen))
+
+    def fake_fine_tune(tm, splits, contract, cfg, progress=None):
+        tm.w = [tm.w[0] + 1.0]
+        return {"phase": "fine_tuning"}
+
+    monkeypatch.setattr(train_mod, "fine_tune", fake_fine_tune)
+    h2, sel = train_mod.fine_tune_if_better(tm, None, None, None)
+    assert h2 == {"phase": "fine_tuning"} and sel["kept"] == kept
+    assert np.array_equal(tm.w[0], np.zeros(3) if kept == "phase1" else np.ones(3))
+    assert tm.frozen is (True if kept == "phase1" else None)
+
+
+@pytest.mark.slow
+def test_harmful_fine_tuning_is_not_kept(tmp_path, flowers, weights_dir):
+    """A fine-tuning learning rate far too high wrecks the base: the run keeps phase 1 and says so."""
+    from conftest import make_subset
+    from edgetl.rundir import MANIFEST_FILE
+    from edgetl.stages.train import TrainConfig, train
+
+    data = make_subset(tmp_path / "data", classes=["daisy", "roses", "tulips"], per_class=20)
+    out = tmp_path / "run"
+    result = train(TrainConfig(data=str(data), backbone="mobilenet_v2", alpha=0.35, input_size=64, weights="imagenet",
+                               weights_dir=str(weights_dir), epochs=6, fine_tune_epochs=2, unfreeze=20,
+                               fine_tune_lr=0.5, patience=5, val_ratio=0.25, test_ratio=0.25, out=str(out)),
+                   log=lambda m: None)
+    sel = result["selection"]
+    assert sel["kept"] == "phase1", sel
+    assert sel["val_loss"]["phase2"] > sel["val_loss"]["phase1"] or not np.isfinite(sel["val_loss"]["phase2"])
+    # the saved model is phase 1's: its validation loss is the one measured after phase 1
+    from edgetl.measure.runtime import open_artifact
+    from edgetl.rundir import RunDir
+    from edgetl.stages.train import evaluate
+
+    val = RunDir(out).splits().val
+    probs = open_artifact(out).predict(val.images)
+    assert evaluate(probs, val.labels, result["data"]["classes"])["loss"] == pytest.approx(sel["val_loss"]["phase1"],
+                                                                                       rel=1e-4)
+    assert json.loads((out / "metrics.json").read_text())["kept_phase"] == "phase1"
+    assert json.loads((out / MANIFEST_FILE).read_text())["kept_phase"] == "phase1"
+    assert json.loads((out / "history.json").read_text())["selection"]["kept"] == "phase1"
