@@ -225,3 +225,23 @@ def test_the_lock_is_reentrant_in_one_process(tmp_path):
     with run_lock(run, "outer"):
         with run_lock(run, "inner"):
             pass
+
+
+# ---- calibration images -------------------------------------------------------------------------------
+
+def test_calibration_is_stratified_and_seeded():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from edgetl.rundir import RunDir
+
+    labels = np.repeat([0, 1, 2], [60, 30, 10])
+    images = np.arange(100, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    splits = SimpleNamespace(train=SimpleNamespace(images=images, labels=labels))
+    cal = RunDir.calibration(splits, 20)
+    picked = labels[cal[:, 0, 0, 0].astype(int)]
+    assert np.bincount(picked, minlength=3).tolist() == [12, 6, 2]  # each class in its training share
+    assert np.array_equal(cal, RunDir.calibration(splits, 20))  # seeded: the same images every time
+    assert not np.array_equal(cal, RunDir.calibration(splits, 20, seed=1))
+    assert len(RunDir.calibration(splits, 500)) == 100
