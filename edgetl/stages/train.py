@@ -25,11 +25,13 @@ import numpy as np
 
 from edgetl import _tf
 from edgetl.backbones.registry import BackboneSpec, build_base, get_backbone
+from edgetl.config.params import check
+from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.formats.contract import Contract
 from edgetl.progress import keras_callback
 from edgetl.stages.finetune import compile_model
 from edgetl.data.sources import DataOptions, Splits, check_source, class_weights, load_splits
-from edgetl.data.stream import (INPUT_PIPELINES, FileSplits, batch_prep, choose_pipeline, is_listable, list_splits,
+from edgetl.data.stream import (FileSplits, batch_prep, choose_pipeline, is_listable, list_splits,
                                 materialize, predict_stream, stream_dataset)
 from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
@@ -40,61 +42,14 @@ from edgetl.backbones.weights import ResolvedWeights, resolve_weights
 
 
 @dataclass
-class TrainConfig:
-    data: str = "digits"
-    backbone: str = "mobilenet_v2"
-    alpha: Optional[float] = None
-    input_size: Optional[int] = None
-    weights: str = "auto"
-    weights_dir: Optional[str] = None
-    epochs: int = 20  # head epochs are cheap on cached features; early stopping ends them
-    fine_tune_epochs: int = 5
-    unfreeze: int = 30
-    lr: float = 5e-3
-    fine_tune_lr: Optional[float] = None  # default lr / 10
-    batch_size: int = 32
-    augment: bool = False
-    class_weights: str = "none"  # none | auto
-    dropout: float = 0.2
-    patience: int = 5
-    seed: int = 42
-    val_ratio: float = 0.15
-    test_ratio: float = 0.15
-    limit_per_class: Optional[int] = None
-    out: str = "runs/train"
-    input_pipeline: str = "auto"  # auto | memory | stream (data/stream.py)
-    cache_dir: Optional[str] = None  # phase-1 feature cache folder; None: $EDGETL_CACHE_DIR or ~/.cache/edgetl; "none": off
-    distribute: str = "none"  # none | mirrored | multiworker (stages/distribute.py)
-    distribute_timeout: float = 300.0  # seconds a collective may wait for a peer before failing
-    labels_csv: Optional[str] = None  # Kaggle-style id,label CSV naming the images of the flat folder `data`
-    positive_class: Optional[str] = None  # binary: the class of interest [default: the second in sorted order]
-    target_recall: Optional[float] = None  # binary: decision threshold chosen on val to reach this recall
+class TrainConfig(TrainParams):
+    """The training parameters (defined once, with ranges and help, in ``edgetl.config.stages.TrainConfig``)."""
 
     def validate(self) -> BackboneSpec:
+        check(self)  # types, ranges and choices of every parameter: `--input-size 0` is refused, not defaulted
         spec = get_backbone(self.backbone)
         self.alpha = spec.check_alpha(self.alpha)
         self.input_size = spec.check_size(self.input_size)
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise EdgetlError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("fine_tune_epochs", "unfreeze"):
-            if int(getattr(self, name)) < 0:
-                raise EdgetlError(f"--{name.replace('_', '-')} must be 0 or more")
-        if self.lr <= 0 or (self.fine_tune_lr is not None and self.fine_tune_lr <= 0):
-            raise EdgetlError("learning rates must be positive")
-        if self.class_weights not in ("none", "auto"):
-            raise EdgetlError(f"--class-weights must be none or auto, got '{self.class_weights}'")
-        if not 0 <= self.dropout < 1:
-            raise EdgetlError("--dropout must be in [0, 1)")
-        if self.input_pipeline not in INPUT_PIPELINES:
-            raise EdgetlError(f"--input-pipeline must be one of {', '.join(INPUT_PIPELINES)}, got '{self.input_pipeline}'")
-        from edgetl.stages.distribute import check_name
-
-        check_name(self.distribute)
-        if self.distribute_timeout <= 0:
-            raise EdgetlError("--distribute-timeout must be positive (seconds)")
-        if self.target_recall is not None and not 0 < self.target_recall <= 1:
-            raise EdgetlError(f"--target-recall must be in (0, 1], got {self.target_recall}")
         return spec
 
     def data_options(self) -> DataOptions:
@@ -108,9 +63,9 @@ class TransferModel:
     """A flat functional classifier (base layers + head layers) plus a head-only model sharing the head's layers."""
 
     def __init__(self, spec: BackboneSpec, size: int, alpha, weights: ResolvedWeights, n_classes: int, dropout: float,
-                 base=None):
+                 base=None, label_smoothing: float = 0.0):
         keras = _tf.keras()
-        self.spec, self.n_classes = spec, n_classes
+        self.spec, self.n_classes, self.label_smoothing = spec, n_classes, label_smoothing
         self.base = base if base is not None else build_base(spec, size, alpha, weights.path)
         self.binary = n_classes == 2
         units, act = (1, "sigmoid") if self.binary else (n_classes, "softmax")
@@ -154,7 +109,8 @@ class TransferModel:
         return names
 
     def compile(self, model, lr: float) -> None:
-        compile_model(model, lr)  # the fine-tuning set-up shared with prune and QAT (stages.finetune)
+        # the fine-tuning set-up shared with prune and QAT (stages.finetune)
+        compile_model(model, lr, label_smoothing=self.label_smoothing)
 
 
 # ---- tf.data ----------------------------------------------------------------------------------
@@ -216,14 +172,18 @@ def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cf
         yva = lva.astype(np.float32)[:, None] if tm.binary else lva
         steps = int(np.ceil(len(ytr) / cfg.batch_size))
         val = (np.asarray(fva), yva) if len(fva) else None
-        t1 = time.perf_counter()
+        t1, epoch_s = time.perf_counter(), []
+        timer = keras.callbacks.LambdaCallback(  # per-epoch wall time: the first one includes tracing
+            on_epoch_begin=lambda e, logs: epoch_s.append(time.perf_counter()),
+            on_epoch_end=lambda e, logs: epoch_s.__setitem__(-1, round(time.perf_counter() - epoch_s[-1], 3)))
         h = tm.pooled_head.fit(np.asarray(ftr), ytr, batch_size=cfg.batch_size, epochs=cfg.epochs, validation_data=val,
                                class_weight=cw, verbose=0, shuffle=True,
-                               callbacks=[keras_callback(progress, "phase 1 head (cached features)", cfg.epochs, steps)]
-                               + ([stop] if val else []))
+                               callbacks=[keras_callback(progress, "phase 1 head (cached features)", cfg.epochs, steps),
+                                          timer] + ([stop] if val else []))
         return _history(h, {"phase": "feature_extraction", "feature_cache": True,
-                            "feature_store": "disk" if cache is not None else "memory", "feature_cache_reused": reused, "feature_cache_dir": str(cache.entry) if cache else None,
-                            "cache_seconds": round(cache_s, 2), "head_seconds": round(time.perf_counter() - t1, 2),
+                            "feature_store": "disk" if cache is not None else "memory", "feature_cache_reused": reused,
+                            "feature_cache_dir": str(cache.entry) if cache else None, "cache_seconds": round(cache_s, 2),
+                            "head_seconds": round(time.perf_counter() - t1, 2), "head_epoch_seconds": epoch_s,
                             "seconds": round(time.perf_counter() - t0, 2)})
     tm.compile(tm.model, cfg.lr)
     h = _fit_full(tm, splits, contract, cfg, cfg.epochs, cw, stop, progress, "phase 1 head (frozen base)")
@@ -451,7 +411,8 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
         log(f"WARNING: {warning}")
     positive = positive_index(cfg, splits.class_names)
     with dist.scope():
-        tm = TransferModel(spec, cfg.input_size, cfg.alpha, weights, len(splits.class_names), cfg.dropout, base=base)
+        tm = TransferModel(spec, cfg.input_size, cfg.alpha, weights, len(splits.class_names), cfg.dropout, base=base,
+                           label_smoothing=cfg.label_smoothing)
     contract = Contract(labels=splits.class_names, height=cfg.input_size, width=cfg.input_size, mean=list(spec.mean),
                         std=list(spec.std), channel_order=spec.channel_order,
                         output_units=1 if tm.binary else len(splits.class_names), backbone=spec.name, alpha=cfg.alpha,
