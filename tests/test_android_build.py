@@ -127,3 +127,44 @@ def test_java_reads_the_metadata_edgetl_writes(tmp_path):
     assert [float(v) for v in rows["std"].split(",")] == [58.5, 57.0, 57.5]
     assert rows["contract_labels"] == "|".join(c.labels)
     assert rows["name"] not in ("", "null") and rows["author"] not in ("", "null")
+
+
+def test_export_ships_several_artifacts_for_the_model_picker(tmp_path):
+    """`edgetl export android --artifact int8 --artifact float32`: model.tflite (+ labels.txt, model.json) and
+    model_float32.tflite + model_float32.json, the files the app's model picker lists; a missing or repeated
+    artifact writes nothing."""
+    import json
+
+    from click.testing import CliRunner
+
+    from android_models import build_tiny_run
+    from conftest import FLOWERS, need
+    from edgetl.cli import main
+
+    from edgetl.data.sources import DataOptions
+
+    run = build_tiny_run(tmp_path / "run", need(FLOWERS))
+    # The tiny run has no model.keras, so its artifacts carry no provenance: ship copies from outside the run
+    # (export accepts .tflite paths; the freshness check is for files inside a run folder).
+    (run / "manifest.json").write_text(json.dumps({"data": {"options": DataOptions(source=str(FLOWERS)).to_dict()}}))
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("model_int8.tflite", "model_int8.json", "model_float32.tflite", "model_float32.json"):
+        shutil.copy2(run / name, shipped / name)
+    out = tmp_path / "assets"
+    res = CliRunner().invoke(main, ["export", "android", str(run), "--artifact", str(shipped / "model_int8.tflite"),
+                                    "--artifact", str(shipped / "model_float32.tflite"), "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "model.json", "model.tflite",
+                                                      "model_float32.json", "model_float32.tflite"]
+    assert (out / "model_float32.tflite").read_bytes() == (run / "model_float32.tflite").read_bytes()
+    assert json.loads((out / "model_float32.json").read_text())["input"]["dtype"] == "float32"
+    assert [a["artifact"] for a in doc["also"]] == [json.loads((out / "model_float32.json").read_text())["artifact"]]
+
+    i8, f32 = str(shipped / "model_int8.tflite"), str(shipped / "model_float32.tflite")
+    for bad in (["--artifact", i8, "--artifact", "float16"], ["--artifact", i8, "--artifact", f32, "--artifact", f32]):
+        empty = tmp_path / f"empty{len(bad)}"
+        res = CliRunner().invoke(main, ["export", "android", str(run), *bad, "--out", str(empty)])
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert not empty.exists() or not any(empty.iterdir())

@@ -21,15 +21,16 @@ def export_group():
 
 @export_group.command("android")
 @click.argument("run_dir", metavar="RUN_DIR")
-@click.option("--artifact", default="int8", show_default=True,
+@click.option("--artifact", "artifacts", multiple=True, default=("int8",), show_default=True,
               help="Which TFLite artifact of the run: int8, float16, float32, dynamic, qat, ... "
-                   "(the model_<name>.tflite files in RUN_DIR) or a .tflite path.")
+                   "(the model_<name>.tflite files in RUN_DIR) or a .tflite path. Repeat it to ship several: "
+                   "the first becomes model.tflite, the others keep their run file names (the app's model picker).")
 @click.option("--out", "out", default=None, metavar="DIR",
               help="Assets folder to write [default: android_demo/app/src/main/assets when run from the edgetl "
                    "checkout, else RUN_DIR/android].")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON on stdout.")
 @user_errors
-def android_cmd(run_dir, artifact, out, as_json):
+def android_cmd(run_dir, artifacts, out, as_json):
     """Write model.tflite, labels.txt and model.json (the contract) for the Android demo app.
 
     The contract is checked against the model's real tensors (shape, dtype, scale/zero point,
@@ -39,10 +40,11 @@ def android_cmd(run_dir, artifact, out, as_json):
     Examples:
       edgetl export android runs/flowers
       edgetl export android runs/flowers --artifact float16 --out android_demo/app/src/main/assets
+      edgetl export android runs/flowers --artifact int8 --artifact float32 --artifact float16
     """
     from edgetl.export.android import APP_ASSETS, export_android
 
-    result = export_android(run_dir, artifact=artifact, out=out)
+    result = export_android(run_dir, artifact=artifacts[0], out=out, also=artifacts[1:])
     if as_json:
         emit_json(result)
         return
@@ -52,6 +54,8 @@ def android_cmd(run_dir, artifact, out, as_json):
     console.print(f"  input {result['height']}x{result['width']} {inp['dtype']}{q}; "
                   f"{len(result['labels'])} labels; output {result['output']['dtype']}")
     console.print("  model.json checked against the real tensors of model.tflite")
+    for extra in result["also"]:
+        console.print(f"  also {extra['artifact']} ({extra['bytes'] / 1024:.0f} KiB): {', '.join(extra['files'])}")
     if Path(result["out"]).resolve() != APP_ASSETS.resolve():
         console.print(f"  next: copy the three files into {APP_ASSETS}/ (or pass --out {APP_ASSETS}), "
                       "then open android_demo/ in Android Studio")

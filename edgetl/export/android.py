@@ -8,6 +8,10 @@ Before anything is written, the artifact is opened through the runtime layer and
 details (shape, dtype, scale/zero point, output units) are compared with the contract that will
 travel with it: the app trusts model.json, so model.json must describe the file beside it.
 The three files are written together: a failed export leaves none of them half-written.
+
+More artifacts of the run can ship beside them (``also``, CLI: ``--artifact`` given again), each under its run
+file names (OUT/model_float32.tflite + OUT/model_float32.json): the app's model picker lists every .tflite.
+All of them are validated before anything is written, and all are written together.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -24,7 +28,7 @@ from edgetl.formats.registry import FORMATS
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, check_writable_dir
-from edgetl.rundir import RunDir
+from edgetl.rundir import RunDir, check_fresh, run_lock
 from edgetl.measure.runtime import TFLiteRunner, sidecar_path
 
 ASSET_MODEL = "model.tflite"
@@ -120,10 +124,18 @@ def default_out(run_dir: Path) -> Path:
     return APP_ASSETS if APP_ASSETS.parent.is_dir() else run_dir / DEFAULT_OUT_SUBDIR
 
 
-def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[str | Path] = None) -> dict:
-    """Write model.tflite + labels.txt + model.json for the Android demo; returns what was written."""
-    run = RunDir(run_dir)
+def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[str | Path] = None,
+                   also: Sequence[str] = ()) -> dict:
+    """Write model.tflite + labels.txt + model.json for the Android demo, plus each artifact in ``also`` under its
+    run file names (model_<name>.tflite + its contract); returns what was written."""
+    with run_lock(run_dir, "edgetl export android"):
+        return _export(RunDir(run_dir), artifact, out, tuple(also))
+
+
+def _checked(run: RunDir, artifact: str) -> tuple:
+    """(path, contract, real tensor details) of one artifact, after every check the app relies on."""
     path = resolve_artifact(run.path, artifact)
+    check_fresh(path)  # never ship a file made from an older model.keras than the run's metrics describe
     side = sidecar_path(path)
     if not side.is_file():
         raise EdgetlError(f"{path.name} has no contract {side.name} beside it; re-run `edgetl quantize {run.path}` "
@@ -134,16 +146,29 @@ def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[st
         raise EdgetlError(f"{side.name} has labels {contract.labels} but the run's are {run_labels}; "
                           f"{path.name} comes from another run: re-run `edgetl quantize {run.path}`")
     details = validate_artifact(path, contract)
+    return path, contract, details
 
+
+def _export(run: RunDir, artifact: str, out, also: tuple = ()) -> dict:
+    path, contract, details = _checked(run, artifact)
+    extras = [_checked(run, a) for a in also]  # every artifact is checked before anything is written
     out_dir = check_writable_dir(Path(out) if out is not None else default_out(run.path))
     model_bytes = path.read_bytes()
     doc = contract.to_dict()
     files = {ASSET_MODEL: out_dir / ASSET_MODEL, ASSET_LABELS: out_dir / ASSET_LABELS, ASSET_CONTRACT: out_dir / ASSET_CONTRACT}
-    with contextlib.ExitStack() as stack:  # all three renamed into place only if all three were written
+    for p, _c, _d in extras:
+        for name in (p.name, sidecar_path(p).name):
+            if name in files:
+                raise EdgetlError(f"--artifact {p.stem} is given twice or would overwrite {name}; name each artifact once")
+            files[name] = out_dir / name
+    with contextlib.ExitStack() as stack:  # all files renamed into place only if all were written
         tmp = {name: stack.enter_context(atomic_path(p)) for name, p in files.items()}
         tmp[ASSET_MODEL].write_bytes(model_bytes)
         tmp[ASSET_LABELS].write_text("\n".join(contract.labels) + "\n", encoding="utf-8")
         tmp[ASSET_CONTRACT].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        for p, c, _d in extras:
+            tmp[p.name].write_bytes(p.read_bytes())
+            tmp[sidecar_path(p).name].write_text(json.dumps(c.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     return {
         "out": str(out_dir),
@@ -157,4 +182,7 @@ def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[st
         "width": contract.width,
         "activation": contract.activation,
         **details,
+        "also": [{"artifact": c.artifact or f"tflite:{p.stem}", "source": str(p),
+                  "files": {p.name: str(out_dir / p.name), sidecar_path(p).name: str(out_dir / sidecar_path(p).name)},
+                  "bytes": p.stat().st_size} for p, c, _d in extras],
     }
