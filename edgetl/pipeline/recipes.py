@@ -11,12 +11,8 @@ from typing import Any, Optional
 
 import yaml
 
+from edgetl.config.params import Param, check_value, describe, recipe_default, recipe_params
 from edgetl.errors import EdgetlError
-from edgetl.stages.train import TrainConfig
-
-_T = TrainConfig()  # training defaults live in TrainConfig only
-
-from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES
 
 
 @dataclass(frozen=True)
@@ -27,104 +23,51 @@ class Key:
     choices: Optional[tuple] = None  # for str values, or for list items
     is_list: bool = False
     nullable: bool = False
+    param: Optional[Param] = None  # the stage config parameter behind the key (edgetl.config.stages)
 
 
-def _backbone_names():
-    from edgetl.backbones.registry import BACKBONES
+def _key(p: Param) -> Key:
+    return Key(p.type, recipe_default(p), p.recipe_help or p.help, None if callable(p.choices) else p.choices,
+               p.is_list, p.nullable, p)
 
-    return tuple(BACKBONES)
 
-
+# The recipe's own keys, then one key per recipe parameter of the stage configs (edgetl.config.stages).
 SCHEMA: dict[str, Key] = {
     "name": Key(str, "run", "a name for the run (also the default --out: runs/NAME)"),
     "description": Key(str, "", "what this recipe makes"),
-    # data
-    "data": Key(str, "digits", "folder with one sub-folder per class, 'digits', or tfds:NAME[:split]"),
     "data_help": Key(str, "", "where to get the data (shown when it is missing)"),
-    "val_ratio": Key(float, _T.val_ratio, "validation share of each class"),
-    "test_ratio": Key(float, _T.test_ratio, "test share of each class"),
-    "labels_csv": Key(str, None, "Kaggle-style id,label CSV naming the images of the flat `data` folder",
-                      nullable=True),
-    "limit_images": Key(int, None, "at most N images per class", nullable=True),
-    # train
-    "backbone": Key(str, "mobilenet_v2", "backbone (edgetl backbones)", choices=None),
-    "alpha": Key(float, None, "width multiplier (mobilenet, mobilenet_v2)", nullable=True),
-    "input_size": Key(int, None, "square input size in px", nullable=True),
-    "weights": Key(str, "auto", "auto | imagenet | none | a .h5 FILE"),
-    "weights_dir": Key(str, None, "folder with keras.applications weight files", nullable=True),
-    "epochs": Key(int, _T.epochs, "phase 1 epochs"),
-    "fine_tune_epochs": Key(int, _T.fine_tune_epochs, "phase 2 epochs"),
-    "unfreeze": Key(int, _T.unfreeze, "top layers of the base unfrozen in phase 2"),
-    "lr": Key(float, _T.lr, "phase 1 learning rate"),
-    "fine_tune_lr": Key(float, None, "phase 2 learning rate (default lr/10)", nullable=True),
-    "batch_size": Key(int, _T.batch_size, "batch size"),
-    "augment": Key(bool, _T.augment, "random flip/rotation/zoom/contrast"),
-    "dropout": Key(float, _T.dropout, "dropout before the new dense layer"),
-    "patience": Key(int, _T.patience, "early-stopping patience (epochs)"),
-    "class_weights": Key(str, "none", "balanced class weights", choices=("none", "auto")),
-    "positive_class": Key(str, None, "two classes: the class of interest (default: the second, sorted)", nullable=True),
-    "target_recall": Key(float, None, "two classes: decision threshold chosen on val to reach this recall",
-                         nullable=True),
-    "seed": Key(int, _T.seed, "random seed"),
-    # prune / quantize / convert
-    "prune_sparsity": Key(float, None, "TFMOT low-magnitude pruning target (0-1); null: no pruning", nullable=True),
-    "prune_epochs": Key(int, 1, "fine-tuning epochs while pruning"),
-    "quantize": Key(str, list(DEFAULT_MODES), "TFLite modes", choices=MODES, is_list=True),
-    "io": Key(str, DEFAULT_IO, "int8/qat input/output type", choices=IO_TYPES),
-    "calibration_images": Key(int, 200, "representative images for int8"),
-    "qat_epochs": Key(int, 1, "quantization-aware training epochs"),
-    "min_agreement": Key(str, [], "parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, onnx:int8=0.9)",
-                         is_list=True),
-    "convert": Key(str, ["onnx"], "extra formats", choices=CONVERT_TARGETS, is_list=True),
-    "opset": Key(int, 17, "ONNX opset"),
-    # benchmark / compare / android
-    "threads": Key(int, [1], "benchmark thread counts", is_list=True),
-    "runs": Key(int, 50, "timed runs per artifact"),
-    "min_seconds": Key(float, 1.0, "minimum timed seconds per artifact"),
-    "warmup": Key(int, 5, "warm-up runs"),
-    "bench_rounds": Key(int, 3, "interleaved benchmark rounds (each artifact measured once per round)"),
-    "budget_ms": Key(float, 33.0, "frame budget (33 ms = 30 FPS)"),
-    "compare_backbones": Key(str, [], "backbones for the comparison table (empty: the run's own)", is_list=True),
-    "compare_input_size": Key(int, None, "input size for the comparison (default: the run's)", nullable=True),
-    "android": Key(bool, False, "export the int8 model to android_demo's assets at the end"),
-    "android_artifact": Key(str, "int8", "which artifact to export to Android"),
+    **{p.key: _key(p) for p in recipe_params()},
 }
 
 
 def _check_value(key: str, spec: Key, value):
+    if spec.param is not None:
+        return check_value(spec.param, value, where=f"recipe key '{key}'")
     if value is None:
-        if spec.nullable or spec.default is None:
-            return None
         raise EdgetlError(f"recipe key '{key}' cannot be null ({spec.help})")
-    if spec.is_list:
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        return [_check_scalar(key, spec, v) for v in value]
-    return _check_scalar(key, spec, value)
+    if isinstance(value, (dict, list)):
+        raise EdgetlError(f"recipe key '{key}' must be a string, got {value!r}")
+    return str(value)
 
 
-def _check_scalar(key: str, spec: Key, value):
-    t = spec.type
-    if t is bool:
-        if not isinstance(value, bool):
-            raise EdgetlError(f"recipe key '{key}' must be true or false, got {value!r}")
-    elif t is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise EdgetlError(f"recipe key '{key}' must be an integer, got {value!r}")
-    elif t is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EdgetlError(f"recipe key '{key}' must be a number, got {value!r}")
-        value = float(value)
-    elif t is str:
-        if isinstance(value, (dict, list)):
-            raise EdgetlError(f"recipe key '{key}' must be a string, got {value!r}")
-        value = str(value)
-    choices = spec.choices if key != "backbone" else _backbone_names()
-    if key == "compare_backbones":
-        choices = _backbone_names()
-    if choices and value not in choices:
-        raise EdgetlError(f"recipe key '{key}' has bad value {value!r}; valid: {', '.join(map(str, choices))}")
-    return value
+def recipes_markdown() -> str:
+    """docs/recipes.md: every recipe key with its type, default, valid values and `edgetl run` option."""
+    from edgetl.report.tables import markdown_table
+
+    rows = [{"key": k, "type": "string", "default": repr(spec.default), "valid": "", "option": "", "help": spec.help}
+            for k, spec in SCHEMA.items() if spec.param is None]
+    for k, spec in SCHEMA.items():
+        if spec.param is not None:
+            d = describe(spec.param)
+            rows.append({**d, "default": f"`{d['default']}`", "option": f"`--{k.replace('_', '-')}`"})
+    cols = [("key", "key"), ("type", "type"), ("default", "default"), ("valid", "valid"),
+            ("option", "`edgetl run` option"), ("help", "what it does")]
+    return ("# Recipe keys\n\n"
+            "Generated from the stage configs (`edgetl/config/stages.py`) by "
+            "`python -m edgetl.pipeline.recipes --docs > docs/recipes.md`; do not edit by hand.\n"
+            "A recipe is a YAML mapping of these keys (see `models/*.yaml`); every key except name, description "
+            "and data_help is also an `edgetl run` option (lists comma-separated). Values outside their range are "
+            "refused, never silently changed.\n\n" + markdown_table(cols, rows) + "\n")
 
 
 def validate(raw: dict, source: str = "recipe") -> dict:
@@ -151,16 +94,12 @@ def validate(raw: dict, source: str = "recipe") -> dict:
         bb.check_size(out["input_size"])
     except EdgetlError as e:
         raise EdgetlError(f"{source}: {e}") from e
-    if out["prune_sparsity"] is not None and not 0 < out["prune_sparsity"] < 1:
-        raise EdgetlError(f"recipe key 'prune_sparsity' must be in (0, 1), got {out['prune_sparsity']}")
     from edgetl.formats.registry import parse_agreement
 
     try:
         parse_agreement(out["min_agreement"])
     except EdgetlError as e:
         raise EdgetlError(f"recipe key 'min_agreement': {e}") from e
-    if any(t < 1 for t in out["threads"]):
-        raise EdgetlError("recipe key 'threads' must list positive integers")
     return out
 
 
@@ -180,6 +119,9 @@ def load_recipe(path: Optional[str | Path]) -> tuple[dict, str]:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise EdgetlError(f"{p} is not valid YAML ({str(e).splitlines()[0]})") from e
+    if raw is None or raw == {}:  # an empty file would silently run every default: surely not what was meant
+        raise EdgetlError(f"recipe {p} is empty; give at least its data (e.g. `data: photos/`), or run without a "
+                          "recipe for the built-in default")
     return validate(raw, source=p.name), str(p)
 
 
@@ -200,3 +142,11 @@ def list_recipes() -> list[dict]:
 
 def default_recipe_path() -> Path:
     return recipes_dir() / "digits_mobilenet_v2.yaml"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--docs"]:
+        sys.exit("usage: python -m edgetl.pipeline.recipes --docs > docs/recipes.md")
+    sys.stdout.write(recipes_markdown())

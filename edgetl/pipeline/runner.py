@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from edgetl.config.params import from_recipe, recipe_keys
+from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json, write_json
 from edgetl.progress import steps
@@ -43,16 +45,8 @@ class Context:
 def _train(ctx: Context) -> dict:
     from edgetl.stages.train import TrainConfig, train
 
-    r = ctx.recipe
-    cfg = TrainConfig(data=r["data"], backbone=r["backbone"], alpha=r["alpha"], input_size=r["input_size"],
-                      weights=r["weights"], weights_dir=r["weights_dir"], epochs=r["epochs"],
-                      fine_tune_epochs=r["fine_tune_epochs"], unfreeze=r["unfreeze"], lr=r["lr"],
-                      fine_tune_lr=r["fine_tune_lr"], batch_size=r["batch_size"], augment=r["augment"],
-                      class_weights=r["class_weights"], seed=r["seed"], dropout=r["dropout"], patience=r["patience"],
-                      val_ratio=r["val_ratio"], test_ratio=r["test_ratio"], limit_per_class=r["limit_images"],
-                      labels_csv=r["labels_csv"], positive_class=r["positive_class"], target_recall=r["target_recall"],
-                      out=str(ctx.out))
-    result = train(cfg, progress=ctx.progress, log=ctx.log)
+    cfg = from_recipe(TrainConfig, ctx.recipe, out=str(ctx.out))  # every training recipe key, by its config field
+    result = train(cfg, progress=ctx.progress, log=ctx.log, force=True)  # the run's own folder: stages.json decides
     return {k: v for k, v in result.items() if k != "history"}
 
 
@@ -148,9 +142,7 @@ def _android(ctx: Context) -> dict:
     return export_android(ctx.out, artifact=ctx.recipe["android_artifact"])
 
 
-TRAIN_KEYS = ("data", "val_ratio", "test_ratio", "limit_images", "backbone", "alpha", "input_size", "weights",
-              "weights_dir", "epochs", "fine_tune_epochs", "unfreeze", "lr", "fine_tune_lr", "batch_size", "augment",
-              "class_weights", "seed", "dropout", "patience", "labels_csv", "positive_class", "target_recall")
+TRAIN_KEYS = recipe_keys(TrainParams)  # the training stage's fingerprint: every recipe key of its config
 
 STAGES = (
     Stage("train", TRAIN_KEYS, _train),

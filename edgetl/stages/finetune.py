@@ -20,8 +20,21 @@ def is_binary(model) -> bool:
     return int(model.output_shape[-1]) == 1
 
 
-def loss_for(model) -> str:
-    return "binary_crossentropy" if is_binary(model) else "sparse_categorical_crossentropy"
+def loss_for(model, label_smoothing: float = 0.0):
+    """The loss of ``model``'s output; with ``label_smoothing`` > 0 the targets are smoothed towards uniform
+    (integer labels are one-hot encoded inside the loss, so the data pipeline stays the same)."""
+    if not label_smoothing:
+        return "binary_crossentropy" if is_binary(model) else "sparse_categorical_crossentropy"
+    keras = _tf.keras()
+    if is_binary(model):
+        return keras.losses.BinaryCrossentropy(label_smoothing=float(label_smoothing))
+    tf, n = _tf.tf(), int(model.output_shape[-1])
+
+    def smoothed_crossentropy(y_true, y_pred):
+        y = tf.one_hot(tf.reshape(tf.cast(y_true, tf.int32), [-1]), n)
+        return keras.losses.categorical_crossentropy(y, y_pred, label_smoothing=float(label_smoothing))
+
+    return smoothed_crossentropy
 
 
 def targets(model, labels: np.ndarray) -> np.ndarray:
@@ -29,11 +42,11 @@ def targets(model, labels: np.ndarray) -> np.ndarray:
     return np.asarray(labels).astype(np.float32) if is_binary(model) else np.asarray(labels)
 
 
-def compile_model(model, lr: float, *, steps: Optional[int] = None) -> None:
+def compile_model(model, lr: float, *, steps: Optional[int] = None, label_smoothing: float = 0.0) -> None:
     """Adam at ``lr``, the loss of the output, accuracy; eager when ``steps`` (fit steps) are few enough."""
     keras = _tf.keras()
     eager = steps is not None and steps <= EAGER_MAX_STEPS
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_for(model), metrics=["accuracy"],
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_for(model, label_smoothing), metrics=["accuracy"],
                   **({"run_eagerly": True} if eager else {}))
 
 

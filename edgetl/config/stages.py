@@ -1,0 +1,152 @@
+"""The parameters of every stage, each defined ONCE: default, type (the annotation), range, choices, help.
+
+The CLI options (``params.click_options``), the recipe keys with their validation
+(``edgetl.pipeline.recipes.SCHEMA``) and docs/recipes.md (``recipes_markdown``) are generated from
+these dataclasses. Adding a training hyper-parameter: one ``param(...)`` field in ``TrainConfig``,
+its use in ``edgetl.stages.train``, a test; the flag, the recipe key and its docs follow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from edgetl.config.params import param
+from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES
+
+
+def _backbones() -> tuple:
+    from edgetl.backbones.registry import BACKBONES
+
+    return tuple(BACKBONES)
+
+
+def _input_pipelines() -> tuple:
+    from edgetl.data.stream import INPUT_PIPELINES
+
+    return INPUT_PIPELINES
+
+
+def _strategies() -> tuple:
+    from edgetl.stages.distribute import STRATEGIES
+
+    return STRATEGIES
+
+
+def _int8_onnx_methods() -> tuple:
+    from edgetl.stages.convert import INT8_ONNX_METHODS
+
+    return INT8_ONNX_METHODS
+
+
+@dataclass
+class DataConfig:
+    data: str = param("digits", "Folder with one sub-folder per class, or train/ + val/ (valid/, validation/) and/or "
+                      "test/ split folders, or a flat image folder with --labels-csv; 'digits' (built-in, offline) or "
+                      "tfds:NAME[:split]. See docs/data.md.")
+    labels_csv: Optional[str] = param(None, "Kaggle-style CSV (id/file column, label column) naming the images in the "
+                                      "flat --data folder; ids may omit the extension.")
+    val_ratio: float = param(0.15, "Validation share of each class.", min=0, max=1, max_open=True)
+    test_ratio: float = param(0.15, "Test share of each class.", min=0, max=1, max_open=True)
+    limit_per_class: Optional[int] = param(None, "Use at most N images per class (quick trials).", min=1,
+                                           flag="--limit-images", recipe="limit_images")
+    seed: int = param(42, "Random seed (splits, initialisation, shuffling).", min=0)
+
+
+@dataclass
+class TrainConfig(DataConfig):
+    backbone: str = param("mobilenet_v2", "See `edgetl backbones`.", choices=_backbones, click_choice=False)
+    alpha: Optional[float] = param(None, "Width multiplier (mobilenet, mobilenet_v2 only).", min=0, min_open=True)
+    input_size: Optional[int] = param(None, "Square input size in px.", min=1, default_help="the backbone's")
+    weights: str = param("auto", "auto (ImageNet if available, else random, loudly), imagenet, none, or a .h5 "
+                         "weights FILE.")
+    weights_dir: Optional[str] = param(None, "Folder with keras.applications weight files [env: EDGETL_WEIGHTS_DIR].",
+                                       envvar="EDGETL_WEIGHTS_DIR")
+    epochs: int = param(20, "Phase 1 (frozen base) epochs; early stopping on validation loss may end it sooner.",
+                        min=1)  # head epochs are cheap on cached features
+    fine_tune_epochs: int = param(5, "Phase 2 epochs (0: skip).", min=0)
+    unfreeze: int = param(30, "Top layers of the base unfrozen in phase 2.", min=0)
+    lr: float = param(5e-3, "Phase 1 learning rate (Adam).", min=0, min_open=True)
+    fine_tune_lr: Optional[float] = param(None, "Phase 2 learning rate.", min=0, min_open=True, default_help="lr/10")
+    batch_size: int = param(32, "Batch size.", min=1)
+    augment: bool = param(False, "Random flip/rotation/zoom/contrast. Off: phase 1 runs on cached base features "
+                          "(much faster).")
+    class_weights: str = param("none", "auto: balanced class weights for imbalanced data.", choices=("none", "auto"))
+    dropout: float = param(0.2, "Dropout before the new dense layer.", min=0, max=1, max_open=True)
+    label_smoothing: float = param(0.0, "Label smoothing of the training loss (e.g. 0.1: targets 0.9 for the true "
+                                   "class, the rest spread over the others); regularises small datasets.",
+                                   min=0, max=1, max_open=True)
+    patience: int = param(5, "Early stopping: epochs without a better validation loss.", min=0)
+    positive_class: Optional[str] = param(None, "Two classes: the class of interest for precision/recall and "
+                                          "--target-recall.", default_help="the second in sorted order")
+    target_recall: Optional[float] = param(None, "Two classes: choose the decision threshold on the validation split "
+                                           "to reach this recall of the positive class (e.g. 0.95); stored in the run "
+                                           "and every artifact's contract.", min=0, max=1, min_open=True)
+    out: str = param("runs/train", "Run directory to write.", recipe="")
+    input_pipeline: str = param("auto", "memory: decode every image once into RAM; stream: tf.data reads and decodes "
+                                "batch by batch (memory bounded by batch and buffers); auto: memory up to 1 GiB of "
+                                "decoded pixels, else stream. Same split, same pixels either way.",
+                                choices=_input_pipelines, recipe="")
+    cache_dir: Optional[str] = param(None, "Folder of the on-disk phase-1 feature cache, reused by later runs on the "
+                                     "same data, backbone and weights; 'none' keeps features in memory.",
+                                     envvar="EDGETL_CACHE_DIR", recipe="",
+                                     default_help="$EDGETL_CACHE_DIR or ~/.cache/edgetl")
+    distribute: str = param("none", "tf.distribute strategy: mirrored = local devices; multiworker = the machines in "
+                            "TF_CONFIG (run the same command on each). --batch-size is per replica; learning rates "
+                            "scale with the replicas.", choices=_strategies, recipe="")
+    distribute_timeout: float = param(300.0, "Seconds a worker waits for the others before failing with an error "
+                                      "(multiworker).", min=0, min_open=True, recipe="")
+
+
+@dataclass
+class PruneConfig:
+    sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
+                                      max_open=True, recipe="prune_sparsity", recipe_default=None,
+                                      recipe_help="TFMOT low-magnitude pruning target; null: no pruning.")
+    epochs: int = param(1, "Fine-tuning epochs while pruning.", min=1, recipe="prune_epochs")
+
+
+@dataclass
+class QuantizeConfig:
+    modes: list[str] = param(list(DEFAULT_MODES), "TFLite modes (see `edgetl quantize --help`).", choices=MODES,
+                             flag="--mode", recipe="quantize", cli=False)
+    calibration_images: int = param(200, "Training images used to calibrate int8.", min=1)
+    io: str = param(DEFAULT_IO, "Input/output type of int8/qat files (uint8: raw camera pixels go in).",
+                    choices=IO_TYPES)
+    qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
+    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
+                                     "onnx:int8=0.9).", cli=False)
+
+
+@dataclass
+class ConvertConfig:
+    to: list[str] = param(["onnx"], "Extra formats written by `edgetl convert` (tflite: float32 TFLite; onnx: float "
+                          "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
+    opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
+    int8_method: str = param("ort", "int8 ONNX by onnxruntime static quantization (faster) or tf2onnx from "
+                             "model_int8.tflite.", choices=_int8_onnx_methods, recipe="")
+
+
+@dataclass
+class BenchmarkConfig:
+    threads: list[int] = param([1], "Benchmark thread counts.", min=1, cli=False)
+    runs: int = param(50, "Timed runs, at least (over all rounds).", min=1)
+    min_seconds: float = param(1.0, "Timed seconds, at least.", min=0)
+    warmup: int = param(5, "Warm-up runs per round, at least (and at least 0.5 s).", min=0)
+    rounds: int = param(3, "Rounds interleaved across artifacts (each a fresh subprocess per artifact) to cancel "
+                        "drift.", min=1, recipe="bench_rounds")
+    budget_ms: float = param(33.0, "Frame budget for p50 (33 ms = 30 FPS).", min=0, min_open=True)
+    compare_backbones: list[str] = param([], "Backbones for the comparison table (empty: the run's own).",
+                                         choices=_backbones, cli=False, click_choice=False)
+    compare_input_size: Optional[int] = param(None, "Input size for the comparison.", min=1, cli=False,
+                                              default_help="the run's")
+
+
+@dataclass
+class ExportConfig:
+    android: bool = param(False, "Export to android_demo's assets at the end of `edgetl run`.", cli=False)
+    artifact: str = param("int8", "Which TFLite artifact of the run: a mode (see `edgetl quantize --help`; the "
+                          "model_<mode>.tflite files in RUN_DIR) or a .tflite path.", recipe="android_artifact")
+
+
+STAGE_CONFIGS = (("data", DataConfig), ("train", TrainConfig), ("prune", PruneConfig), ("quantize", QuantizeConfig),
+                 ("convert", ConvertConfig), ("benchmark", BenchmarkConfig), ("export", ExportConfig))

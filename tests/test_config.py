@@ -1,0 +1,165 @@
+"""Typed stage configs (edgetl.config): one definition per parameter -> Click options, recipe keys, docs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from edgetl.config.params import check, click_options, from_recipe, param, params, recipe_default, recipe_params
+from edgetl.config.stages import STAGE_CONFIGS, TrainConfig
+from edgetl.errors import EdgetlError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"
+
+
+def run_cli(*args):
+    from edgetl.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _options(cmd) -> dict:
+    return {p.name: p for p in cmd.params if isinstance(p, click.Option)}
+
+
+def test_train_options_are_generated_from_the_config():
+    from edgetl.cli.train import train_cmd
+
+    opts = _options(train_cmd)
+    for p in params(TrainConfig):
+        o = opts[p.name]
+        assert p.option in o.opts and o.default == p.default, p.name
+        assert p.help.split(".")[0] in o.help
+    assert "--limit-images" in opts["limit_per_class"].opts and "Range: >= 1" in opts["limit_per_class"].help
+    assert opts["label_smoothing"].default == 0.0 and tuple(opts["class_weights"].type.choices) == ("none", "auto")
+    assert opts["weights_dir"].envvar == "EDGETL_WEIGHTS_DIR"
+
+
+def test_recipe_schema_is_generated_from_the_configs():
+    from edgetl.cli.run import run_cmd
+    from edgetl.pipeline.recipes import SCHEMA, validate
+
+    for p in recipe_params():
+        key = SCHEMA[p.key]
+        assert key.param is p or key.param == p
+        assert key.default == recipe_default(p) and key.is_list == p.is_list and key.nullable == p.nullable
+    recipe = validate({})
+    assert recipe["prune_sparsity"] is None and recipe["limit_images"] is None and recipe["label_smoothing"] == 0.0
+    assert "label_smoothing" in _options(run_cmd)  # every recipe key is an `edgetl run` option
+    assert len({p.key for p in recipe_params()}) == len(recipe_params())  # one key per parameter
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"input_size": 0}, "recipe key 'input_size' must be >= 1, got 0"),
+    ({"limit_images": 0}, "recipe key 'limit_images' must be >= 1, got 0"),
+    ({"limit_images": -3}, "recipe key 'limit_images' must be >= 1, got -3"),
+    ({"dropout": 1.5}, "recipe key 'dropout' must be in [0, 1), got 1.5"),
+    ({"prune_sparsity": 1.0}, "recipe key 'prune_sparsity' must be in (0, 1), got 1.0"),
+    ({"threads": [1, 0]}, "recipe key 'threads' must be >= 1, got 0"),
+    ({"quantize": ["int4"]}, "recipe key 'quantize' has bad value 'int4'"),
+    ({"epochs": "ten"}, "recipe key 'epochs' must be an integer"),
+    ({"backbone": "lenet"}, "recipe key 'backbone' has bad value 'lenet'"),
+])
+def test_recipe_values_outside_their_range_are_refused(raw, message):
+    from edgetl.pipeline.recipes import validate
+
+    with pytest.raises(EdgetlError) as e:
+        validate(raw)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--input-size", "0"], "--input-size must be >= 1, got 0"),  # was: silently the backbone's default (224)
+    (["--limit-images", "0"], "--limit-images must be >= 1, got 0"),  # was: no limit
+    (["--limit-images", "-3"], "--limit-images must be >= 1, got -3"),
+    (["--label-smoothing", "1"], "--label-smoothing must be in [0, 1), got 1.0"),
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+])
+def test_train_refuses_out_of_range_values_in_one_line_before_any_work(tmp_path, args, message):
+    out = tmp_path / "run"
+    r = run_cli("train", *args, "--out", out)
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert lines == [f"error: {message}"], r.output
+    assert not out.exists()
+
+
+def test_config_check_refuses_and_keeps_good_values():
+    cfg = TrainConfig(input_size=96, dropout=0, limit_per_class=5)
+    assert check(cfg).dropout == 0.0 and isinstance(cfg.dropout, float)
+    with pytest.raises(EdgetlError, match="--distribute has bad value 'x'; valid: none, mirrored, multiworker"):
+        check(TrainConfig(distribute="x"))
+
+
+def test_docs_recipes_md_is_generated_and_up_to_date():
+    from edgetl.pipeline.recipes import recipes_markdown
+
+    assert DOCS.read_text(encoding="utf-8") == recipes_markdown(), \
+        "docs/recipes.md is stale: python -m edgetl.pipeline.recipes --docs > docs/recipes.md"
+    for p in recipe_params():
+        assert f"| {p.key} |" in recipes_markdown()
+
+
+def test_a_new_parameter_is_one_field():
+    """The mechanism behind "one edit": a field with param() gets its option, range check and recipe row."""
+    @dataclass
+    class Extra(TrainConfig):
+        warmup_epochs: int = param(0, "Epochs of linear learning-rate warm-up.", min=0)
+
+    @click.command()
+    @click_options(Extra, only=("warmup_epochs",))
+    def cmd(warmup_epochs):
+        click.echo(f"got {warmup_epochs}")
+
+    assert CliRunner().invoke(cmd, ["--warmup-epochs", "3"]).output == "got 3\n"
+    assert "Range: >= 0" in CliRunner().invoke(cmd, ["--help"]).output
+    with pytest.raises(EdgetlError, match="--warmup-epochs must be >= 0, got -1"):
+        check(Extra(warmup_epochs=-1))
+    assert from_recipe(Extra, {**{p.key: p.default for p in params(Extra) if p.key}, "warmup_epochs": 2},
+                       out="x").warmup_epochs == 2
+
+
+def test_every_stage_has_a_config_and_every_parameter_has_help():
+    assert [name for name, _ in STAGE_CONFIGS] == ["data", "train", "prune", "quantize", "convert", "benchmark",
+                                                    "export"]
+    for _, cls in STAGE_CONFIGS:
+        for p in params(cls):
+            assert p.help.strip() and p.type in (int, float, str, bool), (cls.__name__, p.name)
+
+
+# ---- label smoothing: the training hyper-parameter added through the config --------------------------
+
+def test_label_smoothing_flows_from_recipe_to_the_compiled_loss(monkeypatch):
+    from edgetl.pipeline.recipes import validate
+    from edgetl.pipeline.runner import TRAIN_KEYS
+    from edgetl.stages import train
+
+    assert "label_smoothing" in TRAIN_KEYS  # part of the training stage's fingerprint
+    cfg = from_recipe(train.TrainConfig, validate({"label_smoothing": 0.1}), out="runs/x")
+    assert cfg.label_smoothing == 0.1
+    seen = {}
+    monkeypatch.setattr(train, "compile_model", lambda model, lr, **kw: seen.update(kw))
+    train.TransferModel.compile(SimpleNamespace(label_smoothing=cfg.label_smoothing), "model", 1e-3)
+    assert seen == {"label_smoothing": 0.1}
+
+
+@pytest.mark.slow
+def test_smoothed_loss_matches_the_formula():
+    import numpy as np
+
+    from edgetl import _tf
+    from edgetl.stages.finetune import loss_for
+
+    keras = _tf.keras()
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax")(inp))
+    probs = np.array([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]], np.float32)
+    labels = np.array([0, 3])
+    assert loss_for(model, 0.0) == "sparse_categorical_crossentropy"
+    got = float(np.mean(loss_for(model, 0.2)(labels, probs).numpy()))
+    target = np.full((2, 4), 0.2 / 4) + 0.8 * np.eye(4)[labels]
+    assert got == pytest.approx(float(np.mean(-(target * np.log(probs)).sum(1))), rel=1e-5)
