@@ -245,3 +245,10 @@ def test_calibration_is_stratified_and_seeded():
     assert np.array_equal(cal, RunDir.calibration(splits, 20))  # seeded: the same images every time
     assert not np.array_equal(cal, RunDir.calibration(splits, 20, seed=1))
     assert len(RunDir.calibration(splits, 500)) == 100
+
+
+@pytest.mark.parametrize("args", [["--limit-images", "-3"], ["--val-ratio", "0.5", "--test-ratio", "0.5"]])
+def test_edgetl_run_with_a_bad_training_value_leaves_no_out_folder(tmp_path, args):
+    out = tmp_path / "new_run"
+    assert_one_line_exit_2(run_cli("run", "--out", out, *args))
+    assert not out.exists()

@@ -50,23 +50,23 @@ def _train(ctx: Context) -> dict:
     return {k: v for k, v in result.items() if k != "history"}
 
 
+def _check_training(recipe: dict, out: Path) -> None:
+    """The training stage's cheap checks (options, split ratios, --limit-images, the data source), run before
+    the run folder is created."""
+    from edgetl.data.sources import check_source
+    from edgetl.stages.train import TrainConfig
+
+    cfg = from_recipe(TrainConfig, recipe, out=str(out))
+    cfg.validate()
+    cfg.data_options().check()
+    check_source(cfg.data, cfg.labels_csv)
+
+
 def _prune(ctx: Context) -> dict:
     from edgetl.stages.prune import prune_run
 
     r = ctx.recipe
     return prune_run(ctx.out, sparsity=r["prune_sparsity"], epochs=r["prune_epochs"])
-
-
-def _steps(ctx: Context, title: str):
-    """Adapter: a (description, done, total) callback driving one task of the run's rich progress view."""
-    if ctx.progress is None:
-        return None
-    task = ctx.progress.add_task(title, total=None)
-
-    def update(description, done, total):
-        ctx.progress.update(task, completed=done, total=total, description=f"{title}: {description}")
-
-    return update
 
 
 def _quantize(ctx: Context) -> dict:
@@ -77,7 +77,7 @@ def _quantize(ctx: Context) -> dict:
 
     rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
                         qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
-                        progress=_steps(ctx, "quantize"), keep_going=True)
+                        progress=steps(ctx.progress, "quantize"), keep_going=True)
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
@@ -193,7 +193,15 @@ def _load_state(out: Path, recipe: dict, force: bool) -> dict:
             raise EdgetlError(f"{out} already holds files that are not an edgetl run ({', '.join(others[:3])}); "
                               "pick another --out or pass --force")
         return {"identity": {k: recipe[k] for k in IDENTITY_KEYS}, "stages": {}}
-    state = read_json(state_path)
+    try:
+        state = read_json(state_path)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise EdgetlError(f"{state_path} is damaged (not valid JSON: {err}); pass --force to redo the run") from err
+    if not (isinstance(state, dict) and isinstance(state.get("stages", {}), dict)
+            and isinstance(state.get("identity", {}), dict)):
+        raise EdgetlError(f"{state_path} is damaged (not a mapping with 'identity' and 'stages' mappings); "
+                          "pass --force to redo the run")
+    state.setdefault("stages", {})
     ident = {k: recipe[k] for k in IDENTITY_KEYS}
     if state.get("identity") != ident:
         if not force:
@@ -213,12 +221,25 @@ def _outputs_present(out: Path, done: dict) -> bool:
 
 def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress=None, log=print,
                  recipe_source: str = "built-in", until: Optional[str] = None) -> dict:
-    """Run every enabled stage whose fingerprint changed (up to stage ``until``); return summary.json's content."""
-    from edgetl.fsutil import check_writable_dir
+    """Run every enabled stage whose fingerprint changed (up to stage ``until``); return summary.json's content.
+
+    The run folder is locked meanwhile (a second command on it gets a one-line error)."""
+    from edgetl.rundir import run_lock
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise EdgetlError(f"--out {out} is a file; pass a folder")
+    if not (out / STATE_FILE).is_file():  # a new run: a bad training value must not leave a folder behind
+        _check_training(recipe, out)
+    with run_lock(out, "edgetl run", create=True):
+        return _run_stages(recipe, out, force=force, progress=progress, log=log, recipe_source=recipe_source,
+                           until=until)
+
+
+def _run_stages(recipe: dict, out: Path, *, force: bool, progress, log, recipe_source: str,
+                until: Optional[str]) -> dict:
+    from edgetl.fsutil import check_writable_dir
+
     check_writable_dir(out)
     state = _load_state(out, recipe, force)
     fps = fingerprints(recipe)

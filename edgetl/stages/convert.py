@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from edgetl import _tf
-from edgetl.formats.registry import get_format, stem_of
+from edgetl.formats.registry import CONVERT_TARGETS, check_targets, get_format, stem_of, target_formats
 from edgetl.formats.contract import Contract, TensorSpec
-from edgetl.errors import EdgetlError, check_choices
-from edgetl.fsutil import atomic_path
-from edgetl.stages.quantize import gzip_mb
+from edgetl.errors import EdgetlError
+from edgetl.fsutil import atomic_path, gzip_mb
 from edgetl.measure.runtime import ONNX_CONTRACT_KEY, OnnxRunner
+from edgetl.rundir import RunDir, locks_run
 
-TARGETS = ("tflite", "onnx")
 INT8_ONNX_METHODS = ("tflite", "ort")
 
 
@@ -100,9 +100,8 @@ def export_onnx_int8(tflite_path, contract: Contract, out_path, opset: int = 17,
 
 
 def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibration: np.ndarray, *, gate=None) -> dict:
-    """The alternative int8 ONNX: onnxruntime static QDQ quantization of the float ONNX (float input kept).
-
-    Kept to measure against ``export_onnx_int8`` (see docs/quantize.md); not the default.
+    """The default int8 ONNX (``--int8-method ort``): onnxruntime static QDQ quantization of the float ONNX,
+    float input kept; measured 3x faster in onnxruntime than ``export_onnx_int8`` at equal accuracy (docs/quantize.md).
     """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -133,66 +132,96 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
     return write_onnx(proto, fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t)
 
 
-def check_targets(to: Sequence[str]) -> list:
-    return check_choices(to, TARGETS, "--to", "--to target")
-
-
-def convert_run(run_dir, to: Sequence[str] = ("tflite", "onnx"), opset: int = 17, data: Optional[str] = None, *,
+@locks_run("edgetl convert")
+def convert_run(run_dir, to: Sequence[str] = CONVERT_TARGETS, opset: int = 17, data: Optional[str] = None, *,
                 agreement: Optional[dict] = None, parity_images: Optional[int] = None, model: Optional[str] = None,
-                int8_method: str = "ort", calibration_images: int = 200, progress=None) -> list:
-    """`edgetl convert`: float TFLite (``<stem>_float32.tflite``), float ONNX (``<stem>.onnx``) and int8 ONNX
-    (``<stem>_int8.onnx``).
+                int8_method: str = "ort", calibration_images: int = 200, progress=None, keep_going: bool = False) -> list:
+    """`edgetl convert`: every format of each ``to`` target in the registry: float TFLite
+    (``<stem>_float32.tflite``), float ONNX (``<stem>.onnx``) and int8 ONNX (``<stem>_int8.onnx``).
 
     ``int8_method``: "ort" (default; onnxruntime static QDQ quantization of the float ONNX, calibrated on
     the run's training images: measured 3x faster in onnxruntime than the alternative at equal accuracy,
     see docs/quantize.md) or "tflite" (tf2onnx from ``<stem>_int8.tflite``, written by
     `edgetl quantize --mode int8`: the same integer graph, uint8 input, top-1 identical to the TFLite file).
+    ``keep_going``: a format that fails or is refused by the gate gets a record with "error" and the
+    others go on (`edgetl run` uses this), as in ``quantize_run``.
     """
-    from edgetl.stages.quantize import calibration_from, convert_tflite, load_run_splits, make_gate, resolve_model
-    from edgetl.rundir import RunDir
-    from edgetl.measure.runtime import sidecar_path
-
     run = RunDir(run_dir)
     to = check_targets(to)
     if int8_method not in INT8_ONNX_METHODS:
         raise EdgetlError(f"--int8-method {int8_method} is unknown; choose one of: {', '.join(INT8_ONNX_METHODS)}")
-    opset = check_opset(opset) if "onnx" in to else opset
-    contract = run.contract()
-    model_path = resolve_model(run, model)
+    fmts = [f for t in to for f in target_formats(t)]
+    opset = check_opset(opset) if any(f.runtime == "onnx" for f in fmts) else opset
+    model_path = run.resolve_model(model)
+    contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
-    stem = stem_of(model_path)
-    splits = load_run_splits(run, data, False, why="")
-    gate = make_gate(run, keras_model, model_path, contract, splits, agreement, parity_images)
+    ctx = _ConvertJob(run, keras_model, contract, stem_of(model_path), run.splits_or_none(data, False, why=""),
+                      opset, int8_method, calibration_images, None)
+    ctx.gate = run.gate(keras_model, model_path, contract, ctx.splits, agreement, parity_images)
     records = []
-    steps = len(to) + ("onnx" in to)
-
-    def step(name):
+    for i, fmt in enumerate(fmts):
         if progress:
-            progress(name, len(records), steps)
-
-    if "tflite" in to:
-        step("tflite float32")
-        records.append(convert_tflite(keras_model, contract, ["float32"], run.path, stem=stem, gate=gate)["float32"])
-    if "onnx" in to:
-        step("onnx float32")
-        float_onnx = run.path / get_format("onnx:float32").file_name(stem)
-        records.append(export_onnx(keras_model, contract, float_onnx, opset, gate=gate))
-        int8_out = run.path / get_format("onnx:int8").file_name(stem)
-        int8_tflite = get_format("tflite:int8").path(run.path, stem)
-        step(f"onnx int8 ({int8_method})")
-        if int8_method == "ort" and splits is not None:
-            records.append(export_onnx_int8_ort(float_onnx, contract, int8_out,
-                                                calibration_from(splits, calibration_images), gate=gate))
-        elif int8_method == "tflite" and int8_tflite.is_file() and sidecar_path(int8_tflite).is_file():
-            records.append(export_onnx_int8(int8_tflite, Contract.load(sidecar_path(int8_tflite)), int8_out, opset,
-                                            gate=gate))
-        else:
-            why = (f"no {int8_tflite.name}: run `edgetl quantize {run.path} --mode int8` first" if int8_method == "tflite"
-                   else "the run's data folder is gone (calibration needs it): pass --data DIR")
-            records.append({"format": "onnx:int8", "file": int8_out.name, "skipped": why})
-        records[-1]["int8_method"] = int8_method
+            progress(f"{fmt.name}" + (f" ({int8_method})" if fmt.name == "onnx:int8" else ""), i, len(fmts))
+        try:
+            rec = fmt.exporter()(ctx, fmt)
+        except EdgetlError as e:
+            if not keep_going:
+                raise
+            rec = {"artifact": None, "file": fmt.file_name(ctx.stem), "format": fmt.name, "mode": fmt.mode,
+                   "runtime": fmt.runtime, "error": str(e)}
+        records.append(rec)
     if progress:
-        progress("done", steps, steps)
+        progress("done", len(fmts), len(fmts))
     for r in records:
         r["model"] = str(model_path)
     return records
+
+
+@dataclass
+class _ConvertJob:
+    run: object
+    model: object
+    contract: Contract
+    stem: str
+    splits: object
+    opset: int
+    int8_method: str
+    calibration_images: int
+    gate: object
+
+
+# The exporters the registry names (ArtifactFormat.exporter): fn(job, fmt) -> record.
+
+def tflite_mode(job: _ConvertJob, fmt) -> dict:
+    from edgetl.formats.tflite import convert_tflite
+
+    return convert_tflite(job.model, job.contract, [fmt.mode], job.run.path, stem=job.stem, gate=job.gate)[fmt.mode]
+
+
+def onnx_float(job: _ConvertJob, fmt) -> dict:
+    return export_onnx(job.model, job.contract, fmt.path(job.run.path, job.stem), job.opset, gate=job.gate)
+
+
+def onnx_int8(job: _ConvertJob, fmt) -> dict:
+    from edgetl.measure.runtime import sidecar_path
+    from edgetl.rundir import stale_reason
+
+    out = fmt.path(job.run.path, job.stem)
+    float_onnx = get_format("onnx:float32").path(job.run.path, job.stem)
+    int8_tflite = get_format("tflite:int8").path(job.run.path, job.stem)
+    if job.int8_method == "ort" and job.splits is not None and float_onnx.is_file():
+        rec = export_onnx_int8_ort(float_onnx, job.contract, out, job.run.calibration(job.splits, job.calibration_images),
+                                   gate=job.gate)
+    elif (job.int8_method == "tflite" and int8_tflite.is_file() and sidecar_path(int8_tflite).is_file()
+          and not stale_reason(int8_tflite)):
+        rec = export_onnx_int8(int8_tflite, Contract.load(sidecar_path(int8_tflite)), out, job.opset, gate=job.gate)
+    else:
+        why = ((stale_reason(int8_tflite) if int8_tflite.is_file() else None)
+               or f"no {int8_tflite.name}: run `edgetl quantize {job.run.path} --mode int8` first"
+               if job.int8_method == "tflite" else
+               f"no {float_onnx.name} (its export failed)" if job.splits is not None else
+               "the run's data folder is gone (calibration needs it): pass --data DIR")
+        rec = {"format": fmt.name, "file": out.name, "skipped": why}
+    rec["int8_method"] = job.int8_method
+    return rec
+
