@@ -15,7 +15,8 @@ def inspect_cmd(artifact, as_json):
 
     Works on any .tflite (edgetl's, Google's Coral models, others: their TFLite metadata and packed
     label files) and on .onnx (metadata_props, with edgetl's contract). Reads the file alone, as a
-    client app would, never the sidecar JSON.
+    client app would, never the sidecar JSON; beside it, the parity gate's saved record (gate.json)
+    when it still matches the file.
 
     \b
     Examples:
@@ -26,6 +27,9 @@ def inspect_cmd(artifact, as_json):
     from edgetl.formats.inspect import inspect_artifact
 
     info = inspect_artifact(artifact)
+    from edgetl.measure.parity import record_for
+
+    info["parity_gate"] = record_for(artifact)  # the run's gate.json, only while it describes this very file
     if as_json:
         emit_json(info)
         return
@@ -75,3 +79,9 @@ def _print(info: dict) -> None:
     for t in info["outputs"]:
         console.print(_tensor_line(t))
     console.print("ops: " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
+    g = info.get("parity_gate")
+    if g:
+        acc = "" if g.get("accuracy") is None else f"; test accuracy {g['accuracy']:.1%} (Keras {g['keras_accuracy']:.1%})"
+        console.print(f"parity gate: {g['gate']}, agreement {g['agreement']:.1%} [{g['agreement_low']:.1%}, "
+                      f"{g['agreement_high']:.1%}] on {g['parity_images']} images (threshold {g['min_agreement']:.0%}), "
+                      f"max |dp| {g['max_abs_diff']:.3f}{acc}")
