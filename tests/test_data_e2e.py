@@ -47,6 +47,7 @@ def antsbees(tmp_path_factory, flowers, weights_dir):
                   "--val-ratio", "0.25", "--out", out, "--json")
     records = cli("quantize", out, "--mode", "float32", "--mode", "int8", "--calibration-images", "20",
                   "--min-agreement", "0.5", "--json")
+    records += cli("convert", out, "--to", "onnx", "--calibration-images", "20", "--min-agreement", "0.5", "--json")
     return root, out, metrics, records
 
 
@@ -66,13 +67,15 @@ def _artifact_records(records) -> dict:
     return {Path(r.get("artifact") or r["file"]).name: r for r in rows}
 
 
-@pytest.mark.parametrize("artifact", [".", "model_float32.tflite", "model_int8.tflite"])
+@pytest.mark.parametrize("artifact", [".", "model_float32.tflite", "model_int8.tflite", "model.onnx", "model_int8.onnx"])
 def test_evaluate_and_predict_agree_with_the_run(antsbees, artifact):
     root, out, m, records = antsbees
     path = out / artifact
-    if artifact != ".":  # the decision travels in every artifact's contract
-        side = json.loads(path.with_suffix(".json").read_text())
-        assert side["decision"] == json.loads((out / "contract.json").read_text())["decision"]
+    if artifact != ".":  # the decision travels in every artifact's contract (TFLite sidecar, ONNX metadata)
+        from edgetl.measure.runtime import open_artifact
+
+        run_contract = json.loads((out / "contract.json").read_text())["decision"]
+        assert open_artifact(path).contract.to_dict()["decision"] == run_contract
     ev = cli("evaluate", path, "--data", root, "--json")
     assert ev["split"] == "test" and ev["images_from"] == "val/ folder" and ev["n"] == 16
     assert ev["threshold"] == pytest.approx(m["decision"]["threshold"])
@@ -122,3 +125,12 @@ def test_dog_breeds_recipe_on_a_labels_csv(tmp_path, weights_dir):
     # the run's own data and CSV: evaluate picks the run's test split
     ev = cli("evaluate", out, "--data", images, "--labels-csv", tmp_path / "labels.csv", "--json")
     assert ev["same_split_as_run"] and ev["accuracy"] == pytest.approx(m["test"]["accuracy"])
+
+
+def test_report_shows_roc_operating_point_and_class_counts(antsbees, tmp_path):
+    from edgetl.report.markdown import data_markdown, plot_roc
+
+    _, _, m, _ = antsbees
+    assert plot_roc(m["test"], tmp_path / "roc.png").stat().st_size > 1000
+    md = "\n".join(data_markdown(m["data"]))
+    assert "**val/ folder**" in md and "| ants | " in md and "imbalance" in md
