@@ -163,3 +163,18 @@ def test_smoothed_loss_matches_the_formula():
     got = float(np.mean(loss_for(model, 0.2)(labels, probs).numpy()))
     target = np.full((2, 4), 0.2 / 4) + 0.8 * np.eye(4)[labels]
     assert got == pytest.approx(float(np.mean(-(target * np.log(probs)).sum(1))), rel=1e-5)
+
+
+def test_quantize_convert_prune_options_come_from_their_configs():
+    from edgetl.cli.quantize import convert_cmd, prune_cmd, quantize_cmd
+    from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
+
+    for cmd, cls, names in ((quantize_cmd, QuantizeConfig, ("calibration_images", "io", "qat_epochs")),
+                            (prune_cmd, PruneConfig, ("sparsity", "epochs")),
+                            (convert_cmd, ConvertConfig, ("opset", "int8_method")),
+                            (convert_cmd, QuantizeConfig, ("calibration_images",))):
+        opts = _options(cmd)
+        for p in params(cls):
+            if p.name in names:
+                assert opts[p.name].default == p.default and p.option in opts[p.name].opts, (cmd.name, p.name)
+    assert tuple(_options(convert_cmd)["int8_method"].type.choices) == ("tflite", "ort")

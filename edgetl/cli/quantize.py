@@ -5,8 +5,9 @@ import click
 
 from edgetl.cli.common import console, emit_json, user_errors
 from edgetl.progress import steps
-from edgetl.formats.registry import (CONVERT_TARGETS, DEFAULT_IO, IO_TYPES, MODES, io_help, mode_help, parse_agreement,
-                                     threshold_help)
+from edgetl.config.params import click_options
+from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
+from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement, threshold_help
 
 
 
@@ -74,10 +75,7 @@ def _common(fn):
 @click.argument("run_dir")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
-@click.option("--calibration-images", type=int, default=200, show_default=True,
-              help="Training images used to calibrate int8.")
-@click.option("--io", type=click.Choice(IO_TYPES), default=DEFAULT_IO, show_default=True, help=io_help())
-@click.option("--qat-epochs", type=int, default=1, show_default=True, help="Quantization-aware fine-tuning epochs.")
+@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs"))
 @click.option("--keep-float", "keep_float", multiple=True,
               help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
                    "comma-separated or repeated; find candidates with `edgetl benchmark --ops` (fallback ops).")
@@ -96,6 +94,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
       edgetl quantize runs/flowers --mode float32 --mode int8
       edgetl quantize runs/flowers --mode dynamic --mode float16 --mode int8 --mode qat --json
       edgetl quantize runs/flowers --mode int8 --io float32 --calibration-images 500
+      edgetl quantize runs/flowers --mode int16x8          # int16 activations: when int8 loses too much accuracy
       edgetl quantize runs/v3 --mode int8 --keep-float HARD_SWISH   # XNNPACK has no int8 hard-swish
       edgetl quantize runs/flowers --mode int8 --model model_pruned.keras      # after `edgetl prune`
       edgetl quantize runs/flowers --mode int8 --data /new/place/of/photos --min-agreement int8=0.9
@@ -115,8 +114,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
 
 @click.command("prune")
 @click.argument("run_dir")
-@click.option("--sparsity", type=float, default=0.5, show_default=True, help="Target fraction of zero weights, in (0, 1).")
-@click.option("--epochs", type=int, default=1, show_default=True, help="Fine-tuning epochs while pruning.")
+@click_options(PruneConfig)
 @click.option("--data", default=None, help="The run's data folder, if it moved [default: the one in manifest.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @user_errors
@@ -157,11 +155,8 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
 @click.argument("run_dir")
 @click.option("--to", "targets", multiple=True, type=click.Choice(CONVERT_TARGETS),
               help="tflite (float32) and/or onnx (float + int8) [default: both].")
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (tf2onnx supports 13..18 here).")
-@click.option("--int8-method", type=click.Choice(["ort", "tflite"]), default="ort", show_default=True,
-              help="int8 ONNX by onnxruntime static quantization (faster) or tf2onnx from model_int8.tflite.")
-@click.option("--calibration-images", type=int, default=200, show_default=True,
-              help="Training images used to calibrate int8 ONNX (--int8-method ort).")
+@click_options(ConvertConfig)
+@click_options(QuantizeConfig, only=("calibration_images",))
 @_common
 @user_errors
 def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, model, min_agreement, parity_images,

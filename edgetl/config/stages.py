@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from edgetl.config.params import param
-from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES
+from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help
 
 
 def _backbones() -> tuple:
@@ -109,9 +109,9 @@ class PruneConfig:
 class QuantizeConfig:
     modes: list[str] = param(list(DEFAULT_MODES), "TFLite modes (see `edgetl quantize --help`).", choices=MODES,
                              flag="--mode", recipe="quantize", cli=False)
-    calibration_images: int = param(200, "Training images used to calibrate int8.", min=1)
-    io: str = param(DEFAULT_IO, "Input/output type of int8/qat files (uint8: raw camera pixels go in).",
-                    choices=IO_TYPES)
+    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
+                                    "--int8-method ort).", min=1)
+    io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
     qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
     min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
                                      "onnx:int8=0.9).", cli=False)
