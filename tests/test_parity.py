@@ -79,6 +79,7 @@ class FakeRunner:
         self.path = Path(path)
         self.probs = probs
         self.display_name = name
+        self.contract = SimpleNamespace(decide=lambda p: np.asarray(p).argmax(1))  # multi-class: top-1
 
     def predict(self, pixels):
         return self.probs[np.asarray(pixels)[:, 0, 0, 0].astype(int)]
