@@ -178,3 +178,15 @@ def test_quantize_convert_prune_options_come_from_their_configs():
             if p.name in names:
                 assert opts[p.name].default == p.default and p.option in opts[p.name].opts, (cmd.name, p.name)
     assert tuple(_options(convert_cmd)["int8_method"].type.choices) == ("tflite", "ort")
+
+
+def test_benchmark_and_compare_options_come_from_the_benchmark_config():
+    from edgetl.cli.bench import benchmark_cmd, compare_cmd
+    from edgetl.config.stages import BenchmarkConfig
+
+    by = {p.name: p for p in params(BenchmarkConfig)}
+    for cmd in (benchmark_cmd, compare_cmd):
+        opts = _options(cmd)
+        for name in ("runs", "min_seconds", "warmup", "rounds"):
+            assert opts[name].default == by[name].default and by[name].option in opts[name].opts
+    assert _options(benchmark_cmd)["budget_ms"].default == by["budget_ms"].default

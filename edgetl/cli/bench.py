@@ -9,6 +9,8 @@ from typing import Optional
 import click
 
 from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.config.params import click_options
+from edgetl.config.stages import BenchmarkConfig
 from edgetl.errors import EdgetlError
 from edgetl.formats.registry import COMPARE_FORMATS
 from edgetl.report.tables import (BENCH_COLUMNS, SEED_COLUMNS, _measured_display, compare_markdown, csv_table,
@@ -47,12 +49,7 @@ def parse_threads(value) -> list:
 
 def _bench_options(fn):
     opts = [
-        click.option("--runs", type=int, default=50, show_default=True, help="Timed runs, at least (over all rounds)."),
-        click.option("--min-seconds", type=float, default=1.0, show_default=True, help="Timed seconds, at least."),
-        click.option("--warmup", type=int, default=5, show_default=True,
-                     help="Warm-up runs per round, at least (and at least 0.5 s)."),
-        click.option("--rounds", type=int, default=3, show_default=True,
-                     help="Rounds interleaved across artifacts (each a fresh subprocess per artifact) to cancel drift."),
+        click_options(BenchmarkConfig, only=("runs", "min_seconds", "warmup", "rounds")),
         click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV to stdout."),
         click.option("--markdown", "as_markdown", is_flag=True, help="Print a Markdown table to stdout."),
@@ -68,7 +65,7 @@ def _bench_options(fn):
 @click.option("--data", type=click.Path(), default=None,
               help="Accuracy on DIR/<label>/*.jpg: each sub-folder named after one of the model's labels.")
 @click.option("--labels", type=click.Path(), default=None, help="Labels file for a TFLite file without contract.")
-@click.option("--budget-ms", type=float, default=33.0, show_default=True, help="Frame budget for p50 (33 ms = 30 FPS).")
+@click_options(BenchmarkConfig, only=("budget_ms",))
 @click.option("--xnnpack/--no-xnnpack", default=True, show_default=True, help="TFLite XNNPACK delegate.")
 @click.option("--ops", "with_ops", is_flag=True,
               help="Also an op coverage table per .tflite/.onnx file: ops XNNPACK took vs fell back, partitions, "
