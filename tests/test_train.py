@@ -219,8 +219,12 @@ def test_bad_inputs_one_line_exit_2(tmp_path, flowers):
     noimg = make_subset(tmp_path / "noimg", classes=["daisy", "roses"], per_class=3)
     for f in (noimg / "roses").iterdir():
         f.unlink()
-    (noimg / "roses" / "x.jpg").write_bytes(b"garbage")
-    assert "no readable image" in _bad(tmp_path, "--data", noimg, "--input-size", "32", "--weights", "none")
+    for k in range(3):  # enough files to be split, none decodable
+        (noimg / "roses" / f"x{k}.jpg").write_bytes(b"garbage")
+    assert "no readable" in _bad(tmp_path, "--data", noimg, "--input-size", "32", "--weights", "none")
+    (noimg / "roses" / "x0.jpg").unlink()
+    (noimg / "roses" / "x1.jpg").unlink()
+    assert "needs at least 3" in _bad(tmp_path, "--data", noimg, "--input-size", "32", "--weights", "none")
     msg = _bad(tmp_path, "--backbone", "lenet")
     assert "unknown backbone" in msg and "mobilenet_v2" in msg
     assert "minimum" in _bad(tmp_path, "--backbone", "mobilenet_v2", "--input-size", "16")
