@@ -9,8 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from edgetl.config.params import check, click_options, from_recipe, param, params, recipe_default, recipe_params
-from edgetl.config.stages import STAGE_CONFIGS, TrainConfig
+from edgetl.config.params import check, click_options, from_recipe, param, params, recipe_default
+from edgetl.config.stages import STAGE_CONFIGS, TrainConfig, recipe_params
 from edgetl.errors import EdgetlError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"

@@ -183,19 +183,6 @@ def click_options(cls, *, only: Optional[tuple] = None, skip: tuple = (), defaul
 
 # ---- recipes ------------------------------------------------------------------------------------------
 
-def recipe_params() -> list:
-    """The ``Param`` of every recipe key of every stage config, in road order, each key once."""
-    from edgetl.config.stages import STAGE_CONFIGS
-
-    out, seen = [], set()
-    for _, cls in STAGE_CONFIGS:
-        for p in params(cls):
-            if p.key and p.key not in seen:
-                seen.add(p.key)
-                out.append(p)
-    return out
-
-
 def recipe_default(p: Param):
     return p.default if p.recipe_default == "<same>" else p.recipe_default
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from edgetl.config.params import param
+from edgetl.config.params import param, params
 from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help
 
 
@@ -150,3 +150,14 @@ class ExportConfig:
 
 STAGE_CONFIGS = (("data", DataConfig), ("train", TrainConfig), ("prune", PruneConfig), ("quantize", QuantizeConfig),
                  ("convert", ConvertConfig), ("benchmark", BenchmarkConfig), ("export", ExportConfig))
+
+
+def recipe_params() -> list:
+    """The ``Param`` of every recipe key of every stage config, in road order, each key once."""
+    out, seen = [], set()
+    for _, cls in STAGE_CONFIGS:
+        for p in params(cls):
+            if p.key and p.key not in seen:
+                seen.add(p.key)
+                out.append(p)
+    return out

@@ -87,6 +87,7 @@ class ArtifactFormat:
     compare_label: Optional[str] = None  # a column of `edgetl compare`'s table, under this label
     default_quantize: bool = False  # in a recipe's default `quantize:` list
     android: bool = False  # `export android` can ship it (the app runs LiteRT)
+    refusal_hint: str = "use a float mode"  # what to try when the parity gate refuses a file of this format
 
     def file_name(self, stem: str = "model") -> str:
         return f"{stem}{self.suffix}"
@@ -111,26 +112,35 @@ class ArtifactFormat:
         return io if io in self.io else self.io[0]
 
 
+_F32_HINT = "a float file should agree: its contract or conversion is wrong, re-run `edgetl convert`/`quantize`"
+_INT8_HINT = "calibrate on more images (--calibration-images) or use a float mode (float16)"
+
 FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
     ArtifactFormat("tflite:float32", "_float32.tflite", "tflite", "float32", FLOAT_AGREEMENT, "nothing (float32)",
-                   _float32, target="tflite", compare_label="f32", default_quantize=True, android=True),
+                   _float32, target="tflite", compare_label="f32", default_quantize=True, android=True,
+                   refusal_hint=_F32_HINT),
     ArtifactFormat("tflite:dynamic", "_dynamic.tflite", "tflite", "dynamic", FLOAT_AGREEMENT,
-                   "int8 weights, float activations (dynamic range)", _dynamic, default_quantize=True, android=True),
+                   "int8 weights, float activations (dynamic range)", _dynamic, default_quantize=True, android=True,
+                   refusal_hint="dynamic range quantizes weights only, so calibration cannot help: use float16, or "
+                                "int8 with calibration"),
     ArtifactFormat("tflite:float16", "_float16.tflite", "tflite", "float16", FLOAT_AGREEMENT, "float16 weights",
-                   _float16, default_quantize=True, android=True),
+                   _float16, default_quantize=True, android=True,
+                   refusal_hint="use float32 (float16 rounding moved near-ties)"),
     ArtifactFormat("tflite:int8", "_int8.tflite", "tflite", "int8", QUANT_AGREEMENT,
                    "int8 weights and activations (full integer)", _int8, io=IO_TYPES, calibration=True,
-                   compare_label="int8", default_quantize=True, android=True),
+                   compare_label="int8", default_quantize=True, android=True, refusal_hint=_INT8_HINT),
     ArtifactFormat("tflite:qat", "_qat.tflite", "tflite", "qat", QUANT_AGREEMENT,
                    "int8 weights and activations after quantization-aware training", _int8, io=IO_TYPES,
-                   calibration=True, training=True, android=True),
+                   calibration=True, training=True, android=True,
+                   refusal_hint="fine-tune longer (--qat-epochs) or use --mode int8"),
     ArtifactFormat("tflite:int16x8", "_int16x8.tflite", "tflite", "int16x8", INT16_AGREEMENT,
                    "int16 activations, int8 weights (when int8 loses too much accuracy)", _int16x8, calibration=True,
-                   android=True),
+                   android=True, refusal_hint="calibrate on more images (--calibration-images) or use float16"),
     ArtifactFormat("onnx:float32", ".onnx", "onnx", "float32", FLOAT_AGREEMENT, "nothing (float32)",
-                   export="edgetl.stages.convert:onnx_float", target="onnx", compare_label="ONNX"),
+                   export="edgetl.stages.convert:onnx_float", target="onnx", compare_label="ONNX",
+                   refusal_hint=_F32_HINT),
     ArtifactFormat("onnx:int8", "_int8.onnx", "onnx", "int8", QUANT_AGREEMENT, "int8 weights and activations (QDQ)",
-                   export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx"),
+                   export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx", refusal_hint=_INT8_HINT),
 )}
 
 # Derived choices: nothing else in edgetl lists formats, modes or targets.

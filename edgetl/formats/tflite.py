@@ -20,7 +20,7 @@ from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats import metadata as tflite_metadata
 from edgetl.formats.contract import Contract
-from edgetl.formats.registry import check_io, mode_formats, tflite_format
+from edgetl.formats.registry import DEFAULT_IO, check_io, mode_formats, tflite_format
 from edgetl.fsutil import atomic_path, gzip_mb, write_json
 from edgetl.measure.runtime import TFLiteRunner, sidecar_path
 
@@ -47,7 +47,7 @@ def _representative(calibration: np.ndarray, contract: Contract) -> Callable:
     return gen
 
 
-def _converter(concrete_fn, mode: str, *, calibration=None, contract=None, io: str = "uint8"):
+def _converter(concrete_fn, mode: str, *, calibration=None, contract=None, io: str = DEFAULT_IO):
     """A TFLiteConverter set up by the registry entry of ``mode`` (its ``configure``)."""
     tf = _tf.tf()
     fmt = tflite_format(mode)
@@ -139,7 +139,7 @@ def failed_record(fmt, out_dir, stem: str, error: Exception) -> dict:
             "error": str(error)}
 
 
-def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = "uint8",
+def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = DEFAULT_IO,
                    stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False,
                    keep_float: Sequence[str] = ()) -> dict:
     """Convert a tf_keras model to ``out_dir/{stem}_{mode}.tflite`` (+ ``.json`` contract) per post-training mode.

@@ -41,11 +41,16 @@ def imagenet_contract(spec, size: int, alpha, classes: int) -> Contract:
 
 
 def convert_all(model, contract: Contract, out_dir: Path, stem: str, calibration: np.ndarray,
-                modes=("float32", "int8"), onnx: bool = True) -> dict:
-    """{kind: (path | None, error | None)} per TFLite mode (kind "tflite_<mode>") and float ONNX ("onnx")."""
+                modes=None, onnx: bool = True) -> dict:
+    """{kind: (path | None, error | None)} per TFLite mode (kind "tflite_<mode>"; default: the registry's compare
+    modes) and float ONNX ("onnx")."""
     from edgetl.stages.convert import export_onnx
     from edgetl.formats.tflite import convert_tflite
 
+    if modes is None:
+        from edgetl.formats.registry import COMPARE_FORMATS
+
+        modes = job_of(COMPARE_FORMATS)["modes"]
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {}
     try:

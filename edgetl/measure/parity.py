@@ -34,17 +34,6 @@ DEFAULT_SAMPLE = 1000  # stratified sample size from a larger split
 GATE_FILE = "gate.json"
 VERDICTS = ("pass", "inconclusive", "refuse")
 
-# What to try when a file of this mode is refused (see fix_hint); a format may carry its own ``refusal_hint``.
-_FIXES = {
-    "int8": "calibrate on more images (--calibration-images) or use a float mode (float16)",
-    "int16x8": "calibrate on more images (--calibration-images) or use float16",
-    "qat": "fine-tune longer (--qat-epochs) or use --mode int8",
-    "dynamic": "dynamic range quantizes weights only, so calibration cannot help: use float16, or int8 with calibration",
-    "float16": "use float32 (float16 rounding moved near-ties)",
-    "float32": "a float file should agree: its contract or conversion is wrong, re-run `edgetl convert`/`quantize`",
-}
-
-
 def wilson_interval(k: int, n: int, confidence: float = GATE_CONFIDENCE) -> tuple[float, float]:
     """Two-sided Wilson score interval for a binomial proportion k/n (Wilson 1927; Agresti & Coull 1998)."""
     if n <= 0:
@@ -126,8 +115,12 @@ def gate_sample(labels: np.ndarray, parity_images: Optional[int], seed: int = 0)
 
 
 def fix_hint(fmt) -> str:
-    """The refusal's suggested fix for this format's mode."""
-    return getattr(fmt, "refusal_hint", None) or _FIXES.get(getattr(fmt, "mode", ""), "use a float mode")
+    """The refusal's suggested fix: the ``refusal_hint`` of the format (or of its name) in the registry."""
+    from edgetl.formats.registry import FORMATS
+
+    hint = getattr(fmt, "refusal_hint", None)
+    known = FORMATS.get(getattr(fmt, "name", None))
+    return hint or (known.refusal_hint if known else "use a float mode")
 
 
 def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agreement: float,

@@ -11,7 +11,8 @@ from typing import Any, Optional
 
 import yaml
 
-from edgetl.config.params import Param, check_value, describe, recipe_default, recipe_params
+from edgetl.config.params import Param, check_value, describe, recipe_default
+from edgetl.config.stages import recipe_params
 from edgetl.errors import EdgetlError
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
-from edgetl.formats.registry import check_io, stem_of, tflite_format
+from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
 from edgetl.formats.tflite import check_modes, convert_bytes, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
 from edgetl.stages.finetune import fine_tune
@@ -115,7 +115,7 @@ def qat_finetune(q, model, contract: Contract, images: np.ndarray, labels: np.nd
 # ---- the run-directory level ---------------------------------------------------------------------
 
 @locks_run("edgetl quantize")
-def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = "uint8", qat_epochs: int = 1,
+def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
                  data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
                  progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
                  keep_float: Sequence[str] = ()) -> list:
