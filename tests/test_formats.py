@@ -37,13 +37,14 @@ def test_cli_and_recipe_choices_are_the_registry():
 
 def _literal_string_collections(path: Path):
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2 and all(
-                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-            yield node.lineno, [e.value for e in node.elts]
+        elts = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)) and len(elts) >= 2 and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in elts):
+            yield node.lineno, [e.value for e in elts]
 
 
 def test_no_module_but_the_registry_lists_modes_io_types_or_targets():
-    """The grep of the issue, as a test: a literal list of 2+ mode names, io types or convert targets
+    """The grep of the issue, as a test: a literal list (or dict keyed by) 2+ mode names, io types or convert targets
     anywhere in edgetl/ outside the registry is a second definition. Lists made only of numpy dtype
     names ("uint8", "int8", "float32") are tensor dtypes (e.g. which tensors carry a scale), not formats."""
     vocab = set(MODES) | set(IO_TYPES) | set(CONVERT_TARGETS)
