@@ -68,6 +68,7 @@ def train_cmd(as_json, force, **kw):
       edgetl train --data ../shared/data/flowers_small --weights-dir ../shared/weights/imagenet \\
                    --backbone mobilenet_v2 --alpha 0.35 --out runs/flowers
       edgetl train --data xrays/ --backbone resnet50 --class-weights auto --unfreeze 32 --out runs/pneumonia
+      edgetl train --data photos/ --out runs/flowers --force     # retrain in place; the old model's artifacts go
       edgetl train --data chest_xray/ --positive-class PNEUMONIA --target-recall 0.95 --out runs/pneumonia
       edgetl train --data dog-breed/train --labels-csv dog-breed/labels.csv --out runs/dogs
       edgetl train --data dogs/ --input-pipeline stream --cache-dir /data/edgetl-cache --out runs/dogs
