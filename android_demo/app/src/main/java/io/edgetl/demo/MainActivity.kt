@@ -48,7 +48,7 @@ class MainActivity : AppCompatActivity() {
     private val analysis: ExecutorService = Executors.newSingleThreadExecutor()
     private val frame = RgbFrame()  // reused for every camera frame (analysis thread only)
     private var models: List<String> = emptyList()
-    private var assets: ModelAssets? = null
+    @Volatile private var assets: ModelAssets? = null  // set on the UI thread, read on [analysis]
     private var classifier: Classifier? = null
     @Volatile private var settings = Settings()
     @Volatile private var rebuild = true
