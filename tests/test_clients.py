@@ -1,0 +1,119 @@
+"""Conformance with a client edgetl did not write: MediaPipe Tasks' ImageClassifier (mediapipe==1.2.2) loads
+every exported TFLite kind with labels and normalisation from the embedded metadata only, and agrees with
+edgetl's runtime layer (open_artifact) on >= 99% of flowers_small's photos. Google's Coral file is the known
+answer. Needs ../shared and mediapipe (skips with the reason otherwise). See docs/clients.md.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures_quantize import TEST_AGREEMENT, ptq_records, prune_record, qat_record, qrun  # noqa: F401
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FLOWERS = SHARED / "data" / "flowers_small"
+CORAL = SHARED / "models" / "coral"
+MIN_TOP1 = 0.99
+# Score tolerance, |MediaPipe score - edgetl probability| per image (max over classes). The two resize
+# identically (docs/clients.md); what is left is JPEG decoding (<= 3 levels on ~1% of pixels) that a
+# weak 96-px model amplifies on a few near-tie photos, and for 8-bit outputs one or more 1/256 steps.
+TOLERANCE = {"float": (0.98, 0.05), "quantized": (0.95, 0.2)}  # (fraction of images, within this delta)
+
+pytestmark = pytest.mark.slow
+
+
+def _need_mediapipe():
+    from edgetl.measure.clients import mediapipe_available
+
+    why = mediapipe_available()
+    if why:
+        pytest.skip(why)
+
+
+def _files():
+    if not FLOWERS.is_dir():
+        pytest.skip(f"{FLOWERS} is absent: real data lives in ../shared beside the project (see shared/README.md)")
+    return sorted(p for p in FLOWERS.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+@pytest.fixture(scope="module")
+def artifacts(qrun, ptq_records, qat_record, prune_record, tmp_path_factory):  # noqa: F811
+    """{kind: .tflite} for every TFLite kind of the formats registry, int8 with float I/O, and the pruned model."""
+    from edgetl.formats.registry import FORMATS
+    from edgetl.stages.quantize import quantize_run
+
+    _need_mediapipe()
+    kinds = {}
+    for fmt in FORMATS.values():
+        if fmt.runtime != "tflite":
+            continue
+        path = qrun / fmt.file_name("model")
+        if not path.is_file():  # a mode the shared fixtures do not write (e.g. int16x8)
+            quantize_run(qrun, [fmt.mode], agreement={fmt.mode: 0.0}, calibration_images=100)
+        kinds[fmt.mode + (" (uint8 I/O)" if fmt.mode in ("int8", "qat") else "")] = path
+    float_io = tmp_path_factory.mktemp("float_io") / "run"
+    shutil.copytree(qrun, float_io, ignore=shutil.ignore_patterns("*.tflite", "*.onnx", "model_*.json"))
+    quantize_run(float_io, ["int8"], io="float32", agreement=TEST_AGREEMENT, calibration_images=100)
+    kinds["int8 (float I/O)"] = float_io / "model_int8.tflite"
+    quantize_run(qrun, ["float32"], model=Path(prune_record["artifact"]).name, agreement=TEST_AGREEMENT)
+    kinds["pruned float32"] = qrun / "model_pruned_float32.tflite"
+    return kinds
+
+
+def test_every_kind_is_read_by_mediapipe_with_its_labels_and_agrees(artifacts):
+    from edgetl.measure.clients import compare, mediapipe_classify
+    from edgetl.measure.runtime import open_artifact
+
+    files = _files()
+    failures = []
+    for kind, path in artifacts.items():
+        assert path.is_file(), kind
+        runner = open_artifact(path)
+        mp_scores, mp_labels = mediapipe_classify(path, files)  # only the file: no label map, no options
+        probs = runner.predict_files(files)
+        a = compare(mp_scores, mp_labels, probs, runner.contract.labels)
+        assert a.labels_same, f"{kind}: MediaPipe's labels {mp_labels} != {runner.contract.labels}"
+        share, delta = TOLERANCE["quantized" if runner.contract.output.quantized else "float"]
+        within = float(np.mean(np.abs(mp_scores - probs).max(axis=1) <= delta))
+        if a.fraction < MIN_TOP1 or within < share:
+            failures.append(f"{kind}: top-1 {a.top1_same}/{a.n}, {within:.1%} of images within {delta} "
+                            f"(max {a.max_score_delta:.3f})")
+    assert not failures, "; ".join(failures)
+
+
+def test_coral_known_answer_mediapipe_runtime_and_inspect_agree():
+    _need_mediapipe()
+    model, cat = CORAL / "mobilenet_v2_1.0_224_quant.tflite", CORAL / "cat.bmp"
+    if not model.is_file() or not cat.is_file():
+        pytest.skip(f"{model} is absent: Google's Coral models live in ../shared (see shared/README.md)")
+    from edgetl.formats.inspect import inspect_artifact
+    from edgetl.measure.clients import mediapipe_classify
+    from edgetl.measure.runtime import open_artifact, top_k
+
+    scores, labels = mediapipe_classify(model, [cat])
+    assert labels[int(np.argmax(scores[0]))] == "Egyptian cat"
+    assert scores[0].max() == pytest.approx(0.83, abs=0.01)
+
+    # edgetl: a copy with no labels file beside it, so the labels can only come from the embedded metadata
+    runner = open_artifact(model)
+    ((label, p),) = top_k(runner.predict_files([cat])[0], runner.contract.labels, k=1)
+    assert label == "Egyptian cat" and p == pytest.approx(float(scores[0].max()), abs=1e-6)
+    info = inspect_artifact(model)
+    assert info["metadata"]["labels"]["count"] == len(labels) == 1001
+    assert info["inputs"][0]["dtype"] == "uint8" and info["outputs"][0]["scale"] == pytest.approx(1 / 256)
+
+
+def test_runtime_takes_coral_labels_from_the_metadata_alone(tmp_path):
+    model = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
+    if not model.is_file():
+        pytest.skip(f"{model} is absent (see shared/README.md)")
+    from edgetl.measure.runtime import open_artifact, top_k
+
+    alone = tmp_path / "model.tflite"
+    shutil.copy(model, alone)  # no imagenet_labels.txt beside it
+    runner = open_artifact(alone)
+    ((label, _),) = top_k(runner.predict_files([CORAL / "cat.bmp"])[0], runner.contract.labels, k=1)
+    assert label == "Egyptian cat"
