@@ -133,6 +133,19 @@ def test_compare_columns_and_jobs_follow_the_formats():
     assert "int16x8 p50 ms" in md and "7.25" in md
 
 
+def test_report_rows_say_what_each_artifact_quantizes_from_the_registry():
+    from edgetl.report.markdown import ARTIFACT_COLUMNS, artifact_rows
+
+    results = {"quantize": {"artifacts": [
+        {"file": "model_int16x8.tflite", "format": "tflite:int16x8", "runtime": "tflite", "agreement": 1.0},
+        {"file": "model_int8.tflite", "format": "tflite:int8", "runtime": "tflite", "error": "parity gate refused"}]},
+        "benchmark": {"results": [{"artifact": "/r/model_int16x8.tflite", "runtime": "tflite", "p50_ms": 3.0}]}}
+    rows = {r["name"]: r for r in artifact_rows(results)}
+    assert rows["model_int16x8.tflite"]["quantized"] == get_format("tflite:int16x8").quantization
+    assert rows["model_int8.tflite"]["quantized"] == get_format("tflite:int8").quantization
+    assert ("quantized", "quantized") in ARTIFACT_COLUMNS
+
+
 def test_android_export_names_every_shippable_mode_and_refuses_onnx(tmp_path):
     from edgetl.export.android import resolve_artifact
 

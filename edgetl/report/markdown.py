@@ -187,6 +187,14 @@ def gate_cell(artifact) -> Optional[str]:
             f"{100 * rec['agreement_high']:.1f}%] n={rec['parity_images']}")
 
 
+def quantized(record: dict, keras: bool) -> Optional[str]:
+    """What the artifact quantizes, in the format registry's words (from its conversion record's format)."""
+    from edgetl.formats.registry import FORMATS
+
+    fmt = FORMATS.get(record.get("format"))
+    return "nothing (Keras model)" if keras else (fmt.quantization if fmt else None)
+
+
 def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
     """One row per artifact and thread count: conversion figures joined with benchmark figures.
 
@@ -208,7 +216,7 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
         c = conv.get(name, {})
         keras = name.endswith((".keras", ".h5"))
         rows.append({
-            "name": name, "runtime": b.get("runtime"), "threads": b.get("threads"),
+            "name": name, "runtime": b.get("runtime"), "quantized": quantized(c, keras), "threads": b.get("threads"),
             "size_mb": b.get("size_mb") if b.get("size_mb") is not None else c.get("size_mb"),
             "gzip_mb": b.get("gzip_mb") if b.get("gzip_mb") is not None else c.get("gzip_mb"),
             "accuracy": (train.get("test") or {}).get("accuracy") if keras else c.get("accuracy"),
@@ -223,13 +231,13 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
                         "threads": b.get("threads"), "error": f"stale: {stale}"}
     for name, c in conv.items():  # refused by the parity gate or failed: never written, so never benchmarked
         if c.get("error") and name not in seen:
-            rows.append({"name": name, "runtime": c.get("runtime"), "threads": None, "size_mb": None, "gzip_mb": None, "accuracy": None,
+            rows.append({"name": name, "runtime": c.get("runtime"), "quantized": quantized(c, False), "threads": None, "size_mb": None, "gzip_mb": None, "accuracy": None,
                          "agreement": None, "p50_ms": None, "p90_ms": None, "fps": None, "meets_budget": None,
                          "error": "not written: " + c["error"]})
     return rows
 
 
-ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
+ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("quantized", "quantized"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
                     ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("gate", "parity gate (95% CI, n)"),
                     ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("fps", "FPS"), ("gmacs", "GMAC/s"),
                     ("pct_peak", "% of peak"), ("meets_budget", "meets budget")]
