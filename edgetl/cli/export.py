@@ -6,6 +6,11 @@ from pathlib import Path
 import click
 
 from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.config.params import params
+from edgetl.config.stages import ExportConfig
+from edgetl.formats.registry import FORMATS
+
+_ARTIFACT = next(p for p in params(ExportConfig) if p.name == "artifact")  # the recipe's android_artifact too
 
 
 @click.group("export")
@@ -21,8 +26,8 @@ def export_group():
 
 @export_group.command("android")
 @click.argument("run_dir", metavar="RUN_DIR")
-@click.option("--artifact", "artifacts", multiple=True, default=("int8",), show_default=True,
-              help="Which TFLite artifact of the run: int8, float16, float32, dynamic, qat, ... "
+@click.option("--artifact", "artifacts", multiple=True, default=(_ARTIFACT.default,), show_default=True,
+              help=f"Which TFLite artifact of the run: {', '.join(f.mode for f in FORMATS.values() if f.android)} "
                    "(the model_<name>.tflite files in RUN_DIR) or a .tflite path. Repeat it to ship several: "
                    "the first becomes model.tflite, the others keep their run file names (the app's model picker).")
 @click.option("--out", "out", default=None, metavar="DIR",
