@@ -37,7 +37,7 @@ WORKER_TIMEOUT_S = 1800
 ROW_KEYS = ("artifact", "name", "runtime", "kind", "threads", "xnnpack", "rounds", "runs", "init_ms", "first_ms",
             "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fps", "size_mb", "gzip_mb",
             "size_bytes", "peak_rss_mb", "base_rss_mb", "accuracy", "accuracy_n", "meets_budget", "macs", "precision",
-            "gmacs", "peak_gmacs", "pct_peak", "error")
+            "gmacs", "peak_gmacs", "pct_peak", "cpu_p50_ms", "error")
 
 
 def expand_artifacts(paths: Iterable) -> list:
@@ -239,6 +239,7 @@ def merge_rounds(path: Path, threads: int, rounds: list, sizes: tuple, budget_ms
         "meets_budget": (st["p50"] <= budget_ms) if budget_ms else None,
         "macs": first.get("macs"), "precision": first.get("precision"),
         "gmacs": gmacs(first.get("macs"), st["p50"]), "peak_gmacs": None, "pct_peak": None,
+        "cpu_p50_ms": stats.median(cpu) if (cpu := [s for r in rounds for s in r.get("cpu_samples_ms") or ()]) else None,
         "error": None,
     }
     return row
