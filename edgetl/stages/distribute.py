@@ -37,6 +37,27 @@ class Distribution:
         """The strategy's scope (variables created in it are mirrored); a no-op without a strategy."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
+    @contextlib.contextmanager
+    def guard(self, timeout_s: float):
+        """Turn a lost peer (multiworker) into a one-line EdgetlError instead of a traceback."""
+        if self.name != "multiworker":
+            yield
+            return
+        try:
+            yield
+        except lost_worker_errors() as e:
+            raise EdgetlError(f"multi-worker training stopped: a worker is gone or unreachable "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:160]}); restart every worker with the "
+                              f"same command (collective timeout {timeout_s:g} s)") from e
+
+    def save_elsewhere(self, model) -> None:
+        """Non-chief workers: saving runs collectives, so every worker saves; theirs goes to a temp folder, deleted."""
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory(prefix="edgetl-worker-") as d:
+            model.save(Path(d) / "model.keras")
+
     def manifest(self, batch_size: int, lr: float, fine_tune_lr: float) -> dict:
         return {"strategy": self.name, "replicas": self.replicas, "workers": self.workers,
                 "task": self.task, "per_replica_batch_size": batch_size,

@@ -371,7 +371,7 @@ def check_out_folder(out, force: bool = False) -> Path:
 
 def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
     from edgetl.data.feature_cache import FeatureCache, cache_key, resolve_cache_dir
-    from edgetl.stages.distribute import lost_worker_errors, make_distribution
+    from edgetl.stages.distribute import make_distribution
 
     spec = cfg.validate()
     dist = make_distribution(cfg.distribute, cfg.distribute_timeout)  # first TensorFlow work (MultiWorker needs it)
@@ -423,26 +423,19 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
                                                     splits.data_hash, contract))
     t0 = time.perf_counter()
     history = {}
-    try:
-        with dist.scope():
-            if weights.pretrained:
-                history["phase1"] = feature_extraction(tm, splits, contract, run_cfg, progress, cache=cache)
-                if cfg.fine_tune_epochs > 0 and cfg.unfreeze > 0:
-                    history["phase2"], history["selection"] = fine_tune_if_better(tm, splits, contract, run_cfg, progress)
-                    log(f"kept {history['selection']['kept']}: {history['selection']['reason']}")
-                else:
-                    history["phase2"] = {"skipped": "--fine-tune-epochs 0 or --unfreeze 0"}
-                    history["selection"] = {"kept": "phase1", "reason": "no fine-tuning asked (--fine-tune-epochs 0 or --unfreeze 0)"}
+    with dist.guard(cfg.distribute_timeout), dist.scope():
+        if weights.pretrained:
+            history["phase1"] = feature_extraction(tm, splits, contract, run_cfg, progress, cache=cache)
+            if cfg.fine_tune_epochs > 0 and cfg.unfreeze > 0:
+                history["phase2"], history["selection"] = fine_tune_if_better(tm, splits, contract, run_cfg, progress)
+                log(f"kept {history['selection']['kept']}: {history['selection']['reason']}")
             else:
-                history["phase1"] = train_whole(tm, splits, contract, run_cfg, progress)
-                history["phase2"] = {"skipped": "random initialisation: the whole network was trained in phase 1"}
-                history["selection"] = {"kept": "phase1", "reason": "random initialisation: one phase only"}
-    except lost_worker_errors() as e:
-        if dist.name != "multiworker":
-            raise
-        raise EdgetlError(f"multi-worker training stopped: a worker is gone or unreachable "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:160]}); restart every worker with the same "
-                          f"command (collective timeout {cfg.distribute_timeout:g} s)") from e
+                history["phase2"] = {"skipped": "--fine-tune-epochs 0 or --unfreeze 0"}
+                history["selection"] = {"kept": "phase1", "reason": "no fine-tuning asked (--fine-tune-epochs 0 or --unfreeze 0)"}
+        else:
+            history["phase1"] = train_whole(tm, splits, contract, run_cfg, progress)
+            history["phase2"] = {"skipped": "random initialisation: the whole network was trained in phase 1"}
+            history["selection"] = {"kept": "phase1", "reason": "random initialisation: one phase only"}
     train_seconds = time.perf_counter() - t0
 
     decision = {}
@@ -490,8 +483,11 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
         "distribute": dist.manifest(cfg.batch_size, run_cfg.lr, run_cfg.fine_tune_lr or run_cfg.lr / 10.0),
     }
     if not dist.is_chief:  # workers other than the chief write nothing in the run directory
+        with dist.guard(cfg.distribute_timeout):
+            dist.save_elsewhere(tm.model)
         return {**metrics, "out": None, "history": history}
-    _write_run(out, tm.model, contract, history, metrics, manifest)
+    with dist.guard(cfg.distribute_timeout):
+        _write_run(out, tm.model, contract, history, metrics, manifest)
     return {**metrics, "out": str(out), "history": history}
 
 
