@@ -153,3 +153,15 @@ def test_memory_and_stream_give_the_same_split_and_figures_and_a_second_run_reus
     assert manifest["input_pipeline"] == "stream" and manifest["feature_cache"] == h1["feature_cache_dir"]
     assert not any(p.name.startswith(".") for p in (tmp_path / "stream").iterdir())
     assert MNV2_035.exists()
+
+
+def test_staging_folders_of_killed_runs_are_removed_by_the_next_write(tmp_path):
+    import socket
+
+    e = _entry(tmp_path)
+    e.check_writable()
+    base = tmp_path / "cache" / "features"
+    dead = base / f".tmp-{e.key}-{socket.gethostname()}-999999999-abcd1234"  # no such process
+    dead.mkdir()
+    e.write({"train": iter([(np.ones((2, 3), np.float32), np.arange(2))])}, lambda: [])
+    assert not dead.exists() and [p.name for p in base.iterdir()] == [e.key]

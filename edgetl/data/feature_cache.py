@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -107,8 +108,9 @@ class FeatureCache:
         """Write ``{split: iterator of (features batch, labels batch)}`` into a staged entry, then rename."""
         base = self.root / "features"
         stage = None
+        _remove_orphans(base)
         try:
-            stage = Path(tempfile.mkdtemp(prefix=f".tmp-{self.key}-", dir=base))
+            stage = Path(tempfile.mkdtemp(prefix=f".tmp-{self.key}-{socket.gethostname()}-{os.getpid()}-", dir=base))
             splits = {}
             for split, batches in extract_splits.items():
                 n, dim, labels = 0, None, []
@@ -124,11 +126,13 @@ class FeatureCache:
                 splits[split] = {"n": n, "dim": int(dim or 0)}
             meta = {"key": self.key, "fields": self.fields, "splits": splits, "skipped": [list(x) for x in skipped_fn()]}
             (stage / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-            if self.entry.exists():  # another run finished the same entry first: keep theirs
-                shutil.rmtree(stage, ignore_errors=True)
-            else:
+            try:
                 os.replace(stage, self.entry)
-            stage = None
+                stage = None
+            except OSError:
+                if not (self.entry / "meta.json").is_file():
+                    raise
+                # another run (e.g. a second worker on this machine) finished the same entry first: keep theirs
         except OSError as e:
             full = e.errno in (errno.ENOSPC, errno.EDQUOT)
             raise EdgetlError(f"feature cache {self.root} is {'full' if full else 'not writable'} "
@@ -137,3 +141,18 @@ class FeatureCache:
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)
         return self.load()
+
+
+def _remove_orphans(base: Path) -> None:
+    """Remove staging folders of killed runs on this machine (their process is gone): they are never entries."""
+    host = socket.gethostname()
+    for d in base.glob(".tmp-*"):
+        parts = d.name.split("-")
+        if len(parts) < 5 or "-".join(parts[2:-2]) != host or not parts[-2].isdigit():
+            continue
+        try:
+            os.kill(int(parts[-2]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
