@@ -128,7 +128,7 @@ def test_run_bad_inputs_one_line_exit_2(tmp_path):
     (tmp_path / "r.yaml").write_text("name: x\nepohcs: 3\n")
     assert "unknown key 'epohcs'" in bad(tmp_path / "r.yaml")
     msg = bad("dog_breeds_vgg16", "--out", tmp_path / "o")
-    assert "stanford_dogs" in msg and "--data" in msg
+    assert "kaggle.com/c/dog-breed-identification" in msg and "--labels-csv" in msg
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
