@@ -65,6 +65,7 @@ def test_second_run_skips_every_stage_and_a_changed_value_reruns_from_its_stage(
     assert st["compare"] == st["report"] == "ran"
 
 
+@pytest.mark.slow
 def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, monkeypatch):
     from edgetl.pipeline.recipes import validate
 
@@ -94,6 +95,7 @@ def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, 
     assert {s["status"] for s in again["stages"].values()} == {"skipped", "disabled"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", sorted(p.name for p in recipes_dir().glob("*.yaml")))
 def test_every_recipe_validates_and_runs_its_first_stage(recipe, tmp_path, flowers):
     cfg, _ = load_recipe(recipes_dir() / recipe)
@@ -104,6 +106,12 @@ def test_every_recipe_validates_and_runs_its_first_stage(recipe, tmp_path, flowe
     assert r.exit_code == 0, r.output
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["backbone"] == cfg["backbone"] and metrics["test"]["accuracy"] is not None
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in recipes_dir().glob("*.yaml")))
+def test_every_bundled_recipe_validates(recipe):
+    validated, source = load_recipe(recipes_dir() / recipe)
+    assert validated["name"] and source.endswith(recipe)
 
 
 def test_recipe_validation_errors_name_the_key_and_choices():
@@ -139,6 +147,7 @@ def test_run_bad_inputs_one_line_exit_2(tmp_path):
     assert "different run" in bad("--out", tmp_path / "prev")
 
 
+@pytest.mark.slow
 def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_path, monkeypatch):
     from edgetl.formats import registry as artifacts
 
@@ -164,6 +173,7 @@ def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_pa
     assert refused and refused[0]["error"].startswith("not written")
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_stage_is_one_line_and_keeps_earlier_stages(tmp_path, monkeypatch):
     import errno
 
