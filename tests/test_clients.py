@@ -19,8 +19,10 @@ CORAL = SHARED / "models" / "coral"
 MIN_TOP1 = 0.99
 # Score tolerance, |MediaPipe score - edgetl probability| per image (max over classes). The two resize
 # identically (docs/clients.md); what is left is JPEG decoding (<= 3 levels on ~1% of pixels) that a
-# weak 96-px model amplifies on a few near-tie photos, and for 8-bit outputs one or more 1/256 steps.
-TOLERANCE = {"float": (0.98, 0.05), "quantized": (0.95, 0.2)}  # (fraction of images, within this delta)
+# weak 96-px model amplifies on a few near-tie photos; with 8-bit arithmetic inside (dynamic range, int8, QAT:
+# MediaPipe's own TFLite build and kernels round differently) and 8-bit outputs, one or more 1/256 steps more.
+TOLERANCE = {"float": (0.98, 0.05), "8-bit": (0.95, 0.2)}  # (fraction of images, within this delta)
+EIGHT_BIT_MODES = ("dynamic", "int8", "qat")
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +78,8 @@ def test_every_kind_is_read_by_mediapipe_with_its_labels_and_agrees(artifacts):
         probs = runner.predict_files(files)
         a = compare(mp_scores, mp_labels, probs, runner.contract.labels)
         assert a.labels_same, f"{kind}: MediaPipe's labels {mp_labels} != {runner.contract.labels}"
-        share, delta = TOLERANCE["quantized" if runner.contract.output.quantized else "float"]
+        mode = (runner.contract.artifact or ":").split(":")[1]
+        share, delta = TOLERANCE["8-bit" if mode in EIGHT_BIT_MODES else "float"]
         within = float(np.mean(np.abs(mp_scores - probs).max(axis=1) <= delta))
         if a.fraction < MIN_TOP1 or within < share:
             failures.append(f"{kind}: top-1 {a.top1_same}/{a.n}, {within:.1%} of images within {delta} "
