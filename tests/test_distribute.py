@@ -108,7 +108,9 @@ def test_mirrored_on_two_logical_cpus_scales_batch_and_lr(tmp_path, flowers, wei
     assert code == 0, err[-2000:]
     d = json.loads((out / "manifest.json").read_text())["distribute"]
     assert (d["strategy"], d["replicas"], d["global_batch_size"]) == ("mirrored", 2, 32)
-    assert d["lr"] == pytest.approx(2 * 5e-3)
+    from edgetl.stages.train import TrainConfig
+
+    assert d["lr"] == pytest.approx(2 * TrainConfig().lr) and d["per_replica_batch_size"] == 16
     assert json.loads(stdout)["distribute"] == {"strategy": "mirrored", "replicas": 2}
 
 
