@@ -133,6 +133,23 @@ def test_compare_columns_and_jobs_follow_the_formats():
     assert "int16x8 p50 ms" in md and "7.25" in md
 
 
+def test_compare_a_failed_mode_costs_only_its_own_cell(tmp_path, monkeypatch):
+    """Before: one mode's conversion error (int16x8 of random weights) marked every TFLite mode of the backbone failed."""
+    from edgetl.formats import tflite
+    from edgetl.measure.compare_jobs import convert_all
+
+    def fake(model, contract, modes, out_dir, *, keep_going=False, **kw):
+        assert keep_going
+        good = get_format("tflite:int8").path(out_dir, "m")
+        good.write_bytes(b"tflite")
+        return {"int8": {"artifact": str(good)}, "int16x8": {"artifact": None, "error": "not a valid TFLite model"}}
+
+    monkeypatch.setattr(tflite, "convert_tflite", fake)
+    done = convert_all("model", None, tmp_path, "m", None, modes=["int8", "int16x8"], onnx=False)
+    assert done["tflite_int8"] == (tmp_path / "m_int8.tflite", None)
+    assert done["tflite_int16x8"] == (None, "not a valid TFLite model")
+
+
 def test_report_rows_say_what_each_artifact_quantizes_from_the_registry():
     from edgetl.report.markdown import ARTIFACT_COLUMNS, artifact_rows
 

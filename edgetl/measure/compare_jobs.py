@@ -54,9 +54,13 @@ def convert_all(model, contract: Contract, out_dir: Path, stem: str, calibration
     out_dir.mkdir(parents=True, exist_ok=True)
     done = {}
     try:
-        info = convert_tflite(model, contract, list(modes), out_dir, calibration=calibration, stem=stem) if modes else {}
+        info = (convert_tflite(model, contract, list(modes), out_dir, calibration=calibration, stem=stem,
+                               keep_going=True) if modes else {})  # one mode's failure is that mode's cell only
         for mode in modes:
             fmt = tflite_format(mode)
+            if (info.get(mode) or {}).get("error"):
+                done[fmt.compare_key] = (None, info[mode]["error"])
+                continue
             p = _path_of(info.get(mode), fmt.path(out_dir, stem))
             done[fmt.compare_key] = (p, None) if p and p.is_file() else (None, f"no {mode} TFLite written")
     except Exception as e:  # one backbone's failed conversion must not stop the others
