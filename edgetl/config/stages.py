@@ -61,8 +61,9 @@ class TrainConfig(DataConfig):
                          "weights FILE.")
     weights_dir: Optional[str] = param(None, "Folder with keras.applications weight files [env: EDGETL_WEIGHTS_DIR].",
                                        envvar="EDGETL_WEIGHTS_DIR")
-    epochs: int = param(50, "Phase 1 (frozen base) epochs; early stopping on validation loss may end it sooner.",
-                        min=1)  # head epochs are cheap on cached features; at lr 1e-3 the head needs 20-30 (docs/accuracy.md)
+    epochs: int = param(20, "Phase 1 (frozen base) epochs of Adam when the base is recomputed (--augment, label "
+                        "smoothing), and whole-network epochs from random weights; early stopping may end them sooner. "
+                        "On cached features the head is a logistic regression solved to convergence instead.", min=1)
     fine_tune_epochs: int = param(5, "Phase 2 epochs (0: skip).", min=0)
     unfreeze: int = param(30, "Top layers of the base unfrozen in phase 2.", min=0)
     lr: float = param(1e-3, "Phase 1 learning rate (Adam).", min=0, min_open=True)  # 5e-3 fell below a logistic regression
