@@ -54,15 +54,15 @@ def test_recipe_schema_is_generated_from_the_configs():
 
 
 @pytest.mark.parametrize("raw,message", [
-    ({"input_size": 0}, "recipe key 'input_size' must be >= 1, got 0"),
-    ({"limit_images": 0}, "recipe key 'limit_images' must be >= 1, got 0"),
-    ({"limit_images": -3}, "recipe key 'limit_images' must be >= 1, got -3"),
-    ({"dropout": 1.5}, "recipe key 'dropout' must be in [0, 1), got 1.5"),
-    ({"prune_sparsity": 1.0}, "recipe key 'prune_sparsity' must be in (0, 1), got 1.0"),
-    ({"threads": [1, 0]}, "recipe key 'threads' must be >= 1, got 0"),
-    ({"quantize": ["int4"]}, "recipe key 'quantize' has bad value 'int4'"),
-    ({"epochs": "ten"}, "recipe key 'epochs' must be an integer"),
-    ({"backbone": "lenet"}, "recipe key 'backbone' has bad value 'lenet'"),
+    ({"input_size": 0}, "recipe key 'input_size' (--input-size) must be >= 1, got 0"),
+    ({"limit_images": 0}, "recipe key 'limit_images' (--limit-images) must be >= 1, got 0"),
+    ({"limit_images": -3}, "recipe key 'limit_images' (--limit-images) must be >= 1, got -3"),
+    ({"dropout": 1.5}, "recipe key 'dropout' (--dropout) must be in [0, 1), got 1.5"),
+    ({"prune_sparsity": 1.0}, "recipe key 'prune_sparsity' (--prune-sparsity) must be in (0, 1), got 1.0"),
+    ({"threads": [1, 0]}, "recipe key 'threads' (--threads) must be >= 1, got 0"),
+    ({"quantize": ["int4"]}, "recipe key 'quantize' (--quantize): unknown value 'int4'"),
+    ({"epochs": "ten"}, "recipe key 'epochs' (--epochs) must be an integer"),
+    ({"backbone": "lenet"}, "recipe key 'backbone' (--backbone): unknown value 'lenet'"),
 ])
 def test_recipe_values_outside_their_range_are_refused(raw, message):
     from edgetl.pipeline.recipes import validate
@@ -91,7 +91,7 @@ def test_train_refuses_out_of_range_values_in_one_line_before_any_work(tmp_path,
 def test_config_check_refuses_and_keeps_good_values():
     cfg = TrainConfig(input_size=96, dropout=0, limit_per_class=5)
     assert check(cfg).dropout == 0.0 and isinstance(cfg.dropout, float)
-    with pytest.raises(EdgetlError, match="--distribute has bad value 'x'; valid: none, mirrored, multiworker"):
+    with pytest.raises(EdgetlError, match="--distribute: unknown value 'x'; choose one of: none, mirrored, multiworker"):
         check(TrainConfig(distribute="x"))
 
 

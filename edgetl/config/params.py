@@ -128,7 +128,7 @@ def check_value(p: Param, value, where: Optional[str] = None):
         raise EdgetlError(f"{name} must be {'in ' if rng[0] in '[(' else ''}{rng}, got {value!r}")
     choices = p.valid_choices()
     if choices and value not in choices:
-        raise EdgetlError(f"{name} has bad value {value!r}; valid: {', '.join(map(str, choices))}")
+        raise EdgetlError(f"{name}: unknown value {value!r}; choose one of: {', '.join(map(str, choices))}")
     return value
 
 

@@ -43,7 +43,7 @@ SCHEMA: dict[str, Key] = {
 
 def _check_value(key: str, spec: Key, value):
     if spec.param is not None:
-        return check_value(spec.param, value, where=f"recipe key '{key}'")
+        return check_value(spec.param, value, where=f"recipe key '{key}' (--{key.replace('_', '-')})")
     if value is None:
         raise EdgetlError(f"recipe key '{key}' cannot be null ({spec.help})")
     if isinstance(value, (dict, list)):
