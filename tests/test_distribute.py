@@ -17,6 +17,8 @@ from edgetl.cli import main
 from edgetl.errors import EdgetlError
 from edgetl.stages.distribute import is_chief, parse_tf_config
 
+# Only a guard against a hang: a run takes about a minute on an idle 2-core machine, many on a loaded one.
+HANG_S = 1800
 GOOD = {"cluster": {"worker": ["localhost:12345", "localhost:12346"]}, "task": {"type": "worker", "index": 1}}
 
 
@@ -104,7 +106,7 @@ def test_mirrored_on_two_logical_cpus_scales_batch_and_lr(tmp_path, flowers, wei
     proc = subprocess.Popen(cmd,
                             cwd=PROJECT, env=_env(EDGETL_CPU_DEVICES="2"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    code, stdout, err = _finish(proc, 600)
+    code, stdout, err = _finish(proc, HANG_S)
     assert code == 0, err[-2000:]
     d = json.loads((out / "manifest.json").read_text())["distribute"]
     assert (d["strategy"], d["replicas"], d["global_batch_size"]) == ("mirrored", 2, 32)
@@ -124,7 +126,7 @@ def test_multiworker_two_local_processes_chief_alone_writes_and_matches_single_p
                               stderr=subprocess.PIPE) for i in range(2)]
     single = subprocess.Popen(_train_cmd(flowers, weights_dir, tmp_path / "single", "--cache-dir", "none"),
                               cwd=PROJECT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    results = [_finish(p, 900) for p in procs + [single]]
+    results = [_finish(p, HANG_S) for p in procs + [single]]
     for code, _, err in results:
         assert code == 0, err[-2000:]
     assert (outs[0] / "manifest.json").is_file() and not outs[1].exists()  # the other worker wrote nothing
@@ -146,13 +148,13 @@ def test_a_worker_that_dies_mid_run_stops_the_other_with_an_error_not_a_hang(tmp
         procs.append(subprocess.Popen(_train_cmd(flowers, weights_dir, tmp_path / f"out{i}", *extra), cwd=PROJECT,
                                       env=_env(TF_CONFIG=_tf_config(ports, i)), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE))
-    deadline = time.time() + 600
+    deadline = time.time() + HANG_S
     while not list(cache1.glob("features/*/meta.json")):  # worker 1 has its features: training in step is next
         assert procs[1].poll() is None and time.time() < deadline, "worker 1 never reached phase 1's head"
         time.sleep(0.5)
     procs[1].send_signal(signal.SIGKILL)
     procs[1].wait()
-    code, _, err = _finish(procs[0], 300)
+    code, _, err = _finish(procs[0], HANG_S)
     assert code == 2, err[-2000:]
     assert "multi-worker training stopped" in err and "Traceback" not in err
     assert not (tmp_path / "out0" / "manifest.json").exists()
