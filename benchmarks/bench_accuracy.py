@@ -11,6 +11,7 @@ scored on the same test images. A second baseline column fits the same regressio
     python benchmarks/bench_accuracy.py --backbone mobilenet_v2 --alpha 0.35 --weights-dir ../shared/weights/imagenet
     python benchmarks/bench_accuracy.py --datasets flower_photos --seeds 42,0,1
     python benchmarks/bench_accuracy.py --quick                  # 30 images per class, 1 fine-tuning epoch
+    python benchmarks/bench_accuracy.py --use-run flower_photos=runs/flowers_mobilenet_v1   # a recipe's run
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -62,19 +64,29 @@ def baseline(feats: dict, sets: dict, n_classes: int) -> dict:
     return out
 
 
-def one(data: Path, seed: int, a, workdir: Path) -> dict:
+def one(data: Path, seed: int, a, workdir: Path, run: Optional[str] = None) -> dict:
+    """Train (or, with ``run``, take an existing run of ``data``) and set the baseline beside it."""
+    from edgetl.fsutil import read_json
     from edgetl.rundir import RunDir
     from edgetl.stages.train import TrainConfig, train
 
     t = time.perf_counter()
-    kw = dict(limit_per_class=30, fine_tune_epochs=1) if a.quick else {}
-    cfg = TrainConfig(data=str(data), backbone=a.backbone, alpha=a.alpha, input_size=a.input_size, weights="imagenet",
-                      weights_dir=a.weights_dir, seed=seed, out=str(workdir / f"{data.name}_s{seed}"), **kw)
-    r = train(cfg, log=lambda m: print(f"    {m}", flush=True))
-    sets = {k: getattr(RunDir(cfg.out).splits(), k) for k in ("train", "val", "test")}
+    if run:
+        out, r = run, read_json(Path(run) / "metrics.json")
+        print(f"    using the existing run {run} (seed {read_json(Path(run) / 'manifest.json')['seed']})", flush=True)
+    else:
+        kw = dict(limit_per_class=30, fine_tune_epochs=1) if a.quick else {}
+        cfg = TrainConfig(data=str(data), backbone=a.backbone, alpha=a.alpha, input_size=a.input_size,
+                          weights="imagenet", weights_dir=a.weights_dir, seed=seed,
+                          out=str(workdir / f"{data.name}_s{seed}"), **kw)
+        r = train(cfg, log=lambda m: print(f"    {m}", flush=True))
+        out = cfg.out
+    sets = {k: getattr(RunDir(out).splits(data=str(data)), k) for k in ("train", "val", "test")}
     assert sets["test"].labels.tolist() == _test_labels(r), "baseline split differs from the run's"
-    base = baseline(frozen_features(Path(cfg.out), sets), sets, len(r["data"]["classes"]))
-    return {"dataset": data.name, "seed": seed, "n": {k: len(v) for k, v in sets.items()},
+    base = baseline(frozen_features(Path(out), sets), sets, len(r["data"]["classes"]))
+    seed = read_json(Path(out) / "manifest.json")["seed"]
+    model = f"{r['backbone']} a={r['alpha']} {r['input_size']} px, {r['weights_source']}"
+    return {"dataset": data.name, "seed": seed, "model": model, "n": {k: len(v) for k, v in sets.items()},
             "edgetl": r["test"]["accuracy"], "edgetl_auc": r["test"].get("auc"), "kept": r["kept_phase"],
             "val_loss": r["selection"].get("val_loss"), **base, "seconds": time.perf_counter() - t}
 
@@ -95,11 +107,14 @@ def main() -> None:
     ap.add_argument("--seeds", default="42", help="split seeds (comma-separated)")
     ap.add_argument("--quick", action="store_true", help="30 images per class and 1 fine-tuning epoch")
     ap.add_argument("--keep-runs", default=None, help="write the runs here instead of a temporary folder")
+    ap.add_argument("--use-run", action="append", default=[], metavar="DATASET=RUN",
+                    help="take this finished run of DATASET (e.g. a recipe's) instead of training one")
     a = ap.parse_args()
+    use = dict(u.split("=", 1) for u in a.use_run)
     if not (SHARED / "data").is_dir():
         sys.exit(f"skipped: {SHARED / 'data'} absent (see ../shared/README.md)")
     seeds = [int(s) for s in a.seeds.split(",")]
-    print(f"{a.backbone} alpha {a.alpha} {a.input_size} px, weights {a.weights_dir}, edgetl train defaults"
+    print(f"runs trained here: {a.backbone} alpha {a.alpha} {a.input_size} px, weights {a.weights_dir}, edgetl train defaults"
           f"{' (--quick: 30 images/class, 1 fine-tuning epoch)' if a.quick else ''}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_accuracy_") as tmp:
@@ -109,15 +124,15 @@ def main() -> None:
             if not data.is_dir():
                 print(f"{name}: skipped, {data} absent")
                 continue
-            for seed in seeds:
-                r = one(data, seed, a, workdir)
+            for seed in seeds if name not in use else [None]:
+                r = one(data, seed, a, workdir, use.get(name))
                 rows.append(r)
                 auc = (f"  AUC edgetl {r['edgetl_auc']:.3f} LR {r['lr_train']['auc']:.3f}"
                        if r["edgetl_auc"] is not None else "")
-                print(f"{name:22s} seed {seed:3d}  train/val/test {r['n']['train']}/{r['n']['val']}/{r['n']['test']}  "
+                print(f"{name:22s} seed {r['seed']:3d}  train/val/test {r['n']['train']}/{r['n']['val']}/{r['n']['test']}  "
                       f"edgetl {r['edgetl']:.3f} (kept {r['kept']})  LR(train) {r['lr_train']['accuracy']:.3f}  "
                       f"LR(train+val) {r['lr_train_val']['accuracy']:.3f}  diff {r['edgetl'] - r['lr_train']['accuracy']:+.3f}"
-                      f"{auc}  {r['seconds']:.0f} s", flush=True)
+                      f"{auc}  {r['seconds']:.0f} s  [{r['model']}]", flush=True)
     print("\nsummary (mean over seeds)")
     for name in dict.fromkeys(r["dataset"] for r in rows):
         rs = [r for r in rows if r["dataset"] == name]
