@@ -94,6 +94,15 @@ class JavaCore:
             rows.append((label, float(np.array([int(bits, 16)], np.uint32).view(np.float32)[0])))
         return rows
 
+    def decide(self, contract: Path, labels_txt: Path, output: np.ndarray, work: Path) -> str:
+        """Java's reported label (OutputDecoder.decide) for one raw output tensor; ``contract`` is model.json
+        or a .tflite whose embedded edgetl_contract.json Java reads."""
+        out = work / "output.bin"
+        arr = np.asarray(output)
+        out.write_bytes(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+        label, _index = self.harness("decide", contract, labels_txt, out).rstrip("\n").split("\t")
+        return label
+
 
 def compile_core(work: Path, main_src: Path = MAIN_SRC) -> JavaCore:
     reason = missing_toolchain()

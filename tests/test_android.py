@@ -49,6 +49,13 @@ def tiny_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def binary_run(tmp_path_factory):
+    """Two classes, one sigmoid logit, a decision on the FIRST label (see android_models.build_tiny_run)."""
+    need(FLOWERS)
+    return build_tiny_run(tmp_path_factory.mktemp("android_binary") / "run", FLOWERS, binary=True)
+
+
+@pytest.fixture(scope="session")
 def exported(tiny_run, tmp_path_factory):
     """The run's float32 and int8 artifacts exported as app assets: {mode: (out_dir, result)}."""
     out = {}
@@ -291,6 +298,8 @@ MUTANTS = {
     "one sigmoid unit not expanded": ("OutputDecoder.java", "if (y.length == 1) {", "if (y.length == -1) {"),
     "labels count unchecked": ("ModelContract.java", "if (labels.size() != expected) {", "if (false) {"),
     "resize rounds down": ("ImageResizer.java", "int round = 1 << (2 * FRAC_BITS - 1);", "int round = 0;"),
+    "decision ignored": ("OutputDecoder.java", "if (contract.hasDecision() && probabilities.length == 2) {", "if (false) {"),
+    "decision strict (>)": ("OutputDecoder.java", "probabilities[pos] >= contract.threshold", "probabilities[pos] > contract.threshold"),
 }
 
 
@@ -360,6 +369,29 @@ def test_java_top3_equals_python_top3(java_core, exported, tmp_path, mode):
         np.testing.assert_allclose([g[1] for g in got], [e[1] for e in expected], rtol=0, atol=1e-6)
         distinct.add(tuple(e[0] for e in expected))
     assert len(distinct) > 1, "every photo gave the same top-3: the comparison would prove little"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_java_decision_equals_python_on_a_thresholded_binary_run(java_core, binary_run, tmp_path, mode):
+    """Issue 10 item 4: the contract's decision travels to the app (model.json and the contract embedded in
+    the .tflite), and Java reports the class Python's evaluate/predict report (Contract.decide) on real photos."""
+    out = tmp_path / "assets"
+    export_android(binary_run, artifact=mode, out=out)
+    run_contract = Contract.load(binary_run / "contract.json")
+    contract = Contract.load(out / "model.json")
+    assert (contract.positive_label, contract.threshold) == (run_contract.positive_label, run_contract.threshold)
+    assert contract.positive_label == contract.labels[0] and contract.output_units == 1
+    runner = open_artifact(out / "model.tflite", contract=contract)
+    raws = [runner.invoke(runner.prepare(resize_rgb(p, contract.height, contract.width)[None])) for p in photos(4)]
+    probs = contract.to_probabilities(np.concatenate(raws))
+    expected = [contract.labels[i] for i in contract.decide(probs)]
+    for source in (out / "model.json", out / "model.tflite"):  # sidecar, and the app's embedded-contract fallback
+        got = [java_core.decide(source, out / "labels.txt", raw[0], tmp_path) for raw in raws]
+        assert got == expected, source.name
+    argmax = [contract.labels[i] for i in probs.argmax(axis=1)]
+    assert expected != argmax, "the threshold never changed a decision: the comparison would prove little"
+    assert len(set(expected)) == 2, "every photo got the same class: the comparison would prove little"
 
 
 def test_java_top3_equals_python_on_googles_uint8_mobilenet(java_core, tmp_path):

@@ -2,6 +2,7 @@ package io.edgetl.demo
 
 import android.os.SystemClock
 import io.edgetl.core.ContractException
+import io.edgetl.core.ImageResizer
 import io.edgetl.core.InputEncoder
 import io.edgetl.core.OutputDecoder
 import io.edgetl.core.Recognition
@@ -15,6 +16,7 @@ import org.tensorflow.lite.gpu.GpuDelegate
 import org.tensorflow.lite.nnapi.NnApiDelegate
 import java.io.Closeable
 import java.nio.ByteBuffer
+import java.util.Locale
 
 /**
  * LiteRT Interpreter + the plain-Java contract code (edgetl-core): RGB pixels in, top-k out.
@@ -24,6 +26,9 @@ import java.nio.ByteBuffer
  * A delegate (GPU, NNAPI) that cannot be created or refuses the model never crashes the app: the
  * classifier falls back to the CPU and [accelerator] says why. Native-library problems surface as
  * [UnsatisfiedLinkError] / [NoClassDefFoundError], hence the `Throwable` catches around delegates.
+ *
+ * A binary model whose contract carries a decision (positive class, threshold) reports the positive
+ * class iff its probability >= threshold, as `edgetl evaluate`/`predict` do; otherwise the top class.
  */
 class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : Closeable {
 
@@ -36,6 +41,8 @@ class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : 
     private val decoder = OutputDecoder(contract)
     private val input: ByteBuffer = encoder.allocate()
     private val output: ByteBuffer = decoder.allocate()
+    /** The frame resized to the model's input, reused for every frame (no ~150 KB array per frame). */
+    private val resized = ByteArray(contract.width * contract.height * 3)
     private var delegate: Delegate? = null
     private val interpreter: Interpreter
 
@@ -120,18 +127,31 @@ class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : 
     }
 
     /**
-     * Upright RGB bytes (the first `width * height * 3` of [rgb]) -> the [k] best classes scoring at
-     * least [threshold], and the interpreter's own time. Input and output buffers are reused.
+     * Upright RGB bytes (the first `width * height * 3` of [rgb]) -> the reported class first (the contract's
+     * decision, or the top class), then the next best, [k] in all, and the interpreter's own time. Classes
+     * scoring below [minScore] are left out, except a decided class. Resize, input and output buffers are reused.
      */
-    fun classify(rgb: ByteArray, width: Int, height: Int, k: Int, threshold: Float): Result {
-        encoder.encode(rgb, width, height, input)
+    fun classify(rgb: ByteArray, width: Int, height: Int, k: Int, minScore: Float): Result {
+        ImageResizer.resizeRgbInto(rgb, width, height, contract.width, contract.height, resized)
+        encoder.encodeResized(resized, input)
         output.rewind()
         val t0 = SystemClock.elapsedRealtimeNanos()
         interpreter.run(input, output)
         val ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
         val probabilities = decoder.probabilities(output)
-        val top = decoder.topK(probabilities, k).filter { it.score >= threshold }
+        val shown = decoder.classify(probabilities, k)
+        val top = shown.filterIndexed { i, r -> (i == 0 && contract.hasDecision()) || r.score >= minScore }
         return Result(top, ms)
+    }
+
+    /**
+     * How [r] was decided when the contract has a decision, for the screen: "p >= 0.31" for the positive
+     * class, "p(PNEUMONIA) < 0.31" for the other; null for a model without one.
+     */
+    fun decisionNote(r: Recognition): String? {
+        if (!contract.hasDecision()) return null
+        val t = String.format(Locale.US, "%.4f", contract.threshold).trimEnd('0').trimEnd('.')
+        return if (r.index == contract.positiveIndex()) "p >= $t" else "p(${contract.positiveLabel}) < $t"
     }
 
     override fun close() {

@@ -242,7 +242,8 @@ class MainActivity : AppCompatActivity() {
 
     private fun show(result: Pair<Classifier, Classifier.Result>, rate: String) {
         val (clf, r) = result
-        val lines = if (r.top.isEmpty()) getString(R.string.below_threshold) else r.top.joinToString("\n") { line(it) }
+        val lines = if (r.top.isEmpty()) getString(R.string.below_threshold)
+            else r.top.mapIndexed { i, it -> line(it, if (i == 0) clf.decisionNote(it) else null) }.joinToString("\n")
         val info = String.format(Locale.US, "%.1f ms inference   %s   %s", r.inferenceMs, rate, clf.description)
         runOnUiThread {
             hideError()
@@ -251,7 +252,9 @@ class MainActivity : AppCompatActivity() {
         }
     }
 
-    private fun line(r: Recognition): String = String.format(Locale.US, "%-20s %5.1f%%", r.label, 100f * r.score)
+    /** "PNEUMONIA  35.0%  (p >= 0.31)": the decision note for a binary model's decided class. */
+    private fun line(r: Recognition, note: String?): String =
+        String.format(Locale.US, "%-20s %5.1f%%", r.label, 100f * r.score) + (note?.let { "  ($it)" } ?: "")
 
     /** Gallery mode: decode (downsampled, EXIF-rotated) on the UI thread, classify on [analysis]. */
     private fun classifyPhoto(uri: Uri) {

@@ -70,6 +70,7 @@ class ModelAssets private constructor(
                     metadata.labels ?: fromJson.labels, fromJson.height, fromJson.width, fromJson.channelOrder,
                     metadata.mean ?: fromJson.mean, metadata.std ?: fromJson.std, fromJson.input, fromJson.output,
                     fromJson.outputUnits, fromJson.activation, fromJson.artifact,
+                    fromJson.positiveLabel, fromJson.threshold,  // the decision (binary models) is the contract's
                 )
                 val what = listOfNotNull(metadata.labels?.let { "labels" }, metadata.mean?.let { "mean/std" })
                 val source = if (what.isEmpty()) "from $where" else "${what.joinToString("+")} from TFLite metadata"

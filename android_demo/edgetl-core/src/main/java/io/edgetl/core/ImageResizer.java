@@ -39,23 +39,41 @@ public final class ImageResizer {
 
     /**
      * Resize interleaved RGB bytes (row-major, {@code srcHeight x srcWidth x 3}) to {@code height x width x 3}.
-     * Bytes are read as unsigned 0..255.
+     * Bytes are read as unsigned 0..255. Allocates the result; per frame, use {@link #resizeRgbInto}.
      */
     public static byte[] resizeRgb(byte[] src, int srcWidth, int srcHeight, int width, int height) {
+        if (width <= 0 || height <= 0) {
+            throw new IllegalArgumentException("image sizes must be positive");
+        }
+        byte[] out = new byte[width * height * 3];
+        resizeRgbInto(src, srcWidth, srcHeight, width, height, out);
+        return out;
+    }
+
+    /**
+     * {@link #resizeRgb} into the caller's {@code dst} (its first {@code width * height * 3} bytes; a larger
+     * array is allowed, the rest is left alone), so a camera frame path can reuse one array. Same bytes.
+     */
+    public static void resizeRgbInto(byte[] src, int srcWidth, int srcHeight, int width, int height, byte[] dst) {
         if (srcWidth <= 0 || srcHeight <= 0 || width <= 0 || height <= 0) {
             throw new IllegalArgumentException("image sizes must be positive");
         }
         if (src.length < srcWidth * srcHeight * 3) {
             throw new IllegalArgumentException("RGB buffer holds " + src.length + " bytes, need " + (srcWidth * srcHeight * 3));
         }
+        if (dst == src) {
+            throw new IllegalArgumentException("resizeRgbInto cannot write into its source array");
+        }
+        if (dst.length < width * height * 3) {
+            throw new IllegalArgumentException("output buffer holds " + dst.length + " bytes, need " + (width * height * 3));
+        }
         if (srcWidth == width && srcHeight == height) {
-            byte[] copy = new byte[width * height * 3];
-            System.arraycopy(src, 0, copy, 0, copy.length);
-            return copy;
+            System.arraycopy(src, 0, dst, 0, width * height * 3);
+            return;
         }
         Axis ys = new Axis(srcHeight, height);
         Axis xs = new Axis(srcWidth, width);
-        byte[] out = new byte[width * height * 3];
+        byte[] out = dst;
         int rowBytes = srcWidth * 3;
         int round = 1 << (2 * FRAC_BITS - 1);
         int o = 0;
@@ -77,6 +95,5 @@ public final class ImageResizer {
                 }
             }
         }
-        return out;
     }
 }

@@ -8,7 +8,9 @@ import java.util.Map;
 /**
  * model.json: the contract edgetl exports beside model.tflite (Contract.to_dict() in edgetl/contract.py).
  * It says what the model takes (size, channel order, mean/std, dtype, scale/zero point) and how to read
- * its output (dtype, scale/zero point, activation, units).
+ * its output (dtype, scale/zero point, activation, units), and for a binary model optionally the decision
+ * ({@code "decision": {"positive_label", "threshold"}}, chosen by {@code edgetl train --target-recall}):
+ * the positive class is reported iff its probability >= threshold ({@link OutputDecoder#decide}).
  */
 public final class ModelContract {
     public static final String FORMAT = "edgetl-contract/1";
@@ -27,9 +29,26 @@ public final class ModelContract {
     /** What the consumer applies to the dequantized output: none, softmax or sigmoid. */
     public final String activation;
     public final String artifact;
+    /** The decision's positive class, or null when the model has no decision (the top class wins). */
+    public final String positiveLabel;
+    /**
+     * The decision's threshold as float32 (NaN without a decision): numpy compares the float32 probabilities
+     * with the threshold in float32 ({@code probs >= threshold}, a weak Python scalar), so Java does too.
+     */
+    public final float threshold;
 
     public ModelContract(List<String> labels, int height, int width, String channelOrder, float[] mean, float[] std,
                          TensorSpec input, TensorSpec output, int outputUnits, String activation, String artifact) {
+        this(labels, height, width, channelOrder, mean, std, input, output, outputUnits, activation, artifact, null, Float.NaN);
+    }
+
+    /**
+     * With a binary decision: {@code positiveLabel} (one of {@code labels}) is reported iff its probability is
+     * >= {@code threshold}; pass (null, NaN) for none.
+     */
+    public ModelContract(List<String> labels, int height, int width, String channelOrder, float[] mean, float[] std,
+                         TensorSpec input, TensorSpec output, int outputUnits, String activation, String artifact,
+                         String positiveLabel, float threshold) {
         this.labels = Collections.unmodifiableList(new ArrayList<String>(labels));
         this.height = height;
         this.width = width;
@@ -41,6 +60,8 @@ public final class ModelContract {
         this.outputUnits = outputUnits;
         this.activation = activation;
         this.artifact = artifact;
+        this.positiveLabel = positiveLabel;
+        this.threshold = positiveLabel == null ? Float.NaN : threshold;
         validate();
     }
 
@@ -73,9 +94,35 @@ public final class ModelContract {
         int units = out.get("units") == null ? labels.size() : integer(out, "units");
         String activation = out.get("activation") == null ? "none" : string(out, "activation");
         Object artifact = d.get("artifact");
+        String positive = null;
+        float threshold = Float.NaN;
+        Object decision = d.get("decision");
+        if (decision != null) {
+            if (!(decision instanceof Map)) {
+                throw bad("'decision' must be an object");
+            }
+            Map<?, ?> dec = (Map<?, ?>) decision;
+            threshold = (float) number(dec, "threshold");  // numpy's float32 cast: round to nearest
+            // Contract.positive_index(): no positive label means the second class, as in edgetl.measure.metrics.decide
+            positive = dec.get("positive_label") == null ? (labels.size() > 1 ? labels.get(1) : null)
+                    : string(dec, "positive_label");
+            if (positive == null) {
+                throw bad("a decision needs two classes, the model has " + labels.size());
+            }
+        }
         return new ModelContract(labels, integer(in, "height"), integer(in, "width"), order,
                 floats3(in, "mean"), floats3(in, "std"), tensor(in, "input"), tensor(out, "output"),
-                units, activation, artifact instanceof String ? (String) artifact : null);
+                units, activation, artifact instanceof String ? (String) artifact : null, positive, threshold);
+    }
+
+    /** True when a binary decision (positive class and threshold) replaces the top class. */
+    public boolean hasDecision() {
+        return positiveLabel != null;
+    }
+
+    /** Index of the decision's positive class in {@link #labels}, -1 without a decision. */
+    public int positiveIndex() {
+        return positiveLabel == null ? -1 : labels.indexOf(positiveLabel);
     }
 
     private void validate() {
@@ -102,6 +149,17 @@ public final class ModelContract {
         if (labels.size() != expected) {
             throw new ContractException("model.json has " + labels.size() + " labels but the model outputs "
                     + outputUnits + " unit(s); the labels do not belong to this model: re-export with `edgetl export android`");
+        }
+        if (positiveLabel != null) {
+            if (labels.size() != 2) {
+                throw bad("decision is for two-class models, this one has " + labels.size() + " classes");
+            }
+            if (!labels.contains(positiveLabel)) {
+                throw bad("decision.positive_label '" + positiveLabel + "' is not one of the labels " + labels);
+            }
+            if (!(threshold >= 0f && threshold <= 1f)) {
+                throw bad("decision.threshold is " + threshold + ", expected a probability in [0, 1]");
+            }
         }
     }
 

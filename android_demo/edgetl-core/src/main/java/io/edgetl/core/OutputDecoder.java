@@ -12,6 +12,8 @@ import java.util.List;
  *   p = (q - zero_point) * scale          quantized output (float32 arithmetic)
  *   p = softmax(p) | sigmoid(p) | p       per output.activation
  *   one unit: probabilities = [1 - p, p]  (the unit is P(labels[1]))
+ *   class = positive iff p[positive] >= threshold    binary model with a decision (edgetl.measure.metrics.decide)
+ *         = argmax(p)                                 otherwise
  * </pre>
  */
 public final class OutputDecoder {
@@ -96,6 +98,52 @@ public final class OutputDecoder {
     public static float sigmoid(float v) {
         float e = (float) Math.exp(-v);
         return 1.0f / (1.0f + e);
+    }
+
+    /**
+     * The class the model reports (edgetl.measure.metrics.decide): for two classes and a contract decision, the
+     * positive class iff its probability >= threshold (compared in float32, as numpy does), else the other;
+     * otherwise the most probable class (the first on ties, like numpy's argmax).
+     */
+    public int decide(float[] probabilities) {
+        if (probabilities.length != contract.labels.size()) {
+            throw new IllegalArgumentException(probabilities.length + " probabilities for " + contract.labels.size() + " labels");
+        }
+        if (contract.hasDecision() && probabilities.length == 2) {
+            int pos = contract.positiveIndex();
+            return probabilities[pos] >= contract.threshold ? pos : 1 - pos;
+        }
+        int best = 0;
+        for (int i = 1; i < probabilities.length; i++) {
+            if (probabilities[i] > probabilities[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * What the app shows: the decided class ({@link #decide}) first, then the next most probable classes, k in all.
+     * Without a decision this is {@link #topK}.
+     */
+    public List<Recognition> classify(float[] probabilities, int k) {
+        List<Recognition> ranked = topK(probabilities, probabilities.length);
+        int decided = decide(probabilities);
+        List<Recognition> out = new ArrayList<Recognition>(Math.min(k, ranked.size()));
+        for (Recognition r : ranked) {
+            if (r.index == decided) {
+                out.add(r);
+            }
+        }
+        for (Recognition r : ranked) {
+            if (out.size() >= k) {
+                break;
+            }
+            if (r.index != decided) {
+                out.add(r);
+            }
+        }
+        return out.size() > k ? out.subList(0, k) : out;
     }
 
     /** The k most probable classes, best first; ties keep the lower index first (numpy's stable argsort). */

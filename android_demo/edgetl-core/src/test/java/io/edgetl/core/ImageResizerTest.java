@@ -80,6 +80,31 @@ public class ImageResizerTest {
     }
 
     @Test
+    public void intoACallersBufferGivesTheSameBytesAndReusesIt() {
+        java.util.Random rnd = new java.util.Random(11);
+        int[][] sizes = {{640, 480, 224, 224}, {7, 5, 80, 64}, {1000, 13, 17, 31}, {1, 1, 3, 2}, {96, 96, 96, 96}, {480, 640, 96, 96}};
+        byte[] dst = new byte[224 * 224 * 3 + 5];  // larger than needed: reused for every size, the tail untouched
+        for (int t = 0; t < dst.length; t++) {
+            dst[t] = (byte) 0xA5;
+        }
+        for (int[] s : sizes) {
+            byte[] src = new byte[s[0] * s[1] * 3];
+            rnd.nextBytes(src);
+            byte[] expected = ImageResizer.resizeRgb(src, s[0], s[1], s[2], s[3]);
+            ImageResizer.resizeRgbInto(src, s[0], s[1], s[2], s[3], dst);
+            assertArrayEquals(java.util.Arrays.toString(s), expected, java.util.Arrays.copyOf(dst, expected.length));
+            for (int t = 224 * 224 * 3; t < dst.length; t++) {
+                assertEquals((byte) 0xA5, dst[t]);
+            }
+        }
+    }
+
+    @Test(expected = IllegalArgumentException.class)
+    public void intoATooSmallBufferIsRefused() {
+        ImageResizer.resizeRgbInto(new byte[4 * 4 * 3], 4, 4, 2, 2, new byte[2 * 2 * 3 - 1]);
+    }
+
+    @Test
     public void argbAndRgbaGiveTheSameRgb() {
         int[] argb = {0xFF102030, 0x80FFFEFD};
         byte[] rgb = Pixels.rgbFromArgb(argb, 2, 1);

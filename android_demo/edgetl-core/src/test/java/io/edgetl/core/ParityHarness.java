@@ -16,6 +16,9 @@ import java.util.List;
  *   input MODEL_JSON RGB_RAW WIDTH HEIGHT OUT_BIN   decoded RGB bytes -> the input tensor, little-endian
  *   topk  MODEL_JSON LABELS_TXT OUTPUT_BIN K        the model's output tensor (little-endian) -> top-k lines
  *                                                    "label TAB index TAB float-bits-hex TAB score"
+ *   decide CONTRACT LABELS_TXT OUTPUT_BIN            the reported class (OutputDecoder.decide): "label TAB index";
+ *                                                    CONTRACT is model.json, or a .tflite whose embedded
+ *                                                    edgetl_contract.json is read (the app's fallback)
  * </pre>
  */
 public final class ParityHarness {
@@ -28,6 +31,8 @@ public final class ParityHarness {
                 input(args);
             } else if (args.length == 5 && "topk".equals(args[0])) {
                 topk(args);
+            } else if (args.length == 4 && "decide".equals(args[0])) {
+                decide(args);
             } else {
                 System.err.println("usage: input MODEL_JSON RGB_RAW WIDTH HEIGHT OUT_BIN | topk MODEL_JSON LABELS_TXT OUTPUT_BIN K");
                 System.exit(64);
@@ -56,6 +61,29 @@ public final class ParityHarness {
         } finally {
             out.close();
         }
+    }
+
+    private static ModelContract contract(String path) throws IOException {
+        if (!path.endsWith(".tflite")) {
+            return ModelContract.parse(read(path));
+        }
+        byte[] embedded = ZipAppendix.read(ByteBuffer.wrap(Files.readAllBytes(new File(path).toPath())), "edgetl_contract.json");
+        if (embedded == null) {
+            throw new ContractException(path + " has no embedded edgetl_contract.json");
+        }
+        return ModelContract.parse(new String(embedded, "UTF-8"));
+    }
+
+    private static void decide(String[] a) throws IOException {
+        ModelContract c = contract(a[1]);
+        c.checkLabels(Labels.parse(read(a[2])));
+        byte[] raw = Files.readAllBytes(new File(a[3]).toPath());
+        if (raw.length != c.outputBytes()) {
+            throw new ContractException("output tensor has " + raw.length + " bytes, the contract implies " + c.outputBytes());
+        }
+        OutputDecoder dec = new OutputDecoder(c);
+        int k = dec.decide(dec.probabilities(ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN)));
+        new PrintStream(System.out, true, "UTF-8").println(c.labels.get(k) + "\t" + k);
     }
 
     private static void topk(String[] a) throws IOException {
