@@ -41,3 +41,93 @@ def test_int8_hard_swish_falls_back_and_keep_float_puts_it_back_in_xnnpack(tmp_p
     keep_fb, keep_parts = fallback(tmp_path / "keep" / "model_int8.tflite")
     assert plain_fb.count("HARD_SWISH") == 2 and plain_parts >= 2
     assert "HARD_SWISH" not in keep_fb and keep_parts < plain_parts
+
+
+# ---- quantize --auto (issue 12): the selection rule on fake evidence, then one real model -------------------
+
+def _err(tensor, op, rmse_scale):
+    return {"tensor": tensor, "op": op, "rmse_scale": rmse_scale, "scale": 0.1}
+
+
+def test_auto_keeps_fallback_ops_but_never_the_quantize_ops_themselves():
+    from edgetl.stages.auto_float import select
+
+    sel = select({"HARD_SWISH": 20, "QUANTIZE": 1, "DEQUANTIZE": 1, "MEAN": 0}, [])
+    assert sel["keep_float"] == ["HARD_SWISH"] and sel["tensors"] == []
+    assert "HARD_SWISH: 20 node(s) fall back" in sel["reasons"][0]
+
+
+def test_auto_keeps_the_worst_tensors_above_the_threshold_up_to_the_cap():
+    from edgetl.stages.auto_float import select
+
+    errors = [_err("a", "CONV_2D", 0.30), _err("b", "CONV_2D", 2.5), _err("c", "ADD", 0.71), _err("d", "MUL", 0.69),
+              _err("e", "HARD_SWISH", 9.0), _err("f", "CONV_2D", 1.2), _err("nan", "CONV_2D", float("nan"))]
+    sel = select({"HARD_SWISH": 2}, errors, threshold=0.7, max_tensors=2, top_n=4)
+    # e is made by HARD_SWISH, already kept as an op: not counted against the cap
+    assert sel["keep_float"] == ["HARD_SWISH", "b", "f"]
+    assert any("1 more tensor(s) above 0.7" in r for r in sel["reasons"])  # c was over but capped
+    assert [(e["tensor"], e["kept"]) for e in sel["layer_error"]] == [("e", True), ("b", True), ("f", True),
+                                                                      ("c", False)]
+    assert sel["tensors_measured"] == 6  # the nan row is not a measurement
+
+
+def test_auto_with_nothing_to_fix_keeps_nothing_and_says_so():
+    from edgetl.stages.auto_float import select
+
+    sel = select({"QUANTIZE": 1}, [_err("a", "CONV_2D", 0.3)])
+    assert sel["keep_float"] == [] and "nothing to keep" in sel["reasons"][0]
+
+
+def test_debugger_csv_gives_rmse_over_scale():
+    from edgetl.stages.auto_float import parse_layer_stats
+
+    text = ("op_name,tensor_idx,num_elements,stddev,mean_error,max_abs_error,mean_squared_error,scale,zero_point,"
+            "tensor_name\nCONV_2D,5,10,0.1,0.0,0.3,0.04,0.1,0,model/conv/BiasAdd\nADD,6,10,,,,bad,0.1,0,x\n")
+    rows = parse_layer_stats(text)
+    assert len(rows) == 1 and rows[0]["tensor"] == "model/conv/BiasAdd" and rows[0]["op"] == "CONV_2D"
+    assert rows[0]["rmse_scale"] == pytest.approx(2.0)
+
+
+def test_report_renders_the_auto_choice_and_the_error_table():
+    from edgetl.stages.auto_float import error_table_markdown, select
+
+    sel = select({"HARD_SWISH": 2}, [_err("model/conv/BiasAdd", "CONV_2D", 1.5), _err("ok", "ADD", 0.2)])
+    md = "\n".join(error_table_markdown(sel))
+    assert "kept in float: HARD_SWISH, model/conv/BiasAdd" in md
+    assert "| model/conv/BiasAdd | CONV_2D | 1.50 |" in md and "| ok | ADD | 0.2 |" in md
+
+
+@pytest.mark.slow
+def test_auto_keeps_the_fallback_op_in_float_and_the_file_passes_the_gate(tmp_path):
+    from edgetl import _tf
+    from edgetl.formats.contract import Contract
+    from edgetl.measure.ops import tflite_coverage
+    from edgetl.measure.parity import Gate, load_records
+    from edgetl.measure.runtime import KerasRunner
+    from edgetl.stages.quantize import _auto_int8
+
+    keras = _tf.keras()
+    _tf.set_seed(0)
+    x = inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = x * keras.layers.ReLU(6.0)(x + 3.0) / 6.0  # hard-swish, as keras.applications.MobileNetV3 writes it
+    x = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, x)
+    c = Contract(labels=["r", "g", "b"], height=32, width=32, output_units=3)
+    rng = np.random.default_rng(0)  # class k: channel k bright; an easy task, so the gate has a clear answer
+    y = rng.integers(0, 3, 600)
+    pixels = rng.integers(0, 120, (600, 32, 32, 3)).astype(np.uint8)
+    pixels[np.arange(600), :, :, y] += 120
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(c.normalize(pixels[:300]), y[:300], epochs=8, batch_size=32, verbose=0)
+    gate = Gate(KerasRunner(tmp_path / "model.keras", c, model=model), pixels[300:], {"int8": 0.95},
+                pixels[300:], y[300:], "synthetic")
+    rec = _auto_int8(model, c, tmp_path, pixels[:64], "uint8", "model", gate, None, False, [])
+    sel = rec["auto_keep_float"]
+    assert "HARD_SWISH" in sel["keep_float"] and sel["fallback_ops"].get("HARD_SWISH") == 1
+    assert sel["layer_error"] and all(e["rmse_scale"] >= 0 for e in sel["layer_error"])
+    assert rec["gate"] == "pass", rec
+    cov = tflite_coverage(tmp_path / "model_int8.tflite")
+    assert "HARD_SWISH" not in [n["op"] for n in cov["nodes"] if n["partition"] is None]
+    saved = load_records(tmp_path)["model_int8.tflite"]
+    assert saved["gate"] == "pass" and saved["auto_keep_float"]["keep_float"] == sel["keep_float"]

@@ -79,9 +79,13 @@ def _common(fn):
 @click.option("--keep-float", "keep_float", multiple=True,
               help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
                    "comma-separated or repeated; find candidates with `edgetl benchmark --ops` (fallback ops).")
+@click.option("--auto", "auto", is_flag=True,
+              help="int8 also keeps in float the ops that fall back from XNNPACK in plain int8 and the worst tensors "
+                   "of TFLite's quantization debugger (rmse/scale > 0.7, at most 5); prints what it chose and why "
+                   "(rule: docs/quantize.md).")
 @_common
 @user_errors
-def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, data, model, min_agreement,
+def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, auto, data, model, min_agreement,
                  parity_images, as_json):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
@@ -96,6 +100,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
       edgetl quantize runs/flowers --mode int8 --io float32 --calibration-images 500
       edgetl quantize runs/flowers --mode int16x8          # int16 activations: when int8 loses too much accuracy
       edgetl quantize runs/v3 --mode int8 --keep-float HARD_SWISH   # XNNPACK has no int8 hard-swish
+      edgetl quantize runs/v3 --mode int8 --auto        # choose what stays in float from coverage + debugger
       edgetl quantize runs/flowers --mode int8 --model model_pruned.keras      # after `edgetl prune`
       edgetl quantize runs/flowers --mode int8 --data /new/place/of/photos --min-agreement int8=0.9
     """
@@ -106,10 +111,31 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     with progress_bar() as progress:
         records = quantize_run(run_dir, list(modes), calibration_images=calibration_images, io=io, qat_epochs=qat_epochs,
                                data=data, agreement=agreement, parity_images=parity_images,
-                               progress=steps(progress), model=model, keep_float=list(keep_float))
+                               progress=steps(progress), model=model, keep_float=list(keep_float), auto=auto)
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl quantize {run_dir}")
+    for r in records:
+        if r.get("auto_keep_float"):
+            print_auto(r)
+
+
+def print_auto(record: dict) -> None:
+    """What --auto kept in float, why, and the quantization debugger's worst tensors."""
+    from rich.table import Table
+
+    sel = record["auto_keep_float"]
+    console.print(f"--auto kept in float for {record['file']}: {', '.join(sel['keep_float']) or 'nothing'}")
+    for reason in sel["reasons"]:
+        console.print(f"  - {reason}")
+    t = Table(title=f"quantization debugger: worst {len(sel['layer_error'])} of {sel['tensors_measured']} tensors "
+                    f"(rmse/scale in quantization steps; rounding alone 0.29; threshold {sel['threshold']})")
+    for col in ("tensor", "op", "rmse/scale", "scale", "kept as"):
+        t.add_column(col, justify="right" if col in ("rmse/scale", "scale") else "left")
+    for e in sel["layer_error"]:
+        t.add_row(str(e["tensor"]), str(e.get("op")), f"{e['rmse_scale']:.2f}", _fmt(e.get("scale"), ".3g"),
+                  "float" if e.get("kept") else "int8")
+    console.print(t)
 
 
 @click.command("prune")

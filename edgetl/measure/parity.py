@@ -299,6 +299,18 @@ def save_record(runner, fmt, rec: dict) -> Path:
     return path
 
 
+def annotate_record(artifact, **fields) -> None:
+    """Add ``fields`` (e.g. what `quantize --auto` kept in float, and why) to ``artifact``'s saved gate record."""
+    from edgetl.fsutil import write_json
+
+    artifact = Path(artifact)
+    path = artifact.parent / GATE_FILE
+    records = load_records(artifact.parent)
+    if artifact.name in records and isinstance(records[artifact.name], dict):
+        records[artifact.name].update(fields)
+        write_json(path, records)
+
+
 def load_records(folder) -> dict:
     """{file name: gate record} of a run folder (empty when none was saved)."""
     from edgetl.fsutil import read_json

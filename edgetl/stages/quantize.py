@@ -118,11 +118,13 @@ def qat_finetune(q, model, contract: Contract, images: np.ndarray, labels: np.nd
 def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
                  data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
                  progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
-                 keep_float: Sequence[str] = ()) -> list:
+                 keep_float: Sequence[str] = (), auto: bool = False) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
 
     ``keep_float``: op names (HARD_SWISH) or tensor names the calibrated modes leave in float
-    (``edgetl.stages.selective``).
+    (``edgetl.stages.selective``). ``auto``: int8 also keeps in float what ``edgetl.stages.auto_float``
+    chooses from the plain int8 file's op coverage and the quantization debugger's per-tensor error;
+    the choice and its reasons are the int8 record's "auto_keep_float" (also saved in gate.json).
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
@@ -139,6 +141,8 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         raise EdgetlError(f"--qat-epochs must be 0 or more, got {qat_epochs}")
     if parity_images is not None and int(parity_images) <= 0:
         raise EdgetlError(f"--parity-images must be a positive number, got {parity_images}")
+    if auto and "int8" not in modes:
+        raise EdgetlError("--auto chooses what int8 keeps in float; add --mode int8")
     model_path = run.resolve_model(model)
     contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
@@ -152,8 +156,12 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     ptq = [m for m in modes if m not in trained]
     if ptq:
         cal = run.calibration(splits, calibration_images) if any(m in calibrated for m in ptq) else None
-        recs = convert_tflite(keras_model, contract, ptq, run.path, calibration=cal, io=io, stem=stem, gate=gate,
-                              progress=progress, keep_going=keep_going, keep_float=keep_float)
+        others = [m for m in ptq if not (auto and m == "int8")]
+        recs = convert_tflite(keras_model, contract, others, run.path, calibration=cal, io=io, stem=stem, gate=gate,
+                              progress=progress, keep_going=keep_going, keep_float=keep_float) if others else {}
+        if auto:
+            recs["int8"] = _auto_int8(keras_model, contract, run.path, cal, io, stem, gate, progress, keep_going,
+                                      keep_float)
         records += [recs[m] for m in ptq]
     for mode in trained:
         if progress:
@@ -177,3 +185,28 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     if progress:
         progress("done", len(modes), len(modes))
     return records
+
+
+def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float) -> dict:
+    """int8 with --auto: measure, choose (``auto_float``), convert by the --keep-float path behind the gate."""
+    from edgetl.measure.parity import annotate_record
+    from edgetl.stages.auto_float import choose
+
+    if progress:
+        progress("int8 --auto: op coverage + quantization debugger", 0, 1)
+    t = time.perf_counter()
+    try:
+        sel = choose(keras_model, contract, cal, io)
+    except EdgetlError as e:
+        if not keep_going:
+            raise
+        return failed_record(tflite_format("int8"), out_dir, stem, e)
+    chosen = list(dict.fromkeys(list(keep_float) + sel["keep_float"]))
+    rec = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem, gate=gate,
+                         progress=progress, keep_going=keep_going, keep_float=chosen)["int8"]
+    rec["seconds"] = time.perf_counter() - t
+    rec["keep_float"] = chosen
+    rec["auto_keep_float"] = sel
+    if rec.get("artifact"):
+        annotate_record(rec["artifact"], keep_float=chosen, auto_keep_float=sel)
+    return rec

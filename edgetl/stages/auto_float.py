@@ -1,0 +1,143 @@
+"""`edgetl quantize --mode int8 --auto`: which ops and tensors int8 keeps in float, and why.
+
+The rule (documented in docs/quantize.md, "--auto"), applied to evidence measured on this model:
+
+1. **Speed: ops XNNPACK does not take in int8.** The plain int8 file is opened with the runtime
+   that benchmarks it (``edgetl.measure.ops.tflite_coverage``); every op type with a node outside
+   all XNNPACK partitions is kept in float (its float kernel is delegated, and DEQUANTIZE/QUANTIZE
+   around it are too, so the graph stays in one partition). QUANTIZE/DEQUANTIZE themselves are the
+   int8 <-> float hand-over, never candidates.
+2. **Accuracy: tensors the quantization debugger flags.** ``tf.lite.experimental.QuantizationDebugger``
+   compares each quantized op's output with the float op fed the same inputs; per tensor,
+   ``rmse/scale`` = sqrt(mean squared error) / quantization step. Rounding alone gives 1/sqrt(12) = 0.29
+   steps; TensorFlow's debugger guide flags tensors above ``0.7`` steps (error from clipping or a
+   range too wide for 256 levels). The worst ``MAX_TENSORS`` above that threshold are kept in float
+   (each float island costs a DEQUANTIZE/QUANTIZE pair, so the cap bounds the speed lost). Tensors
+   made by an op already kept by rule 1 are not counted twice.
+
+Neither constant is fitted to a data split; both come from the quantizer's arithmetic and
+TensorFlow's guide. The file is then converted by the ordinary ``--keep-float`` path
+(``edgetl.stages.selective``) and passes the same parity gate.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+RMSE_SCALE_THRESHOLD = 0.7  # TensorFlow's QuantizationDebugger guide; rounding alone: 1/sqrt(12) = 0.289
+MAX_TENSORS = 5  # float islands kept for accuracy at most (each adds a DEQUANTIZE/QUANTIZE pair)
+DEBUG_IMAGES = 64  # calibration images the debugger runs (its per-tensor error is a mean over them)
+TOP_N = 10  # rows of the per-tensor error table kept in the record and report.md
+NEVER_KEEP = frozenset({"QUANTIZE", "DEQUANTIZE"})
+
+
+def select(fallback_ops: dict, layer_error: Sequence[dict], *, threshold: float = RMSE_SCALE_THRESHOLD,
+           max_tensors: int = MAX_TENSORS, top_n: int = TOP_N) -> dict:
+    """The --auto choice from op coverage and per-tensor error (pure: see the module doc for the rule).
+
+    ``fallback_ops``: {op type: nodes outside XNNPACK} of the plain int8 file. ``layer_error``:
+    [{"tensor", "op", "rmse_scale", ...}] from the debugger. Returns {"keep_float": names for
+    ``--keep-float``, "ops", "tensors", "reasons", "threshold", "max_tensors", "layer_error" (top ``top_n``)}.
+    """
+    ops = sorted(op for op, n in fallback_ops.items() if n and op not in NEVER_KEEP)
+    reasons = [f"{op}: {fallback_ops[op]} node(s) fall back from XNNPACK in plain int8" for op in ops]
+    ranked = sorted((e for e in layer_error if _finite(e.get("rmse_scale"))), key=lambda e: -e["rmse_scale"])
+    over = [e for e in ranked if e["rmse_scale"] > threshold and e.get("op") not in ops]
+    tensors = [e["tensor"] for e in over[:max_tensors]]
+    reasons += [f"{e['tensor']} ({e.get('op')}): rmse/scale {e['rmse_scale']:.2f} > {threshold}" for e in over[:max_tensors]]
+    if len(over) > max_tensors:
+        reasons.append(f"{len(over) - max_tensors} more tensor(s) above {threshold} left in int8 (cap {max_tensors})")
+    if not ops and not tensors:
+        reasons.append(f"nothing to keep: no op falls back from XNNPACK and no tensor's rmse/scale exceeds {threshold}")
+    kept = set(tensors)
+    table = [{**e, "kept": e["tensor"] in kept or e.get("op") in ops} for e in ranked[:top_n]]
+    return {"keep_float": ops + tensors, "ops": ops, "tensors": tensors, "reasons": reasons,
+            "threshold": threshold, "max_tensors": max_tensors, "fallback_ops": dict(fallback_ops),
+            "layer_error": table, "tensors_measured": len(ranked)}
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def parse_layer_stats(csv_text: str) -> list:
+    """Rows of ``QuantizationDebugger.layer_statistics_dump`` -> [{"tensor", "op", "rmse_scale", "scale", ...}]."""
+    out = []
+    for row in csv.DictReader(_io.StringIO(csv_text)):
+        try:
+            mse, scale = float(row["mean_squared_error"]), float(row["scale"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append({"tensor": row.get("tensor_name"), "op": row.get("op_name"),
+                    "rmse_scale": math.sqrt(mse) / scale if scale > 0 and mse >= 0 else None,
+                    "scale": scale, "max_abs_error": _float(row.get("max_abs_error"))})
+    return out
+
+
+def _float(v) -> Optional[float]:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[dict, list]:
+    """(fallback ops of the plain int8 file, per-tensor error): one calibration, by the quantization debugger."""
+    from edgetl import _tf
+    from edgetl.errors import EdgetlError
+    from edgetl.formats.tflite import _QuietAbsl, _converter, _representative
+    from edgetl.measure.ops import tflite_coverage
+
+    tf = _tf.tf()
+    debug_set = _representative(calibration[:DEBUG_IMAGES], contract)
+    try:
+        with _QuietAbsl():
+            conv = _converter(concrete_fn, "int8", calibration=calibration, contract=contract, io=io)
+            dbg = tf.lite.experimental.QuantizationDebugger(
+                converter=conv, debug_dataset=debug_set,
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(fully_quantize=True))
+            plain = bytes(dbg.get_nondebug_quantized_model())
+            dbg.run()
+        buf = _io.StringIO()
+        dbg.layer_statistics_dump(buf)
+    except Exception as e:  # the debugger raises ValueError/RuntimeError/ConverterError
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise EdgetlError(f"--auto could not run TFLite's quantization debugger on this model ({msg}); "
+                          "name the ops to keep in float with --keep-float instead") from e
+    with tempfile.TemporaryDirectory(prefix="edgetl-auto-") as tmp:
+        path = Path(tmp) / "plain_int8.tflite"
+        path.write_bytes(plain)
+        cov = tflite_coverage(path)
+    fallback = Counter(n["op"] for n in cov["nodes"] if n["partition"] is None)
+    return dict(fallback.most_common()), parse_layer_stats(buf.getvalue())
+
+
+def choose(model, contract, calibration: np.ndarray, io: str, **rule) -> dict:
+    """Measure the plain int8 conversion of ``model`` and apply ``select`` (the --auto decision)."""
+    from edgetl.formats.tflite import trace
+
+    fallback, layer_error = measure(trace(model, contract), contract, calibration, io)
+    return select(fallback, layer_error, **rule)
+
+
+def error_table_markdown(selection: dict) -> list:
+    """report.md lines: what --auto kept and the debugger's worst tensors."""
+    from edgetl.report.tables import markdown_table
+
+    rows = [{"tensor": e["tensor"], "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
+             "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
+    md = [f"- kept in float: {', '.join(selection.get('keep_float') or []) or 'nothing'}"]
+    md += [f"  - {r}" for r in selection.get("reasons") or []]
+    if rows:
+        md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
+               f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {selection.get('threshold')}):", "",
+               markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
+                               ("kept", "kept as")], rows)]
+    return md
