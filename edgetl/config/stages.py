@@ -114,6 +114,9 @@ class QuantizeConfig:
                                     "--int8-method ort).", min=1)
     io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
     qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
+    auto_keep_float: bool = param(False, "int8 keeps in float the ops that fall back from XNNPACK and the "
+                                  "quantization debugger's worst tensors (`edgetl quantize --auto`, rule in "
+                                  "docs/quantize.md).")
     min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
                                      "onnx:int8=0.9).", cli=False)
 
