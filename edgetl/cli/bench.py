@@ -112,12 +112,16 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops
         "edgetl benchmark", BENCH_COLUMNS, rows,
         caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
                 f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}" + peak_line(result.get("peak"))))
+    for note in result.get("notes") or ():  # e.g. a dynamic-range file measured slower than float32
+        console.print(f"[bold yellow]note:[/] {note}")
     if result.get("ops"):
         from edgetl.measure.ops import OPS_COLUMNS, table_row
 
         print_table(rich_table("op coverage (time share: each step cut out and timed alone; ONNX: onnxruntime profiler)",
                                OPS_COLUMNS, [table_row(p) for p in result["ops"]]))
     emit(result, rows, fmt_name, BENCH_COLUMNS, ROW_KEYS)
+    if fmt_name == "markdown" and result.get("notes"):
+        click.echo("\n" + "\n".join(f"Note: {n}" for n in result["notes"]))
     if fmt_name == "markdown" and result.get("ops"):
         from edgetl.measure.ops import OPS_COLUMNS, table_row
 

@@ -24,6 +24,7 @@ from typing import Iterable, Optional, Sequence
 
 from edgetl.measure import stats
 from edgetl.measure.macs import gmacs
+from edgetl.measure.verdicts import speed_notes
 from edgetl.measure import sysinfo
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json
@@ -96,13 +97,14 @@ def check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms) -> lis
 def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds: float = 1.0, warmup: int = 5,
               data: Optional[str] = None, budget_ms: float = 33.0, xnnpack: bool = True, rounds: int = DEFAULT_ROUNDS,
               progress=None, labels: Optional[str] = None, timeout: float = WORKER_TIMEOUT_S,
-              measure_peak: bool = True, ops: bool = False) -> dict:
+              measure_peak: bool = True, ops: bool = False, ops_per_op: bool = True) -> dict:
     """Measure every artifact at every thread count; {"results": rows, "peak": ..., "system": ..., "settings": ...}.
 
     ``progress``: an optional rich Progress (one step per worker run). Each row has the artifact's MACs,
     effective GMAC/s at p50 and, with ``measure_peak``, the percent of the machine's measured GEMM peak
     (``edgetl.measure.peak``) for its precision x thread count. ``ops``: also an op-coverage profile per
-    .tflite/.onnx file (``edgetl.measure.ops``, at the first thread count) under "ops".
+    .tflite/.onnx file (``edgetl.measure.ops``, at the first thread count) under "ops"; ``ops_per_op`` False
+    times XNNPACK partitions and fallback ops but not each op type inside a partition (much cheaper).
     """
     threads = check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms)
     if data is not None and not Path(data).is_dir():
@@ -156,11 +158,12 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
         for f in files:
             if progress:
                 progress.update(task, description=f"op profile {f.name}")
-            profiles.append(run_op_profile(f, threads[0], xnnpack, timeout))
+            profiles.append(run_op_profile(f, threads[0], xnnpack, timeout, per_op=ops_per_op))
             if progress:
                 progress.advance(task)
     return {
         "results": rows,
+        "notes": speed_notes(rows),
         "peak": machine_peak,
         "ops": profiles,
         "system": sysinfo.collect(),
@@ -194,13 +197,15 @@ def run_worker(path: Path, threads: int, runs: int, min_seconds: float, warmup: 
     return {"ok": False, "error": f"worker exited {proc.returncode}: {tail[-1][:200] if tail else 'no message'}"}
 
 
-def run_op_profile(path: Path, threads: int, xnnpack: bool, timeout: float) -> dict:
+def run_op_profile(path: Path, threads: int, xnnpack: bool, timeout: float, per_op: bool = True) -> dict:
     """``edgetl.measure.ops`` on one file, in its own process like every measurement."""
     with tempfile.TemporaryDirectory(prefix="edgetl-ops-") as tmp:
         out = Path(tmp) / "ops.json"
         cmd = [sys.executable, "-m", "edgetl.measure.ops", str(path), "--threads", str(threads), "--out", str(out)]
         if not xnnpack:
             cmd.append("--no-xnnpack")
+        if not per_op:
+            cmd.append("--no-per-op")
         env = worker_env()
         try:
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)

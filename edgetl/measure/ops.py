@@ -26,11 +26,14 @@ MIN_SECONDS = 0.15  # per step: enough repeats for a stable median of a sub-mill
 NODE_SECONDS = 0.03  # per node of a partition (only splits the partition's measured time)
 
 
-def profile(path, threads: int = 1, runs: int = 30, xnnpack: bool = True) -> dict:
-    """Op coverage and time shares of a .tflite or .onnx file (see the module doc)."""
+def profile(path, threads: int = 1, runs: int = 30, xnnpack: bool = True, per_op: bool = True) -> dict:
+    """Op coverage and time shares of a .tflite or .onnx file (see the module doc).
+
+    ``per_op`` False (TFLite): time each step (an XNNPACK partition or a fallback op) but do not split
+    partitions by op type, which times every node alone and is most of the cost; "by_op" stays empty."""
     suffix = Path(path).suffix.lower()
     if suffix == ".tflite":
-        return tflite_profile(path, threads, xnnpack=xnnpack)
+        return tflite_profile(path, threads, xnnpack=xnnpack, per_op=per_op)
     if suffix == ".onnx":
         return onnx_profile(path, threads, runs)
     return {"artifact": str(path), "runtime": "keras", "error": "op coverage is for .tflite and .onnx files"}
@@ -121,7 +124,7 @@ def _time_model(content: bytes, threads: int, xnnpack: bool, min_seconds: float 
     return float(np.median(samples))
 
 
-def tflite_profile(path, threads: int = 1, xnnpack: bool = True) -> dict:
+def tflite_profile(path, threads: int = 1, xnnpack: bool = True, per_op: bool = True) -> dict:
     from ai_edge_litert.tools import flatbuffer_utils as fu
 
     cov = tflite_coverage(path, threads, xnnpack)
@@ -133,7 +136,7 @@ def tflite_profile(path, threads: int = 1, xnnpack: bool = True) -> dict:
             step["ms"], step["error"] = None, f"{type(e).__name__}: {str(e)[:100]}"
     by_op = defaultdict(lambda: {"count": 0, "delegated": 0, "ms": 0.0})
     for step in cov["steps"]:  # each node alone, to split a partition's time by op type
-        if step["kind"] != "XNNPACK" or step.get("ms") is None:
+        if not per_op or step["kind"] != "XNNPACK" or step.get("ms") is None:
             continue
         alone = {}
         for i in step["nodes"]:
@@ -148,7 +151,7 @@ def tflite_profile(path, threads: int = 1, xnnpack: bool = True) -> dict:
             e["delegated"] += 1
             e["ms"] += ms * scale  # the node's share of its partition's measured time
     for step in cov["steps"]:
-        if step["kind"] == "fallback":
+        if per_op and step["kind"] == "fallback":
             e = by_op[step["op"]]
             e["count"] += 1
             e["ms"] += step.get("ms") or 0.0
@@ -164,7 +167,7 @@ def tflite_profile(path, threads: int = 1, xnnpack: bool = True) -> dict:
         if s["kind"] == "fallback" and s.get("ms") is not None:
             fb_time[s["op"]] += s["ms"]
     return {
-        "artifact": str(path), "runtime": "tflite", "threads": threads, "xnnpack": xnnpack,
+        "artifact": str(path), "runtime": "tflite", "threads": threads, "xnnpack": xnnpack, "per_op": per_op,
         "nodes": len(cov["nodes"]), "delegated": len(delegated), "fallback": len(fallback),
         "partitions": len(cov["partitions"]),
         "delegated_ops": dict(Counter(n["op"] for n in delegated).most_common()),
@@ -259,7 +262,7 @@ def table_row(prof: dict) -> dict:
             for op, n in prof["fallback_ops"].items()) or "none"
         row["top_ops"] = "; ".join(f"{o['op']} x{o['count']} {100 * (o['share'] or 0):.0f}%"
                                    f"{'' if o['delegated'] == o['count'] else ' (fallback)' if not o['delegated'] else ''}"
-                                   for o in prof["by_op"][:4])
+                                   for o in prof["by_op"][:4]) or ("-" if not prof.get("per_op", True) else "")
     else:
         row["delegated"], row["fallback"] = prof["nodes"], 0
         row["delegated_share"] = None
@@ -278,10 +281,11 @@ def main(argv=None) -> int:
     p.add_argument("artifact")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-xnnpack", action="store_true")
+    p.add_argument("--no-per-op", action="store_true", help="time partitions/fallback ops only, not each op type")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     try:
-        result = profile(a.artifact, a.threads, xnnpack=not a.no_xnnpack)
+        result = profile(a.artifact, a.threads, xnnpack=not a.no_xnnpack, per_op=not a.no_per_op)
     except Exception as e:  # noqa: BLE001 - becomes the artifact's row, the others go on
         result = {"artifact": a.artifact, "runtime": Path(a.artifact).suffix.lstrip("."),
                   "error": f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"}

@@ -117,7 +117,8 @@ def _benchmark(ctx: Context) -> dict:
 
     r = ctx.recipe
     return benchmark([ctx.out], threads=tuple(r["threads"]), runs=r["runs"], min_seconds=r["min_seconds"],
-                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress)
+                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress,
+                     ops=True, ops_per_op=False)  # op coverage for report.md; per-op-type timing is the slow part
 
 
 def _compare(ctx: Context) -> dict:

@@ -237,6 +237,32 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
     return rows
 
 
+def measured_notes_markdown(results: dict) -> list:
+    """Under the artifact table: speed verdicts of this run's benchmark, op coverage per artifact, and what
+    `quantize --auto` kept in float with the quantization debugger's worst tensors."""
+    from edgetl.measure.ops import OPS_COLUMNS, table_row
+    from edgetl.measure.verdicts import speed_notes
+    from edgetl.stages.auto_float import error_table_markdown
+
+    bench = results.get("benchmark") or {}
+    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [])]
+    md += [""] if md else []
+    profiles = bench.get("ops") or []
+    if profiles:
+        cheap = any(p.get("per_op") is False for p in profiles)
+        md += ["## Op coverage", "",
+               "Which ops the runtime's delegate (TFLite: XNNPACK) took and which fell back to reference kernels; "
+               "every partition boundary is a hand-over. Time shares: each XNNPACK partition and fallback op cut out "
+               "and timed alone" + ("; op types inside a partition were not timed (cheap mode: "
+                                    "`edgetl benchmark --ops` times them)" if cheap else "")
+               + "; ONNX: onnxruntime's profiler.", "",
+               markdown_table(OPS_COLUMNS, [table_row(p) for p in profiles]), ""]
+    for r in (results.get("quantize") or {}).get("artifacts", []):
+        if r.get("auto_keep_float"):
+            md += [f"## int8 `--auto`: {r.get('file')}", ""] + error_table_markdown(r["auto_keep_float"]) + [""]
+    return md
+
+
 ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("quantized", "quantized"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
                     ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("gate", "parity gate (95% CI, n)"),
                     ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("fps", "FPS"), ("gmacs", "GMAC/s"),
@@ -297,6 +323,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
         if pareto:
             md += [f"![latency vs accuracy]({PLOTS['pareto']})", "",
                    "Red points are the Pareto front: no other artifact is both faster and more accurate.", ""]
+    md += measured_notes_markdown(results)
     comp = results.get("compare")
     if comp:
         md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
