@@ -90,3 +90,28 @@ def test_harmful_fine_tuning_is_not_kept(tmp_path, flowers, weights_dir):
     assert json.loads((out / "metrics.json").read_text())["kept_phase"] == "phase1"
     assert json.loads((out / MANIFEST_FILE).read_text())["kept_phase"] == "phase1"
     assert json.loads((out / "history.json").read_text())["selection"]["kept"] == "phase1"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_phase1_head_is_the_logistic_regression_with_the_best_validation_C(n_classes):
+    """The cached-feature head is solved as an L2 logistic regression; Keras then predicts exactly its probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    from edgetl.backbones.registry import get_backbone
+    from edgetl.backbones.weights import ResolvedWeights
+    from edgetl.stages.train import HEAD_C, TransferModel, fit_linear_head
+
+    tm = TransferModel(get_backbone("mobilenet_v2"), 32, 0.35, ResolvedWeights(None, "random"), n_classes, 0.2)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, n_classes, 120)
+    x = (rng.normal(size=(120, tm.base.output.shape[-1])) + 0.3 * y[:, None]).astype(np.float32)
+    h = fit_linear_head(tm, x[:80], y[:80], x[80:], y[80:])
+    losses = {c: log_loss(y[80:], LogisticRegression(C=c, max_iter=3000).fit(x[:80], y[:80]).predict_proba(x[80:]),
+                          labels=list(range(n_classes))) for c in HEAD_C}
+    assert h["C"] == min(losses, key=losses.get)
+    ref = LogisticRegression(C=h["C"], max_iter=3000).fit(x[:80], y[:80]).predict_proba(x[80:])
+    p = tm.pooled_head.predict(x[80:], verbose=0)
+    got = np.c_[1 - p, p] if n_classes == 2 else p
+    assert np.abs(got - ref).max() < 1e-4
