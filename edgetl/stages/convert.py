@@ -60,8 +60,151 @@ def write_onnx(proto, fmt, contract: Contract, out_path, *, gate=None, seconds: 
     return rec
 
 
-def export_onnx(model, contract: Contract, out_path, opset: int = 17, *, gate=None) -> dict:
-    """Float ONNX through tf2onnx.convert.from_keras with an explicit (None, H, W, 3) float32 input signature."""
+SEGMENT_PARAMS = 20_000_000  # chain models above this many parameters are exported in segments (see export_onnx)
+# ORT's calibrator keeps every tensor of every calibration image until it computes ranges (VGG16: ~60 MB an
+# image, 12 GB for 200); folding min/max every this many images keeps it bounded and gives the same ranges.
+CALIBRATION_BATCH = 16
+
+
+def _chain_layers(model) -> Optional[list]:
+    """The model's layers (no InputLayer) if it is one chain, each layer fed by the previous one only; else None."""
+    layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or not layers:
+        return None
+    try:
+        prev = model.inputs[0]
+        for layer in layers:
+            if layer.get_input_at(0) is not prev:
+                return None
+            prev = layer.get_output_at(0)
+    except (AttributeError, ValueError, RuntimeError):  # multi-input layers, nested models
+        return None
+    return layers if model.outputs[0] is prev else None
+
+
+_DENSE_ACTIVATIONS = {"linear": None, "relu": "Relu", "softmax": "Softmax", "sigmoid": "Sigmoid"}
+
+
+def _direct_dense(layer) -> bool:
+    """A Dense layer on a (batch, features) input with a plain activation: written to ONNX by hand."""
+    return (type(layer).__name__ == "Dense" and len(layer.get_input_shape_at(0)) == 2
+            and getattr(layer.activation, "__name__", "") in _DENSE_ACTIVATIONS)
+
+
+def _segments(layers: list) -> list:
+    """Runs of a chain's layers: a lone hand-written Dense, or consecutive other layers for tf2onnx; Dropout
+    (identity at inference) is left out."""
+    out = []
+    for layer in layers:
+        if type(layer).__name__ == "Dropout":
+            continue
+        if _direct_dense(layer) or not out or _direct_dense(out[-1][-1]):
+            out.append([layer])
+        else:
+            out[-1].append(layer)
+    return out
+
+
+def _dense_proto(layer, opset: int, name: str):
+    """Dense as MatMul + Add (+ activation), its weights as initializers: no TF graph, no constant folding."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    kernel, *bias = layer.get_weights()
+    units, n = kernel.shape[1], layer.name
+    inits = [numpy_helper.from_array(np.ascontiguousarray(kernel, np.float32), f"{n}/kernel")]
+    nodes = [helper.make_node("MatMul", [name, f"{n}/kernel"], [f"{n}/matmul"], name=f"{n}/MatMul")]
+    last = f"{n}/matmul"
+    if bias:
+        inits.append(numpy_helper.from_array(bias[0].astype(np.float32), f"{n}/bias"))
+        nodes.append(helper.make_node("Add", [last, f"{n}/bias"], [f"{n}/add"], name=f"{n}/Add"))
+        last = f"{n}/add"
+    act = _DENSE_ACTIVATIONS[layer.activation.__name__]
+    if act:
+        kw = {"axis": -1} if act == "Softmax" else {}
+        nodes.append(helper.make_node(act, [last], [f"{n}/{act.lower()}"], name=f"{n}/{act}", **kw))
+        last = f"{n}/{act.lower()}"
+    graph = helper.make_graph(nodes, n, [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, kernel.shape[0]])],
+                              [helper.make_tensor_value_info(last, TensorProto.FLOAT, [None, units])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _rename_edge(graph, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if x == old else x for x in node.input]
+        node.output[:] = [new if x == old else x for x in node.output]
+    for v in list(graph.input) + list(graph.output):
+        if v.name == old:
+            v.name = new
+
+
+def _chain_protos(protos: list):
+    """One ModelProto from segment protos where segment i's single output feeds segment i+1's single input."""
+    import onnx
+    from onnx import compose
+
+    first = protos[0]
+    graph = onnx.GraphProto(name=first.graph.name)
+    prev_out = first.graph.input[0].name  # the joined model keeps the first segment's input name
+    for i, p in enumerate(protos):
+        g = p.graph
+        compose.add_prefix_graph(g, f"s{i}/", inplace=True)
+        _rename_edge(g, g.input[0].name, prev_out)
+        if i == 0:
+            graph.input.extend(g.input)
+        prev_out = g.output[0].name
+        graph.node.extend(g.node)
+        graph.initializer.extend(g.initializer)
+        del g.node[:], g.initializer[:]
+    graph.output.extend(protos[-1].graph.output)
+    opsets = {}
+    for p in protos:
+        for o in p.opset_import:
+            opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid(d, v) for d, v in opsets.items()],
+                                   producer_name=first.producer_name, producer_version=first.producer_version)
+    model.ir_version = first.ir_version
+    return model
+
+
+def _segmented_keras(model, contract: Contract, opset: int):
+    """A chain model in segments: each big Dense written by hand, each run of other layers through tf2onnx
+    (a fresh Input feeding the same layers and weights), the ONNX graphs then joined."""
+    import tf2onnx
+
+    tf, keras = _tf.tf(), _tf.keras()
+    protos, shape = [], (contract.height, contract.width, 3)
+    for i, seg in enumerate(_segments(_chain_layers(model))):
+        name = "input" if i == 0 else f"segment{i}"
+        if _direct_dense(seg[0]):
+            protos.append(_dense_proto(seg[0], opset, name))
+            shape = (seg[0].units,)
+            continue
+        inp = keras.Input(shape, name=name)
+        x = inp
+        for layer in seg:
+            x = layer(x)
+        sub = keras.Model(inp, x)
+        sig = (tf.TensorSpec((None, *shape), tf.float32, name=name),)
+        proto, _ = tf2onnx.convert.from_keras(sub, input_signature=sig, opset=opset)
+        protos.append(proto)
+        shape = tuple(sub.output_shape[1:])
+        del sub, proto
+    return _chain_protos(protos)
+
+
+def export_onnx(model, contract: Contract, out_path, opset: int = 17, *, gate=None,
+                max_params: int = SEGMENT_PARAMS) -> dict:
+    """Float ONNX through tf2onnx.convert.from_keras with an explicit (None, H, W, 3) float32 input signature.
+
+    A chain model (each layer feeds the next: VGG16/19, a transfer head on them) above ``max_params``
+    parameters is exported in segments: each Dense on a flat input written to ONNX by hand, the layers
+    between them through tf2onnx, the graphs joined. Why: tf2onnx keeps many copies of every folded
+    constant, so VGG16 (138 M params, 120 M in fc1/fc2) in one piece peaks above 22 GB, and tf2onnx's
+    large_model=True and the float TFLite route (from_tflite) were both killed at 10 GB; in segments it
+    peaks near 6 GB (benchmarks/bench_convert.py --memory). One .onnx file, no external data: VGG16 float
+    is ~553 MB, far under protobuf's 2 GB.
+    """
     import tf2onnx
 
     tf = _tf.tf()
@@ -70,7 +213,10 @@ def export_onnx(model, contract: Contract, out_path, opset: int = 17, *, gate=No
     t = time.perf_counter()
     sig = (tf.TensorSpec((None, contract.height, contract.width, 3), tf.float32, name="input"),)
     try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=sig, opset=opset)
+        if model.count_params() > max_params and _chain_layers(model) is not None:
+            proto = _segmented_keras(model, contract, opset)
+        else:
+            proto, _ = tf2onnx.convert.from_keras(model, input_signature=sig, opset=opset)
     except Exception as e:  # tf2onnx raises many types
         raise EdgetlError(f"ONNX export failed at opset {opset} ({str(e).splitlines()[0][:160]}); try --opset 17") from e
     c = contract.replace(artifact=fmt.name, input=TensorSpec("float32"), output=TensorSpec("float32"))
@@ -123,7 +269,8 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
         raw = Path(tmpdir) / "int8.onnx"
         try:
             quantize_static(str(float_onnx_path), str(raw), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_BATCH})
         except Exception as e:  # onnxruntime.quantization raises many types
             raise EdgetlError(f"onnxruntime int8 quantization failed ({str(e).splitlines()[0][:160]}); "
                               "try --int8-method tflite") from e
