@@ -124,8 +124,10 @@ def print_auto(record: dict) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
     from rich.table import Table
 
+    from edgetl.stages.auto_float import short
+
     sel = record["auto_keep_float"]
-    console.print(f"--auto kept in float for {record['file']}: {', '.join(sel['keep_float']) or 'nothing'}")
+    console.print(f"--auto kept in float for {record['file']}: {', '.join(map(short, sel['keep_float'])) or 'nothing'}")
     for reason in sel["reasons"]:
         console.print(f"  - {reason}")
     t = Table(title=f"quantization debugger: worst {len(sel['layer_error'])} of {sel['tensors_measured']} tensors "
@@ -133,7 +135,7 @@ def print_auto(record: dict) -> None:
     for col in ("tensor", "op", "rmse/scale", "scale", "kept as"):
         t.add_column(col, justify="right" if col in ("rmse/scale", "scale") else "left")
     for e in sel["layer_error"]:
-        t.add_row(str(e["tensor"]), str(e.get("op")), f"{e['rmse_scale']:.2f}", _fmt(e.get("scale"), ".3g"),
+        t.add_row(short(e["tensor"]), str(e.get("op")), f"{e['rmse_scale']:.2f}", _fmt(e.get("scale"), ".3g"),
                   "float" if e.get("kept") else "int8")
     console.print(t)
 

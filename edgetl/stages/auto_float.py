@@ -51,7 +51,7 @@ def select(fallback_ops: dict, layer_error: Sequence[dict], *, threshold: float 
     ranked = sorted((e for e in layer_error if _finite(e.get("rmse_scale"))), key=lambda e: -e["rmse_scale"])
     over = [e for e in ranked if e["rmse_scale"] > threshold and e.get("op") not in ops]
     tensors = [e["tensor"] for e in over[:max_tensors]]
-    reasons += [f"{e['tensor']} ({e.get('op')}): rmse/scale {e['rmse_scale']:.2f} > {threshold}" for e in over[:max_tensors]]
+    reasons += [f"{short(e['tensor'])} ({e.get('op')}): rmse/scale {e['rmse_scale']:.2f} > {threshold}" for e in over[:max_tensors]]
     if len(over) > max_tensors:
         reasons.append(f"{len(over) - max_tensors} more tensor(s) above {threshold} left in int8 (cap {max_tensors})")
     if not ops and not tensors:
@@ -61,6 +61,11 @@ def select(fallback_ops: dict, layer_error: Sequence[dict], *, threshold: float 
     return {"keep_float": ops + tensors, "ops": ops, "tensors": tensors, "reasons": reasons,
             "threshold": threshold, "max_tensors": max_tensors, "fallback_ops": dict(fallback_ops),
             "layer_error": table, "tensors_measured": len(ranked)}
+
+
+def short(tensor: str) -> str:
+    """A tensor's display name: the first of the ';'-joined names TFLite gives a fused op's output."""
+    return str(tensor).split(";")[0]
 
 
 def _finite(v) -> bool:
@@ -131,9 +136,9 @@ def error_table_markdown(selection: dict) -> list:
     """report.md lines: what --auto kept and the debugger's worst tensors."""
     from edgetl.report.tables import markdown_table
 
-    rows = [{"tensor": e["tensor"], "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
+    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
              "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
-    md = [f"- kept in float: {', '.join(selection.get('keep_float') or []) or 'nothing'}"]
+    md = [f"- kept in float: {', '.join(short(n) for n in selection.get('keep_float') or []) or 'nothing'}"]
     md += [f"  - {r}" for r in selection.get("reasons") or []]
     if rows:
         md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
