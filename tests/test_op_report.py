@@ -23,6 +23,8 @@ def test_no_verdict_when_dynamic_is_measured_faster_or_has_no_float_peer():
 
     assert speed_notes([_row("f.tflite", "tflite:float32", 10.0), _row("d.tflite", "tflite:dynamic", 8.0)]) == []
     assert speed_notes([_row("d.tflite", "tflite:dynamic", 8.0)]) == []
+    # within the float32 file's own spread (p50 below its p90): no verdict
+    assert speed_notes([{**_row("f.tflite", "tflite:float32", 7.0), "p90_ms": 8.5}, _row("d.tflite", "tflite:dynamic", 8.0)]) == []
     # the float32 at another thread count is no peer
     assert speed_notes([_row("f.tflite", "tflite:float32", 5.0, threads=2), _row("d.tflite", "tflite:dynamic", 8.0)]) == []
 
