@@ -66,6 +66,15 @@ SEGMENT_PARAMS = 20_000_000  # chain models above this many parameters are expor
 CALIBRATION_BATCH = 16
 
 
+def _calibration_options(n: int) -> dict:
+    """ORT extra_options bounding calibration memory. ORT 1.32 fails ("No data is collected") when ``n`` is a
+    multiple of the flush interval (its last flush is empty), so the interval is one that does not divide ``n``."""
+    for k in range(CALIBRATION_BATCH, 1, -1):
+        if n > k and n % k:
+            return {"CalibMaxIntermediateOutputs": k}
+    return {}
+
+
 def _chain_layers(model) -> Optional[list]:
     """The model's layers (no InputLayer) if it is one chain, each layer fed by the previous one only; else None."""
     layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
@@ -270,7 +279,7 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
         try:
             quantize_static(str(float_onnx_path), str(raw), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_BATCH})
+                            extra_options=_calibration_options(len(x)))
         except Exception as e:  # onnxruntime.quantization raises many types
             raise EdgetlError(f"onnxruntime int8 quantization failed ({str(e).splitlines()[0][:160]}); "
                               "try --int8-method tflite") from e
