@@ -119,7 +119,11 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
     with tempfile.TemporaryDirectory(prefix="edgetl-auto-") as tmp:
         path = Path(tmp) / "plain_int8.tflite"
         path.write_bytes(plain)
-        cov = tflite_coverage(path)
+        try:
+            cov = tflite_coverage(path)
+        except Exception as e:  # noqa: BLE001 - the runtime's own errors (ValueError, RuntimeError)
+            raise EdgetlError(f"--auto could not read the op coverage of the plain int8 file ({type(e).__name__}: "
+                              f"{str(e)[:120]}); name the ops to keep in float with --keep-float instead") from e
     fallback = Counter(n["op"] for n in cov["nodes"] if n["partition"] is None)
     return dict(fallback.most_common()), parse_layer_stats(buf.getvalue())
 
