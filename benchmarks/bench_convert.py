@@ -9,7 +9,12 @@ Part 2 (accuracy, needs ../shared): trains MobileNetV2 alpha 0.35 at 224 px on f
 TFLite mode (incl. QAT), float ONNX and both int8 ONNX routes; prints test accuracy, agreement with Keras
 and ORT latency of the int8 ONNX routes. Target: int8 and QAT within 1 point of float32.
 
+Part 3 (memory, ``--memory [BACKBONE ...]``, alone): float and int8 ONNX of vgg16, vgg19, resnet50 and
+mobilenet_v2 classic classifiers at 224 px, each conversion in its own process (killed above --memory-cap-gb):
+wall time and peak RSS. Target: peak <= 8 GB for every backbone.
+
     python benchmarks/bench_convert.py [--skip-accuracy] [--skip-speed] [--out runs/bench_convert]
+    python benchmarks/bench_convert.py --memory [vgg16 vgg19 resnet50 mobilenet_v2]
 """
 from __future__ import annotations
 
@@ -151,12 +156,95 @@ def accuracy(out: Path) -> None:
           f"int8 TFLite {_latency_ms(run_dir / 'model_int8.tflite', px):.2f} ms")
 
 
+MEMORY_BACKBONES = ("vgg16", "vgg19", "resnet50", "mobilenet_v2")
+
+
+def memory_child(backbone: str, kind: str, out: Path) -> None:
+    """One conversion in this (child) process; prints a JSON line with its wall time and ru_maxrss (RUSAGE_SELF)."""
+    import json
+    import resource
+
+    from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
+    from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
+    from edgetl.stages.convert import export_onnx, export_onnx_int8_ort
+
+    spec = get_backbone(backbone)
+    c = imagenet_contract(spec, 224, None, 1000)
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    if kind == "float":
+        model = build_imagenet_classifier(spec, 224, None, 1000)
+        t = time.perf_counter()  # the conversion only, not building the model
+        rec = export_onnx(model, c, out / f"{backbone}.onnx")
+    else:
+        rec = export_onnx_int8_ort(out / f"{backbone}.onnx", c, out / f"{backbone}_int8.onnx", random_pixels(16, 224))
+    print("MEMORY " + json.dumps({"seconds": time.perf_counter() - t, "peak_gb": resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1e6, "size_mb": rec["size_mb"]}), flush=True)
+
+
+def _watched(cmd: list, cap_gb: float) -> dict:
+    """Run ``cmd``, killing it when its RSS passes ``cap_gb`` (a shared machine); its MEMORY line or the reason."""
+    import json
+    import subprocess
+
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    killed = False
+    import threading
+
+    def watch():
+        nonlocal killed
+        while p.poll() is None:
+            try:
+                rss = int(Path(f"/proc/{p.pid}/statm").read_text().split()[1]) * 4096
+            except (OSError, ValueError, IndexError):
+                rss = 0
+            if rss > cap_gb * 1e9:
+                killed = True
+                p.kill()
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    lines = p.stdout.read().splitlines()
+    p.wait()
+    for line in lines:
+        if line.startswith("MEMORY "):
+            return json.loads(line[7:])
+    return {"error": f"killed above {cap_gb:g} GB after {time.perf_counter() - t:.0f} s" if killed
+            else f"exit {p.returncode}"}
+
+
+def memory(out: Path, backbones, cap_gb: float) -> None:
+    """Float and int8 ONNX of each backbone's classic classifier at 224 px (random weights), each conversion
+    in its own process: wall time and peak RSS (ru_maxrss of that process, the model build included)."""
+    print(f"\n== Part 3: ONNX conversion wall time and peak RSS, 224 px classic classifiers (random weights), "
+          f"one process per conversion, killed above {cap_gb:g} GB; target peak <= 8 GB ==")
+    print(f"{'backbone':14s} {'float s':>8s} {'float GB':>9s} {'float MB':>9s} {'int8 s':>8s} {'int8 GB':>8s} {'int8 MB':>8s}")
+    for bb in backbones:
+        cells = []
+        for kind in ("float", "int8"):
+            r = _watched([sys.executable, __file__, "--memory-child", bb, kind, str(out)], cap_gb)
+            cells.append(r)
+        f, q = cells
+        fmt = lambda r, w: (f"{r['seconds']:{w}.1f} {r['peak_gb']:{w + 1}.2f} {r['size_mb']:{w + 1}.1f}" if "error" not in r
+                            else f"{r['error']:>{3 * w + 4}s}")
+        print(f"{bb:14s} {fmt(f, 8)} {fmt(q, 7)}", flush=True)
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--memory-child":
+        return memory_child(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="Where to write the artifacts [default: a temporary folder].")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--memory", nargs="*", metavar="BACKBONE", default=None,
+                    help=f"Part 3 only: ONNX conversion time and peak RSS per backbone [default: {' '.join(MEMORY_BACKBONES)}].")
+    ap.add_argument("--memory-cap-gb", type=float, default=12.0, help="Kill a conversion above this RSS [12].")
     a = ap.parse_args()
+    if a.memory is not None:
+        return memory(Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="bench_convert-")),
+                      a.memory or MEMORY_BACKBONES, a.memory_cap_gb)
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="bench_convert-"))
     if not a.skip_speed:
         speed(out / "speed")
