@@ -19,6 +19,7 @@ def run_cli(*args):
 
 # ---- backbones -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_backbone_params_and_depth_match_spec(name):
     spec = get_backbone(name)
@@ -122,6 +123,7 @@ def _weights_by_layer(layers):
     return {layer.name: [w.copy() for w in layer.get_weights()] for layer in layers}
 
 
+@pytest.mark.slow
 def test_phase1_freezes_base_and_phase2_changes_only_unfrozen_non_bn_layers(tmp_path, weights_dir, flowers):
     from edgetl.stages.train import feature_extraction, fine_tune
 
@@ -144,6 +146,7 @@ def test_phase1_freezes_base_and_phase2_changes_only_unfrozen_non_bn_layers(tmp_
     assert bn and not set(bn) & changed  # BatchNorm gamma/beta and moving statistics untouched
 
 
+@pytest.mark.slow
 def test_transfer_beats_random_initialisation(tmp_path, flowers, weights_dir):
     from edgetl.stages.train import TrainConfig, train
 
@@ -182,6 +185,7 @@ def test_run_directory_contents(small_run):
     assert acc == pytest.approx(metrics["accuracy"])
 
 
+@pytest.mark.slow
 def test_binary_path_uses_sigmoid_and_reports_precision_recall_auc(tmp_path, flowers, weights_dir):
     data = make_subset(tmp_path / "data", classes=["daisy", "dandelion"], per_class=20)
     r = run_cli("train", "--data", data, "--backbone", "mobilenet_v2", "--alpha", "0.35", "--input-size", "64",
@@ -226,12 +230,12 @@ def test_bad_inputs_one_line_exit_2(tmp_path, flowers):
     (noimg / "roses" / "x1.jpg").unlink()
     assert "needs at least 3" in _bad(tmp_path, "--data", noimg, "--input-size", "32", "--weights", "none")
     msg = _bad(tmp_path, "--backbone", "lenet")
-    assert "unknown backbone" in msg and "mobilenet_v2" in msg
+    assert "--backbone: unknown value 'lenet'" in msg and "mobilenet_v2" in msg
     assert "minimum" in _bad(tmp_path, "--backbone", "mobilenet_v2", "--input-size", "16")
     assert "--alpha" in _bad(tmp_path, "--backbone", "resnet50", "--alpha", "0.5")
     assert "no public ImageNet weights" in _bad(tmp_path, "--backbone", "alexnet", "--weights", "imagenet")
     bad_weights = need_weights_file()
-    assert "does not fit" in _bad(tmp_path, "--data", one.parent / "noimg", "--backbone", "mobilenet",  # before data
+    assert "does not fit" in _bad(tmp_path, "--data", flowers, "--backbone", "mobilenet",  # before decoding
                                   "--alpha", "0.25", "--input-size", "32", "--weights", bad_weights)
     import os
 
@@ -240,11 +244,11 @@ def test_bad_inputs_one_line_exit_2(tmp_path, flowers):
         ro.mkdir()
         ro.chmod(0o500)
         r = CliRunner().invoke(main, ["train", "--out", str(ro / "x"), "--epochs", "1"])
-        assert r.exit_code == 2 and "cannot write" in r.output
+        assert r.exit_code == 2 and ("cannot write" in r.output or "cannot create output folder" in r.output)
     f = tmp_path / "a_file"
     f.write_text("x")
     r = CliRunner().invoke(main, ["train", "--out", str(f / "sub"), "--epochs", "1"])
-    assert r.exit_code == 2 and "cannot write" in r.output
+    assert r.exit_code == 2 and ("cannot write" in r.output or "cannot create output folder" in r.output)
 
 
 def need_weights_file():
