@@ -177,6 +177,12 @@ register(BackboneSpec(
     weights_url=_KA + "resnet/",
 ))
 register(BackboneSpec(
+    name="resnet101", params=44707176, weight_layers=105, family="ResNet", description="He et al. 2015, keras.applications.ResNet101",
+    default_size=224, min_size=32, build=_keras_app("ResNet101"), mean=CAFFE_MEAN_BGR, std=[1.0, 1.0, 1.0],
+    channel_order="BGR", weight_files=_fixed_file("resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    weights_url=_KA + "resnet/",
+))
+register(BackboneSpec(
     name="mobilenet", params=4253864, weight_layers=28, family="MobileNet", description="Howard et al. 2017 (v1), keras.applications.MobileNet",
     default_size=224, min_size=32, build=_keras_app("MobileNet"), mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
     alphas=(0.25, 0.5, 0.75, 1.0), default_alpha=1.0, weight_files=_mnv1_files, weights_url=_KA + "mobilenet/",
