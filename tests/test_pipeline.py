@@ -48,6 +48,7 @@ def test_run_end_to_end_writes_every_artifact_summary_and_report(default_run):
     report = (out / "report.md").read_text()
     assert "RANDOM initialisation" in report  # says which weights the backbone started from
     assert "seed" in report.lower() and "report_pareto.png" in report
+    assert "## Op coverage" in report and "| model_int8.tflite | tflite |" in report  # the benchmark stage's coverage
     with open(out / "report_training.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
