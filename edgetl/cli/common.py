@@ -140,7 +140,7 @@ def user_errors(fn):
             except KeyboardInterrupt:
                 click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
                 code = 130
-            except Exception as e:  # a bug, not a user problem: keep the traceback, with the native log for context
+            except Exception:  # a bug, not a user problem: keep the traceback, with the native log for context
                 if not debug:
                     native = _native_tail(log, 15)
                     if native:

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from edgetl.data.images import UnreadableImage, load_image
-from edgetl.data.sources import DIGITS, SPLIT_NAMES, DataOptions, ImageSet, Splits
+from edgetl.data.types import DIGITS, SPLIT_NAMES, DataOptions, ImageSet, Splits
 from edgetl.errors import EdgetlError
 
 INPUT_PIPELINES = ("auto", "memory", "stream")
