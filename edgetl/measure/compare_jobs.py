@@ -2,9 +2,10 @@
 
 A backbone's classic ImageNet classifier (random weights) or, with data, a transfer classifier
 trained by ``edgetl.stages.train``, is converted by ``edgetl.formats.tflite`` and
-``edgetl.stages.convert.export_onnx`` in its own process (``python -m edgetl.measure.compare_jobs
---job``): VGG16's ONNX export alone peaks above 22 GB, and a killed conversion must only cost its own
-cell; the TFLite files are reported before the ONNX export starts.
+``edgetl.stages.convert.export_onnx``, each step (every TFLite mode, then the ONNX export) in its own
+process (``python -m edgetl.measure.compare_jobs --job``): the peaks of a big model's steps do not add up
+(VGG16 at 224 px: each step stays under 8 GB, all of them in one process went past 10 GB), and a
+killed step only costs its own cell.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ ONNX_FLOAT = "onnx:float32"
 REFERENCE_FORMAT = "tflite:int8"  # compared with Google's uint8 MobileNetV2
 REFERENCE_BACKBONE, REFERENCE_ALPHA, REFERENCE_SIZE = "mobilenet_v2", 1.0, 224
 CALIBRATION_SAMPLES = 8
-CONVERT_TIMEOUT_S = 3600
+CONVERT_TIMEOUT_S = 3600  # per step
+PEAK_KEY = "_peak_rss_mb"  # the step process's ru_maxrss, beside its kinds in the job's output file
 
 
 def job_of(formats: Sequence[str]) -> dict:
@@ -125,7 +127,8 @@ def convert_backbone(spec, size: int, alpha, formats: Sequence[str], work: Path,
         entry["_test"], entry["_labels"] = test_split, labels
         job["run_dir"], job["calibration"] = str(run_dir), str(run_dir / "calibration.npy")
     t0 = time.perf_counter()
-    entry["artifacts"] = convert_in_subprocess({**job, **job_of(formats)}, work)
+    entry["peaks"] = {}
+    entry["artifacts"] = convert_in_subprocess({**job, **job_of(formats)}, work, peaks=entry["peaks"])
     entry["seconds"] = time.perf_counter() - t0
     entry["errors"] += [f"{kind}: {err}" for kind, (_, err) in entry["artifacts"].items() if err]
     return entry
@@ -181,6 +184,12 @@ def job_kinds(job: dict) -> list:
             + ([get_format(ONNX_FLOAT).compare_key] if job.get("onnx") else []))
 
 
+def job_steps(job: dict) -> list:
+    """The job split into one sub-job per conversion step: each TFLite mode, then the float ONNX export."""
+    steps = [{**job, "modes": [m], "onnx": False} for m in job["modes"]]
+    return steps + ([{**job, "modes": [], "onnx": True}] if job.get("onnx") else [])
+
+
 def run_job(job: dict, save=None) -> dict:
     """One backbone's conversions, in this process: {kind: [path | None, error | None]}.
 
@@ -215,12 +224,22 @@ def run_job(job: dict, save=None) -> dict:
     return result
 
 
-def convert_in_subprocess(job: dict, work: Path, timeout: float = CONVERT_TIMEOUT_S) -> dict:
-    """``run_job`` in a fresh process (``python -m edgetl.measure.compare_jobs --job``); {kind: (Path | None, error | None)}.
+def convert_in_subprocess(job: dict, work: Path, timeout: float = CONVERT_TIMEOUT_S,
+                          peaks: Optional[dict] = None) -> dict:
+    """``run_job`` step by step (``job_steps``), each step in a fresh process (``python -m
+    edgetl.measure.compare_jobs --job``); {kind: (Path | None, error | None)}.
 
-    A kind the process did not report (it was killed, e.g. by the OOM killer during the ONNX
-    export) gets the reason as its error; what it reported before is kept.
+    A kind a process did not report (it was killed, e.g. by the OOM killer) gets the reason as its
+    error. ``peaks``, when given, receives {kind: peak RSS in MB} of each step that finished.
     """
+    done = {}
+    for step in job_steps(job):
+        tag = "onnx" if step["onnx"] else step["modes"][0]
+        done.update(_run_step(step, work, timeout, f"{job['stem']}.{tag}", peaks))
+    return done
+
+
+def _run_step(job: dict, work: Path, timeout: float, name: str, peaks: Optional[dict]) -> dict:
     import json
     import subprocess
     import sys
@@ -230,7 +249,7 @@ def convert_in_subprocess(job: dict, work: Path, timeout: float = CONVERT_TIMEOU
 
     jobs = work / ".jobs"
     jobs.mkdir(parents=True, exist_ok=True)
-    inp, out = jobs / f"{job['stem']}.in.json", jobs / f"{job['stem']}.out.json"
+    inp, out = jobs / f"{name}.in.json", jobs / f"{name}.out.json"
     write_json(inp, job)
     out.unlink(missing_ok=True)
     env = worker_env()
@@ -248,6 +267,8 @@ def convert_in_subprocess(job: dict, work: Path, timeout: float = CONVERT_TIMEOU
     except subprocess.TimeoutExpired:
         reason = f"conversion timed out after {timeout:.0f} s"
     reported = read_json(out) if out.is_file() else {}
+    if peaks is not None and reported.get(PEAK_KEY) is not None:
+        peaks.update({k: reported[PEAK_KEY] for k in job_kinds(job) if k in reported})
     return {k: (Path(reported[k][0]) if reported[k][0] else None, reported[k][1]) if k in reported
             else (None, reason or "conversion reported nothing") for k in job_kinds(job)}
 
@@ -267,6 +288,9 @@ def _main(argv=None) -> int:
     except Exception as e:  # a failed job is a row, not a lost table
         done = read_json(a.out) if Path(a.out).is_file() else {}
         result = {k: done.get(k) or [None, _reason(e)] for k in job_kinds(job)}
+    import resource
+
+    result[PEAK_KEY] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
     write_json(a.out, result)
     return 0
 

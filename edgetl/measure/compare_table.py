@@ -24,6 +24,7 @@ def measured_row(entry: dict, by_path: dict, formats: Sequence[str]) -> dict:
         row[f"{kind}_mb"] = b["size_mb"] if b else None
         row[f"{kind}_p50_ms"] = b["p50_ms"] if b else None
         row[f"{kind}_accuracy"] = b["accuracy"] if b else None
+        row[f"{kind}_convert_peak_mb"] = entry.get("peaks", {}).get(kind)  # its conversion process's peak RSS
     int8 = row.get(f"{tflite_format('int8').compare_key}_p50_ms")
     row["fps_int8"] = 1000.0 / int8 if int8 else None
     row["flags"] = entry["flags"]
