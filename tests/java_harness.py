@@ -105,9 +105,9 @@ class JavaCore:
 
 
 def compile_core(work: Path, main_src: Path = MAIN_SRC) -> JavaCore:
-    reason = missing_toolchain()
-    if reason:
-        pytest.skip(reason)
+    from conftest import need_tool
+
+    need_tool(missing_toolchain())
     core = JavaCore(work / "main", work / "test")
     javac(java_files(main_src), core.main_classes)
     javac(java_files(TEST_SRC), core.test_classes, [str(core.main_classes)] + junit_classpath())

@@ -35,9 +35,9 @@ pytestmark = pytest.mark.slow
 def _need_mediapipe():
     from edgetl.measure.clients import mediapipe_available
 
-    why = mediapipe_available()
-    if why:
-        pytest.skip(why)
+    from conftest import need_tool
+
+    need_tool(mediapipe_available())
 
 
 def _files():
