@@ -138,3 +138,36 @@ def test_a_failed_conversion_becomes_its_rows_reason(tmp_path):
     assert sorted(done) == ["onnx", "tflite_float32", "tflite_int8"]
     for path, err in done.values():
         assert path is None and "unknown backbone 'no_such_net'" in err
+
+
+def test_each_conversion_step_is_its_own_job():
+    """A big model's TFLite modes and ONNX export run in separate processes, so their peaks do not add up."""
+    from edgetl.measure.compare_jobs import job_kinds, job_steps
+
+    job = {"backbone": "vgg16", "size": 224, "alpha": None, "classes": 1000, "out_dir": "o", "stem": "vgg16",
+           "modes": ["float32", "int8"], "onnx": True, "run_dir": None, "calibration": None}
+    steps = job_steps(job)
+    assert [(s["modes"], s["onnx"]) for s in steps] == [(["float32"], False), (["int8"], False), ([], True)]
+    assert [k for s in steps for k in job_kinds(s)] == job_kinds(job)
+
+
+@pytest.mark.slow
+def test_big_model_tflite_path_through_a_saved_model_gives_the_same_file(tmp_path, monkeypatch):
+    """Above SAVED_MODEL_PARAMS the converter goes through a temporary SavedModel (VGG's bounded memory): same outputs."""
+    from edgetl import _tf
+    from edgetl.formats import tflite
+    from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
+    from edgetl.measure.runtime import open_artifact
+
+    spec = get_backbone("mobilenet_v2")
+    _tf.set_seed(0)
+    model = build_imagenet_classifier(spec, 64, 0.35, 4)
+    contract = imagenet_contract(spec, 64, 0.35, 4)
+    cal = random_pixels(4, 64)
+    outs = {}
+    for name, limit in (("direct", 10 ** 12), ("saved_model", 0)):
+        monkeypatch.setattr(tflite, "SAVED_MODEL_PARAMS", limit)
+        info = tflite.convert_tflite(model, contract, ["float32", "int8"], tmp_path / name, calibration=cal, stem="m")
+        outs[name] = {m: np.asarray(open_artifact(r.get("artifact") or r["path"]).predict(cal)) for m, r in info.items()}
+    for mode in ("float32", "int8"):
+        np.testing.assert_allclose(outs["saved_model"][mode], outs["direct"][mode], atol=1e-5)

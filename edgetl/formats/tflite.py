@@ -4,7 +4,9 @@ Speed: ``TFLiteConverter.from_keras_model`` (and ``from_concrete_functions`` giv
 trackable object) re-exports a SavedModel of the whole Keras model on every call, which is most of
 its time. Here the model is traced ONCE to a batch-1 concrete function and each mode converts that
 function without a trackable object, so TFLite freezes the graph directly (measured figures in
-``benchmarks/bench_convert.py`` and docs/quantize.md).
+``benchmarks/bench_convert.py`` and docs/quantize.md). Above ``SAVED_MODEL_PARAMS`` the function goes
+through a temporary SavedModel instead: freezing VGG16 (138 M params) directly peaked above 9 GB RSS
+in float32, the SavedModel importer at 3.6 GB.
 
 The format's converter, shared by the stages (quantize, convert, prune's size figures) and by
 ``edgetl compare``; the run-level step with QAT and the parity gate is ``edgetl.stages.quantize``.
@@ -47,11 +49,26 @@ def _representative(calibration: np.ndarray, contract: Contract) -> Callable:
     return gen
 
 
-def _converter(concrete_fn, mode: str, *, calibration=None, contract=None, io: str = DEFAULT_IO):
-    """A TFLiteConverter set up by the registry entry of ``mode`` (its ``configure``)."""
+SAVED_MODEL_PARAMS = 50_000_000  # above: convert through a SavedModel (bounded memory; see module doc)
+
+
+def _params(concrete_fn) -> int:
+    return sum(int(v.shape.num_elements() or 0) for v in concrete_fn.variables)
+
+
+def _converter(concrete_fn, mode: str, *, calibration=None, contract=None, io: str = DEFAULT_IO,
+               saved_model_dir: Optional[str] = None):
+    """A TFLiteConverter set up by the registry entry of ``mode`` (its ``configure``); with
+    ``saved_model_dir``, ``concrete_fn`` is saved there and converted from it."""
     tf = _tf.tf()
     fmt = tflite_format(mode)
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn])
+    if saved_model_dir:
+        holder = tf.Module()
+        holder.variables_ = list(concrete_fn.variables)  # tracked, so the signature may capture them
+        tf.saved_model.save(holder, saved_model_dir, signatures=concrete_fn)
+        conv = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    else:
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn])
     rep = _representative(calibration, contract) if fmt.calibration else None
     return fmt.configure(conv, tf, fmt.io_for(io), rep)
 
@@ -83,7 +100,12 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
                                       _representative(kw["calibration"], kw["contract"]), keep_float)
     try:
         with _QuietAbsl():
-            return _converter(concrete_fn, mode, **kw).convert()
+            if _params(concrete_fn) <= SAVED_MODEL_PARAMS:
+                return _converter(concrete_fn, mode, **kw).convert()
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="edgetl-tflite-") as tmp:
+                return _converter(concrete_fn, mode, saved_model_dir=tmp, **kw).convert()
     except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError...
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise EdgetlError(f"TFLite {mode} conversion failed ({msg}); try another --mode (float32 converts every TF op)") from e
