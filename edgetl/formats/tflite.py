@@ -6,7 +6,7 @@ its time. Here the model is traced ONCE to a batch-1 concrete function and each 
 function without a trackable object, so TFLite freezes the graph directly (measured figures in
 ``benchmarks/bench_convert.py`` and docs/quantize.md). Above ``SAVED_MODEL_PARAMS`` the function goes
 through a temporary SavedModel instead: freezing VGG16 (138 M params) directly peaked above 9 GB RSS
-in float32, the SavedModel importer at 3.6 GB.
+in float32, the SavedModel importer at 3.7 GB (int8: 6.1 GB).
 
 The format's converter, shared by the stages (quantize, convert, prune's size figures) and by
 ``edgetl compare``; the run-level step with QAT and the parity gate is ``edgetl.stages.quantize``.

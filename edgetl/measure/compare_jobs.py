@@ -4,7 +4,7 @@ A backbone's classic ImageNet classifier (random weights) or, with data, a trans
 trained by ``edgetl.stages.train``, is converted by ``edgetl.formats.tflite`` and
 ``edgetl.stages.convert.export_onnx``, each step (every TFLite mode, then the ONNX export) in its own
 process (``python -m edgetl.measure.compare_jobs --job``): the peaks of a big model's steps do not add up
-(VGG16 at 224 px, random weights: 4.4 GB float32 TFLite, 6.3 GB int8, 5.9 GB ONNX peak RSS; all of
+(VGG16 at 224 px, random weights: 4.6 GB float32 TFLite, 6.6 GB int8, 6.2 GB ONNX peak RSS; all of
 them in one process went past 10 GB), and a killed step only costs its own cell. Each step's peak
 is in the row (``<kind>_convert_peak_mb``).
 """
@@ -291,7 +291,7 @@ def _main(argv=None) -> int:
         result = {k: done.get(k) or [None, _reason(e)] for k in job_kinds(job)}
     import resource
 
-    result[PEAK_KEY] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+    result[PEAK_KEY] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, 1)  # KiB -> MB
     write_json(a.out, result)
     return 0
 
