@@ -5,6 +5,7 @@ written through the parity gate to a temporary name first: a refused or failed e
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass
@@ -66,13 +67,29 @@ SEGMENT_PARAMS = 20_000_000  # chain models above this many parameters are expor
 CALIBRATION_BATCH = 16
 
 
-def _calibration_options(n: int) -> dict:
-    """ORT extra_options bounding calibration memory. ORT 1.32 fails ("No data is collected") when ``n`` is a
-    multiple of the flush interval (its last flush is empty), so the interval is one that does not divide ``n``."""
-    for k in range(CALIBRATION_BATCH, 1, -1):
-        if n > k and n % k:
-            return {"CalibMaxIntermediateOutputs": k}
-    return {}
+@contextlib.contextmanager
+def _folding_minmax_calibration():
+    """Make ORT's MinMax calibrator fold the ranges of each batch of CalibMaxIntermediateOutputs images.
+
+    onnxruntime 1.32's ``MinMaxCalibrater.collect_data`` *drops* the collected outputs when that limit is reached
+    (``clear_collected_data`` without ``compute_data``), so only the last partial batch would set the ranges
+    (and a count that is a multiple of the limit fails with "No data is collected"). Here the batch is folded into
+    the running min/max first, exactly what ``compute_data`` + ``merge_range`` do at the end.
+    """
+    from onnxruntime.quantization.calibrate import MinMaxCalibrater
+
+    original = MinMaxCalibrater.clear_collected_data
+
+    def fold_then_clear(self):
+        if self.intermediate_outputs:
+            self.compute_data()  # merges this batch into self.calibrate_tensors_range
+        original(self)
+
+    MinMaxCalibrater.clear_collected_data = fold_then_clear
+    try:
+        yield
+    finally:
+        MinMaxCalibrater.clear_collected_data = original
 
 
 def _chain_layers(model) -> Optional[list]:
@@ -277,9 +294,10 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
     with tempfile.TemporaryDirectory(prefix=".edgetl-ort-") as tmpdir:
         raw = Path(tmpdir) / "int8.onnx"
         try:
-            quantize_static(str(float_onnx_path), str(raw), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            extra_options=_calibration_options(len(x)))
+            with _folding_minmax_calibration():
+                quantize_static(str(float_onnx_path), str(raw), Reader(), quant_format=QuantFormat.QDQ,
+                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_BATCH})
         except Exception as e:  # onnxruntime.quantization raises many types
             raise EdgetlError(f"onnxruntime int8 quantization failed ({str(e).splitlines()[0][:160]}); "
                               "try --int8-method tflite") from e
