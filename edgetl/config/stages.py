@@ -127,7 +127,7 @@ class ConvertConfig:
                           "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
     int8_method: str = param("ort", "int8 ONNX by onnxruntime static quantization (faster) or tf2onnx from "
-                             "model_int8.tflite.", choices=_int8_onnx_methods, recipe="")
+                             "model_int8.tflite.", choices=_int8_onnx_methods)
 
 
 @dataclass

@@ -140,7 +140,9 @@ FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
                    export="edgetl.stages.convert:onnx_float", target="onnx", compare_label="ONNX",
                    refusal_hint=_F32_HINT),
     ArtifactFormat("onnx:int8", "_int8.onnx", "onnx", "int8", QUANT_AGREEMENT, "int8 weights and activations (QDQ)",
-                   export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx", refusal_hint=_INT8_HINT),
+                   export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx",
+                   refusal_hint="convert with --int8-method tflite (tf2onnx from the int8 TFLite file, which passed "
+                                "its own gate), or calibrate on more images (--calibration-images)"),
 )}
 
 # Derived choices: nothing else in edgetl lists formats, modes or targets.

@@ -96,7 +96,7 @@ def _convert(ctx: Context) -> dict:
         ctx.log("stage convert: every format of " + ", ".join(r["convert"]) + " was written by the quantize stage")
         return {"artifacts": []}
     rows = convert_run(ctx.out, to=to, opset=r["opset"], agreement=parse_agreement(r["min_agreement"]),
-                       progress=steps(ctx.progress, "convert"), keep_going=True)
+                       int8_method=r["int8_method"], progress=steps(ctx.progress, "convert"), keep_going=True)
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
@@ -151,7 +151,7 @@ STAGES = (
     Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
     Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs", "min_agreement", "auto_keep_float"),
           _quantize),
-    Stage("convert", ("convert", "opset", "min_agreement"), _convert, lambda r: bool(r["convert"])),
+    Stage("convert", ("convert", "opset", "int8_method", "min_agreement"), _convert, lambda r: bool(r["convert"])),
     Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms", "bench_rounds"), _benchmark),
     Stage("compare", ("compare_backbones", "compare_input_size"), _compare),
     Stage("report", (), _report),
