@@ -54,6 +54,7 @@ def _quiet_python_loggers() -> None:
         return
     for name in ("tensorflow", "absl", "tf2onnx", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs its advice on the root logger
 
 
 @contextlib.contextmanager
