@@ -102,7 +102,17 @@ def test_every_recipe_validates_and_runs_its_first_stage(recipe, tmp_path, flowe
     cfg, _ = load_recipe(recipes_dir() / recipe)
     assert cfg["name"] == Path(recipe).stem
     data = make_subset(tmp_path / "data", per_class=4)
-    r = run_cli("run", recipe, "--data", data, "--limit-images", "4", "--input-size", "64", "--epochs", "1",
+    extra = []
+    if cfg.get("labels_csv"):  # a Kaggle-style recipe: the same photos as one flat folder and a labels.csv
+        flat, rows = tmp_path / "flat", ["id,breed"]
+        flat.mkdir()
+        for cdir in sorted(data.iterdir()):
+            for f in sorted(cdir.iterdir()):
+                (flat / f"{cdir.name}_{f.name}").symlink_to(f.resolve())
+                rows.append(f"{cdir.name}_{f.stem},{cdir.name}")
+        (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+        data, extra = flat, ["--labels-csv", tmp_path / "labels.csv"]
+    r = run_cli("run", recipe, "--data", data, *extra, "--limit-images", "4", "--input-size", "64", "--epochs", "1",
                 "--fine-tune-epochs", "0", "--until", "train", "--out", tmp_path / "out")
     assert r.exit_code == 0, r.output
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())

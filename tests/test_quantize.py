@@ -94,7 +94,8 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
     assert tensor_bytes(i8) < 0.30 * tensor_bytes(f32)
     assert i8.stat().st_size < 0.45 * f32.stat().st_size
 
-    from edgetl import _tf, backbones
+    from edgetl import _tf
+    from edgetl.backbones import registry as backbones
     from edgetl.formats.contract import Contract
     from edgetl.formats.tflite import convert_tflite
 
@@ -296,7 +297,8 @@ def test_bad_inputs_give_one_line_and_exit_2(qrun, ptq_records, tmp_path):
 
 
 def test_qat_on_mobilenet_v3_names_the_layer_and_suggests_int8(qrun, tmp_path):
-    from edgetl import _tf, backbones
+    from edgetl import _tf
+    from edgetl.backbones import registry as backbones
 
     keras = _tf.keras()
     base = backbones.build_base(backbones.get_backbone("mobilenet_v3_small"), 96, None, None)
