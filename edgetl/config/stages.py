@@ -126,8 +126,9 @@ class ConvertConfig:
     to: list[str] = param(["onnx"], "Extra formats written by `edgetl convert` (tflite: float32 TFLite; onnx: float "
                           "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
-    int8_method: str = param("ort", "int8 ONNX by onnxruntime static quantization (faster) or tf2onnx from "
-                             "model_int8.tflite.", choices=_int8_onnx_methods)
+    int8_method: str = param("tflite", "int8 ONNX by tf2onnx from the gated model_int8.tflite (same integer graph) "
+                             "or by onnxruntime static quantization (ort: faster, but its agreement with Keras "
+                             "fell to 70-89% on this release's models).", choices=_int8_onnx_methods)
 
 
 @dataclass
