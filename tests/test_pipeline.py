@@ -101,7 +101,12 @@ def test_injected_failure_keeps_earlier_stages_and_next_run_completes(tmp_path, 
 def test_every_recipe_validates_and_runs_its_first_stage(recipe, tmp_path, flowers):
     cfg, _ = load_recipe(recipes_dir() / recipe)
     assert cfg["name"] == Path(recipe).stem
-    data = make_subset(tmp_path / "data", per_class=4)
+    if cfg.get("positive_class"):  # a binary recipe: two classes, the positive one named as the recipe says
+        data = make_subset(tmp_path / "data", classes=["daisy", "roses"], per_class=4)
+        (data / "daisy").rename(data / "NORMAL")
+        (data / "roses").rename(data / cfg["positive_class"])
+    else:
+        data = make_subset(tmp_path / "data", per_class=4)
     extra = []
     if cfg.get("labels_csv"):  # a Kaggle-style recipe: the same photos as one flat folder and a labels.csv
         flat, rows = tmp_path / "flat", ["id,breed"]
