@@ -228,7 +228,7 @@ def test_int8_onnx_agrees_with_int8_tflite(qrun, convert_records, tmp_path):
     pixels = np.concatenate([splits.val.images, splits.test.images])
     t8 = open_artifact(qrun / "model_int8.tflite").predict(pixels).argmax(1)
     rec = convert_records["onnx:int8"]  # the default route: from the gated int8 TFLite file
-    assert rec["int8_method"] == "tflite" and rec["agreement"] >= rec["min_agreement"]
+    assert rec["int8_method"] == "tflite" and not rec.get("error") and (qrun / "model_int8.onnx").is_file()
     assert np.mean(open_artifact(qrun / "model_int8.onnx").predict(pixels).argmax(1) == t8) >= 0.95
     # the tf2onnx route converts the very same integer graph: same uint8 input, same top-1
     rec = export_onnx_int8(qrun / "model_int8.tflite", Contract.load(qrun / "model_int8.json"), tmp_path / "m.onnx")
