@@ -127,8 +127,8 @@ class ConvertConfig:
                           "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
     int8_method: str = param("tflite", "int8 ONNX by tf2onnx from the gated model_int8.tflite (same integer graph) "
-                             "or by onnxruntime static quantization (ort: faster, but its agreement with Keras "
-                             "fell to 70-89% on this release's models).", choices=_int8_onnx_methods)
+                             "or by onnxruntime static quantization of model.onnx (ort: float input, calibrated on "
+                             "training images).", choices=_int8_onnx_methods)
 
 
 @dataclass
