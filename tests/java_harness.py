@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 CORE = PROJECT / "android_demo" / "edgetl-core"

@@ -166,7 +166,6 @@ def _segments(layers: list) -> list:
 
 def _dense_proto(layer, opset: int, name: str):
     """Dense as MatMul + Add (+ activation), its weights as initializers: no TF graph, no constant folding."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     kernel, *bias = layer.get_weights()

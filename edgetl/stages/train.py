@@ -288,7 +288,6 @@ def val_loss(tm: TransferModel, splits: Splits, contract: Contract) -> Optional[
     """Cross-entropy of the whole model on the validation split (the test loss's definition), None without one."""
     if not len(splits.val):
         return None
-    from edgetl.measure.runtime import KerasRunner
 
     probs, labels = predict_split(tm.model, splits, "val", contract)
     return evaluate(probs, labels, list(contract.labels))["loss"]
