@@ -21,6 +21,12 @@ def decide(probs: np.ndarray, positive: Optional[int] = None, threshold: Optiona
     return np.where(probs[:, pos] >= threshold, pos, 1 - pos)
 
 
+def per_image_loss(probs: np.ndarray, labels: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Each image's cross-entropy, -log p(true class); their mean is the split's loss."""
+    probs, labels = np.asarray(probs), np.asarray(labels, np.int64)
+    return -np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1.0))
+
+
 def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: list,
                            positive: Optional[int] = None, threshold: Optional[float] = None) -> dict:
     """Accuracy, cross-entropy, per-class precision/recall/F1, confusion matrix; for two classes AUC, the ROC
@@ -30,8 +36,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
     probs, labels = np.asarray(probs), np.asarray(labels, np.int64)
     n = len(class_names)
     pred = decide(probs, positive, threshold)
-    eps = 1e-7
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], eps, 1.0)))) if len(labels) else None
+    loss = float(np.mean(per_image_loss(probs, labels))) if len(labels) else None
     p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(n)), zero_division=0)
     out = {
         "accuracy": float(np.mean(pred == labels)) if len(labels) else None,
