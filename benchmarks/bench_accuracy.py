@@ -27,7 +27,9 @@ import numpy as np
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .`, as the other scripts
+SHARED = ROOT.parent / "shared"
 DATASETS = ("flower_photos", "plantvillage_apple", "chest_xray_kaggle224")
 
 
