@@ -62,31 +62,31 @@ public final class Pixels {
             throw new IllegalArgumentException("rotation must be a multiple of 90 degrees, got " + degrees);
         }
         byte[] out = new byte[width * height * 3];
-        int outW = (d == 90 || d == 270) ? height : width;
         for (int y = 0; y < height; y++) {
             for (int x = 0; x < width; x++) {
-                int nx;
-                int ny;
-                if (d == 0) {
-                    nx = x;
-                    ny = y;
-                } else if (d == 90) {
-                    nx = height - 1 - y;
-                    ny = x;
-                } else if (d == 180) {
-                    nx = width - 1 - x;
-                    ny = height - 1 - y;
-                } else {
-                    nx = y;
-                    ny = width - 1 - x;
-                }
                 int s = (y * width + x) * 3;
-                int t = (ny * outW + nx) * 3;
+                int t = rotatedPixel(x, y, width, height, d) * 3;
                 out[t] = rgb[s];
                 out[t + 1] = rgb[s + 1];
                 out[t + 2] = rgb[s + 2];
             }
         }
         return out;
+    }
+
+    /**
+     * Where pixel (x, y) of a {@code width x height} frame lands, as a pixel index, in the frame rotated
+     * clockwise by {@code d} degrees (0, 90, 180 or 270; for 90/270 the result is {@code height} wide).
+     * The one definition of the rotation, shared by {@link #rotateRgb} and {@link RgbFrame}.
+     */
+    static int rotatedPixel(int x, int y, int width, int height, int d) {
+        if (d == 90) {
+            return x * height + (height - 1 - y);
+        } else if (d == 180) {
+            return (height - 1 - y) * width + (width - 1 - x);
+        } else if (d == 270) {
+            return (width - 1 - x) * height + y;
+        }
+        return y * width + x;
     }
 }

@@ -58,23 +58,8 @@ public final class RgbFrame {
             rgba.position(y * rowStride);
             rgba.get(row, 0, rowBytes);
             for (int x = 0; x < srcWidth; x++) {
-                int nx;
-                int ny;
-                if (d == 0) {
-                    nx = x;
-                    ny = y;
-                } else if (d == 90) {
-                    nx = srcHeight - 1 - y;
-                    ny = x;
-                } else if (d == 180) {
-                    nx = srcWidth - 1 - x;
-                    ny = srcHeight - 1 - y;
-                } else {
-                    nx = y;
-                    ny = srcWidth - 1 - x;
-                }
                 int s = x * pixelStride;
-                int t = (ny * outW + nx) * 3;
+                int t = Pixels.rotatedPixel(x, y, srcWidth, srcHeight, d) * 3;
                 rgb[t] = row[s];
                 rgb[t + 1] = row[s + 1];
                 rgb[t + 2] = row[s + 2];
