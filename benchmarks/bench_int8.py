@@ -45,31 +45,27 @@ def build_files(out: Path) -> dict:
     keras = _tf.keras()
     files = {}
     cal = np.random.default_rng(0).integers(0, 256, (32, 224, 224, 3), dtype=np.uint8)
+
+    def convert(name: str, alpha: float, modes: list, folder: Path, **options) -> None:
+        """The backbone + a 5-class head, random weights seeded alike, converted to ``modes`` in ``folder``."""
+        _tf.set_seed(0)
+        spec = get_backbone(name)
+        base = build_base(spec, 224, alpha, None)
+        head = keras.layers.Dense(5, activation="softmax")(keras.layers.GlobalAveragePooling2D()(base.output))
+        c = Contract(labels=list("abcde"), height=224, width=224, output_units=5, mean=list(spec.mean),
+                     std=list(spec.std))
+        convert_tflite(keras.Model(base.input, head), c, modes, folder, calibration=cal, **options)
+        print(f"converted {name} {' '.join(modes)} {options or ''}", file=sys.stderr, flush=True)
+
     for name, alpha in MOBILENETS:
         d = out / name
         if not (d / "model_int8.tflite").is_file():
-            _tf.set_seed(0)
-            spec = get_backbone(name)
-            base = build_base(spec, 224, alpha, None)
-            head = keras.layers.Dense(5, activation="softmax")(keras.layers.GlobalAveragePooling2D()(base.output))
-            model = keras.Model(base.input, head)
-            c = Contract(labels=list("abcde"), height=224, width=224, output_units=5, mean=list(spec.mean),
-                         std=list(spec.std))
-            convert_tflite(model, c, ["float32", "int8"], d, calibration=cal)
-            print(f"converted {name}", file=sys.stderr, flush=True)
+            convert(name, alpha, ["float32", "int8"], d)
         files[name] = {"float32": d / "model_float32.tflite", "int8": d / "model_int8.tflite"}
         if name.startswith("mobilenet_v3"):  # XNNPACK has no int8 HARD_SWISH: the selective variant keeps it float
             k = d / "keep_float_hard_swish"
             if not (k / "model_int8.tflite").is_file():
-                _tf.set_seed(0)
-                spec = get_backbone(name)
-                base = build_base(spec, 224, alpha, None)
-                head = keras.layers.Dense(5, activation="softmax")(keras.layers.GlobalAveragePooling2D()(base.output))
-                model = keras.Model(base.input, head)
-                c = Contract(labels=list("abcde"), height=224, width=224, output_units=5, mean=list(spec.mean),
-                             std=list(spec.std))
-                convert_tflite(model, c, ["int8"], k, calibration=cal, keep_float=["HARD_SWISH"])
-                print(f"converted {name} int8 --keep-float HARD_SWISH", file=sys.stderr, flush=True)
+                convert(name, alpha, ["int8"], k, keep_float=["HARD_SWISH"])
             files[name]["int8 keep-float HARD_SWISH"] = k / "model_int8.tflite"
     return files
 
