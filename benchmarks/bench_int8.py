@@ -8,6 +8,12 @@ and int8 (calibrated on 32 random images); for MobileNetV3 also int8 with HARD_S
 out the time a worker waits for a core on a shared machine). Prints per backbone: float32 p50, best int8 p50 and the ratio float/int8 (goal >=
 1.5), op coverage (nodes XNNPACK took / fell back, partitions, fallback ops), MACs, GMAC/s, % of peak.
 
+Part 1b (``--skip-shapes`` to leave out): why int8 is or is not faster on this CPU. Every 1x1
+convolution of each MobileNet at 224 px is a GEMM [H*W, C_in] x [C_in, C_out]; each distinct shape
+is timed alone as a TFLite FULLY_CONNECTED in float32 and int8 (``measure.peak.time_gemm``, XNNPACK,
+1 thread). Prints GMAC/s per shape and, per MobileNet, the 1x1 convolutions' summed time in both
+precisions (MACs / GMAC/s): what the kernels alone allow, before depthwise layers and overheads.
+
 Part 2 (needs ../shared): trains MobileNetV2 1.0 224 on flower_photos from the dequantized ImageNet
 weights (../shared/weights/imagenet-dequantized, edgetl's train defaults), quantizes it to float32
 and int8 (`edgetl quantize`, parity gate on the whole validation split), benchmarks our int8 beside
@@ -155,12 +161,52 @@ def part2(out: Path, rounds: int) -> None:
     (out / "part2.json").write_text(json.dumps(res, indent=1, default=str))
 
 
+def pointwise_shapes(name: str, alpha) -> list:
+    """(M, K, N) of every 1x1 convolution of ``name`` at 224 px: M = output pixels, K = in, N = out channels."""
+    from edgetl import _tf
+    from edgetl.backbones.registry import build_base, get_backbone
+
+    keras = _tf.keras()
+    base = build_base(get_backbone(name), 224, alpha, None)
+    shapes = []
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D) \
+                and tuple(layer.kernel_size) == (1, 1):
+            _, h, w, n = layer.output.shape
+            shapes.append((int(h * w), int(layer.input.shape[-1]), int(n)))
+    return shapes
+
+
+def part1b(out: Path) -> None:
+    from edgetl.measure.peak import time_gemm
+
+    per_model = {name: pointwise_shapes(name, alpha) for name, alpha in MOBILENETS}
+    speed = {}
+    print("\n== Part 1b: every 1x1 convolution as a GEMM [M, K] x [K, N], float32 vs int8 (XNNPACK, 1 thread) ==")
+    print(f"{'M':>6s} {'K':>5s} {'N':>5s} {'f32 GMAC/s':>11s} {'int8 GMAC/s':>12s} {'int8/f32':>9s}")
+    for shape in sorted({sh for shapes in per_model.values() for sh in shapes}, key=lambda t: (t[1], t[0])):
+        speed[shape] = {p: time_gemm(*shape, p, min_seconds=0.2) for p in ("float32", "int8")}
+        f, i = speed[shape]["float32"], speed[shape]["int8"]
+        print(f"{shape[0]:6d} {shape[1]:5d} {shape[2]:5d} {f:11.1f} {i:12.1f} {i / f:8.2f}x")
+    print(f"{'model':20s} {'1x1 convs':>9s} {'MMAC':>7s} {'f32 ms':>7s} {'int8 ms':>8s} {'int8 speed-up':>14s}")
+    rows = {}
+    for name, shapes in per_model.items():
+        macs = sum(m * k * n for m, k, n in shapes)
+        ms = {p: sum(m * k * n / speed[(m, k, n)][p] for m, k, n in shapes) / 1e6 for p in ("float32", "int8")}
+        rows[name] = {"convs": len(shapes), "mmac": macs / 1e6, **ms}
+        print(f"{name:20s} {len(shapes):9d} {macs / 1e6:7.0f} {ms['float32']:7.2f} {ms['int8']:8.2f} "
+              f"{ms['float32'] / ms['int8']:13.2f}x")
+    (out / "part1b.json").write_text(json.dumps({"shapes": {str(k): v for k, v in speed.items()}, "models": rows},
+                                                indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_int8"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-mobilenets", action="store_true")
     ap.add_argument("--skip-coral", action="store_true")
+    ap.add_argument("--skip-shapes", action="store_true", help="leave out part 1b (1x1 convolutions as GEMMs)")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +215,8 @@ def main() -> None:
     peak.peak(refresh=True)  # re-measure once per run; the cache keeps the highest figure
     if not a.skip_mobilenets:
         part1(out, a.rounds)
+    if not a.skip_shapes:
+        part1b(out)
     if not a.skip_coral:
         part2(out, a.rounds)
 
