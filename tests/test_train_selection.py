@@ -128,9 +128,10 @@ def test_phase1_head_is_the_logistic_regression_with_the_best_validation_C(n_cla
     y = rng.integers(0, n_classes, 120)
     x = (rng.normal(size=(120, tm.base.output.shape[-1])) + 0.3 * y[:, None]).astype(np.float32)
     h = fit_linear_head(tm, x[:80], y[:80], x[80:], y[80:])
-    losses = {c: log_loss(y[80:], LogisticRegression(C=c, max_iter=3000).fit(x[:80], y[:80]).predict_proba(x[80:]),
-                          labels=list(range(n_classes))) for c in HEAD_C}
+    fits = {c: LogisticRegression(C=c, max_iter=3000).fit(x[:80], y[:80]) for c in HEAD_C}
+    losses = {c: log_loss(y[80:], fits[c].predict_proba(x[80:]), labels=list(range(n_classes))) for c in HEAD_C}
     assert h["C"] == min(losses, key=losses.get)
+    assert h["head_passes"] == sum(int(np.max(f.n_iter_)) for f in fits.values())  # bench_data's phase-1 ratio
     ref = LogisticRegression(C=h["C"], max_iter=3000).fit(x[:80], y[:80]).predict_proba(x[80:])
     p = tm.pooled_head.predict(x[80:], verbose=0)
     got = np.c_[1 - p, p] if n_classes == 2 else p
