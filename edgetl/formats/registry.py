@@ -141,8 +141,9 @@ FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
                    refusal_hint=_F32_HINT),
     ArtifactFormat("onnx:int8", "_int8.onnx", "onnx", "int8", QUANT_AGREEMENT, "int8 weights and activations (QDQ)",
                    export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx",
-                   refusal_hint="convert with --int8-method tflite (tf2onnx from the int8 TFLite file, which passed "
-                                "its own gate), or calibrate on more images (--calibration-images)"),
+                   refusal_hint="re-quantize the int8 TFLite file it is converted from on more images "
+                                "(`edgetl quantize RUN --mode int8 --calibration-images N`) and convert again; with "
+                                "--int8-method ort, calibrate on more images or use the default tflite route"),
 )}
 
 # Derived choices: nothing else in edgetl lists formats, modes or targets.

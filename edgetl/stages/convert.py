@@ -81,10 +81,11 @@ def int8_tensors_to_uint8(proto):
     graph = proto.graph
     inits = {t.name: t for t in graph.initializer}
     io = {v.name for v in (*graph.input, *graph.output)}
-    qdq = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
-    at_io = [n for n in qdq if n.input[0] in io or n.output[0] in io]
-    inside = {n.input[k] for n in qdq if not (n.input[0] in io or n.output[0] in io)
-              for k in (0, 2) if len(n.input) > k}
+    at_io, inner = [], []
+    for n in graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            (at_io if n.input[0] in io or n.output[0] in io else inner).append(n)
+    inside = {n.input[k] for n in inner for k in (0, 2) if len(n.input) > k}
     for i, node in enumerate(at_io):  # the graph's own int8 input/output stays int8, with its zero point
         if len(node.input) > 2 and node.input[2] in inits and node.input[2] in inside:  # shared: a private copy
             pinned = numpy_helper.from_array(numpy_helper.to_array(inits[node.input[2]]), f"edgetl_io_zero_point_{i}")
