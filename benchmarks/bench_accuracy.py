@@ -39,7 +39,7 @@ def frozen_features(run: Path, sets: dict) -> dict:
     from edgetl.backbones.registry import build_base, get_backbone
     from edgetl.backbones.weights import resolve_weights
     from edgetl.rundir import RunDir
-    from edgetl.stages.train import make_dataset
+    from edgetl.data.access import make_dataset
 
     rd = RunDir(run)
     c, cfg = rd.contract(), rd.manifest()["config"]

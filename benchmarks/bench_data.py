@@ -7,7 +7,10 @@
    - stream, first run (empty feature cache), then the same command again (the cache is reused);
    - on a subset that fits in memory (--subset-per-class images per class): the in-memory path
      beside the streaming path, same command otherwise.
-3. Prints peak RSS (bound: 2.5 GB), images/s of the frozen-base feature pass, of the head epochs on
+3. Quantizes the second run to int8 (`edgetl quantize RUN --mode int8`: calibration images, the parity
+   gate's validation sample and the whole test split read from the files, as training streamed them) in
+   a child process, and prints its wall time and peak RSS.
+4. Prints peak RSS (bound: 2.5 GB), images/s of the frozen-base feature pass, of the head epochs on
    cached features and of fine-tuning, the phase-1 speed-up of cached features over recomputing the
    frozen base each epoch, and the wall time of both runs.
 
@@ -94,6 +97,23 @@ def run_train(data: Path, out: Path, cache: Path, pipeline: str, limit=None, bat
     return {"metrics": metrics, "history": history, "wall_s": wall, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2}
 
 
+def run_quantize(run: Path) -> dict:
+    """`edgetl quantize RUN --mode int8 --json` in a child process: (record, wall seconds, peak RSS in GB)."""
+    # The labels are synthetic (crops of random photos), so the model's outputs are nearly flat and top-1 agreement
+    # says little: the gate is measured and printed, not enforced (--min-agreement int8=0).
+    cmd = [sys.executable, "-m", "edgetl", "quantize", str(run), "--mode", "int8", "--min-agreement", "int8=0", "--json"]
+    t = time.perf_counter()
+    with open(run.parent / "quantize.stdout", "wb") as so, open(run.parent / "quantize.stderr", "wb") as se:
+        proc = subprocess.Popen(cmd, stdout=so, stderr=se, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"quantize failed ({' '.join(cmd)}):\n" + (run.parent / "quantize.stderr").read_text()[-3000:])
+    out = json.loads((run.parent / "quantize.stdout").read_text())
+    rec = (out if isinstance(out, list) else out.get("artifacts", [out]))[0]
+    return {"record": rec, "wall_s": wall, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2}
+
+
 def rates(r: dict) -> dict:
     """images/s of each phase, from the run's own history (timed inside the run)."""
     d, h1, h2 = r["metrics"]["data"], r["history"]["phase1"], r["history"].get("phase2", {})
@@ -135,6 +155,7 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where to generate (default: a new temporary folder, removed after)")
     ap.add_argument("--keep", action="store_true", help="keep the generated images and runs")
     ap.add_argument("--skip-subset", action="store_true", help="skip the in-memory vs streaming comparison")
+    ap.add_argument("--skip-quantize", action="store_true", help="skip int8 quantization of the second run")
     args = ap.parse_args()
     for need in (PHOTOS, WEIGHTS / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"):
         if not need.exists():
@@ -152,19 +173,26 @@ def main() -> None:
         print_run("first run (stream, cache written)", first)
         second = run_train(data, runs / "stream2", cache, "stream", batch=args.batch_size)
         print_run("second run (stream, same command)", second)
+        quant = None
+        if not args.skip_quantize:
+            quant = run_quantize(runs / "stream2")
+            rec = quant["record"]
+            print(f"quantize int8 of the second run: wall {quant['wall_s']:.0f} s, peak RSS {quant['peak_rss_gb']:.2f} GB, "
+                  f"gate {rec.get('gate')} on {rec.get('parity_images')} val images (agreement {fmt(rec.get('agreement'), '.3f')}), "
+                  f"test images {rec.get('accuracy_n')}", flush=True)
         sub = {}
         if not args.skip_subset:
             for pipe in ("memory", "stream"):
                 sub[pipe] = run_train(data, runs / f"subset_{pipe}", work / f"cache_subset_{pipe}", pipe,
                                       limit=args.subset_per_class, batch=args.batch_size)
                 print_run(f"subset, {pipe} path", sub[pipe])
-        report(args, first, second, sub)
+        report(args, first, second, sub, quant)
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def report(args, first, second, sub) -> None:
+def report(args, first, second, sub, quant=None) -> None:
     r1, r2 = rates(first), rates(second)
     n = r1["n_train"] + r1["n_val"] + first["metrics"]["data"]["test"]
     print()
@@ -186,8 +214,8 @@ def report(args, first, second, sub) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
-    peak = max([first["peak_rss_gb"], second["peak_rss_gb"]])
-    print(f"peak RSS of the full runs: {peak:.2f} GB ({'within' if peak <= RSS_BOUND_GB else 'OVER'} the "
+    peak = max([first["peak_rss_gb"], second["peak_rss_gb"]] + ([quant["peak_rss_gb"]] if quant else []))
+    print(f"peak RSS of the full runs{' and of quantize' if quant else ''}: {peak:.2f} GB ({'within' if peak <= RSS_BOUND_GB else 'OVER'} the "
           f"{RSS_BOUND_GB} GB bound)")
     if r1["head_img_s"] and r1["features_img_s"]:
         # Without the cache every phase-1 epoch pushes each image through the frozen base: at best the feature rate.

@@ -28,7 +28,8 @@ def throughput(epochs: int) -> None:
     from edgetl.backbones.registry import get_backbone
     from edgetl.formats.contract import Contract
     from edgetl.data.sources import DataOptions, load_splits
-    from edgetl.stages.train import TransferModel, make_dataset
+    from edgetl.data.access import make_dataset
+    from edgetl.stages.train import TransferModel
     from edgetl.backbones.weights import ResolvedWeights
 
     spec = get_backbone("mobilenet_v2")

@@ -105,8 +105,13 @@ class RunDir:
 
     # ---- the run's data --------------------------------------------------------------------------
     def splits(self, data: Optional[str] = None, limit_per_class: Optional[int] = None):
-        """The run's own data, split exactly as in training (same options and seed); ``data`` overrides the source."""
-        from edgetl.data.sources import DataOptions, load_splits
+        """The run's own data, split exactly as in training (same options and seed); ``data`` overrides the source.
+
+        Decoded in memory or left as file lists by the rule training used (``data.access.open_splits`` with the
+        run's ``--input-pipeline``), so a run too big for memory in training is streamed here too.
+        """
+        from edgetl.data.access import open_splits
+        from edgetl.data.sources import DataOptions
 
         opts = DataOptions(**self._manifest["data"]["options"])
         if data:
@@ -117,7 +122,8 @@ class RunDir:
         if src != "digits" and not src.startswith("tfds:") and not Path(src).is_dir():
             raise EdgetlError(f"this run's data folder {src} is gone; pass --data DIR (the same class folders) to use it")
         c = self.contract()
-        splits = load_splits(opts, c.height)
+        choice = (self._manifest.get("config") or {}).get("input_pipeline") or "auto"
+        splits, _ = open_splits(opts, c.height, choice)
         if splits.class_names != list(c.labels):
             raise EdgetlError(f"--data {src} has classes {splits.class_names} but the run's labels are {c.labels}; "
                               "pass the data the run was trained on")
@@ -134,11 +140,14 @@ class RunDir:
 
     @staticmethod
     def calibration(splits, n: int, seed: int = 0) -> np.ndarray:
-        """Up to ``n`` training images, stratified (each class in its training share) and seeded."""
-        images, labels = splits.train.images, np.asarray(splits.train.labels)
+        """Up to ``n`` training images, stratified (each class in its training share) and seeded; only those are
+        decoded when the run streams."""
+        from edgetl.data.access import split_labels, split_pixels
+
+        labels = split_labels(splits, "train")
         n = min(int(n), len(labels))
         if n >= len(labels):
-            return images
+            return split_pixels(splits, "train", np.arange(len(labels)))[0]
         classes, counts = np.unique(labels, return_counts=True)
         exact = counts * n / len(labels)
         quota = np.floor(exact).astype(int)
@@ -146,26 +155,29 @@ class RunDir:
             quota[i] += 1
         rng = np.random.default_rng(seed)
         idx = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)])
-        return images[np.sort(idx)]
+        return split_pixels(splits, "train", np.sort(idx))[0]
 
     def gate(self, keras_model, model_path, contract, splits, agreement, parity_images):
         """The parity gate for this run: a stratified seeded sample of its validation images, the whole split when
-        small and ``parity_images`` is None (``parity.gate_sample``); random pixels when its data is gone."""
+        small and ``parity_images`` is None (``parity.gate_sample``); random pixels when its data is gone. Test
+        accuracy is counted on the whole test split, streamed batch by batch when the run streams."""
+        from edgetl.data.access import predict_split, split_labels, split_pixels
         from edgetl.measure.parity import Gate, gate_sample
         from edgetl.measure.runtime import KerasRunner
 
         ref = KerasRunner(model_path, contract, model=keras_model)
         if splits is not None and (len(splits.val) or len(splits.train)):
-            part, source = (splits.val, "val") if len(splits.val) else (splits.train, "train")
-            pixels = part.images[gate_sample(part.labels, parity_images)]
+            source = "val" if len(splits.val) else "train"
+            pixels = split_pixels(splits, source, gate_sample(split_labels(splits, source), parity_images))[0]
         else:
             rng = np.random.default_rng(0)
             n = min(int(parity_images or 32), 32)
             pixels = rng.integers(0, 256, (n, contract.height, contract.width, 3), dtype=np.uint8)
             source = "random (data folder gone; pass --data for real images)"
-        ev_x = splits.test.images if splits is not None else None
-        ev_y = splits.test.labels if splits is not None else None
-        return Gate(ref, pixels, dict(agreement or {}), ev_x, ev_y, source)
+        gate = Gate(ref, pixels, dict(agreement or {}), pixels_source=source)
+        if splits is not None and len(splits.test):
+            gate.eval_with = lambda runner: predict_split(runner.predict, splits, "test", contract)
+        return gate
 
     # ---- provenance: which model each artifact came from ---------------------------------------------
     def provenance(self, model_path: str | Path) -> dict:

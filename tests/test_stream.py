@@ -108,6 +108,35 @@ def test_unwritable_cache_dir_exits_2_before_the_run_dir_is_touched(tmp_path, fl
     assert "Traceback" not in r.output and not out.exists()
 
 
+def test_calibration_and_gate_samples_decode_only_the_files_they_take(tmp_path, flowers, monkeypatch):
+    """Streamed runs hand calibration and the parity gate the same pixels as in-memory runs, decoding only those."""
+    from edgetl.data import access
+    from edgetl.data.stream import materialize
+    from edgetl.measure.parity import gate_sample
+    from edgetl.rundir import RunDir
+
+    clean = make_subset(tmp_path / "clean", classes=["daisy", "roses", "tulips"], per_class=10)
+    files = list_splits(DataOptions(str(clean), seed=3), 32)
+    mem = materialize(files, 32)
+    decoded = []
+    real = access.load_image
+    monkeypatch.setattr(access, "load_image", lambda f, h, w: decoded.append(f) or real(f, h, w))
+    cal = RunDir.calibration(files, 5, seed=1)
+    assert len(decoded) == 5 and cal.shape == (5, 32, 32, 3)  # five files decoded, not the whole split
+    assert np.array_equal(cal, RunDir.calibration(mem, 5, seed=1))
+    idx = gate_sample(access.split_labels(files, "val"), 3)
+    assert np.array_equal(access.split_pixels(files, "val", idx)[0], access.split_pixels(mem, "val", idx)[0])
+
+    broken = list_splits(DataOptions(str(_corrupt_subset(tmp_path)), seed=5), 32)
+    name = next(n for n in ("train", "val", "test") if any(f.endswith("broken.jpg") for f in getattr(broken, n).files))
+    labels = access.split_labels(broken, name)
+    px, got = access.split_pixels(broken, name, np.arange(len(labels)))
+    keep = [i for i, f in enumerate(getattr(broken, name).files) if not f.endswith("broken.jpg")]
+    assert len(px) == len(keep) and np.array_equal(got, labels[keep])  # the label leaves with its image
+    assert [f for f, _ in broken.skipped] == [str(tmp_path / "data" / "roses" / "broken.jpg")]
+    assert len(access.split_labels(broken, name)) == len(keep)  # known now: no longer offered
+
+
 # ---- slow: the same figures from both pipelines, cache reuse, identical pixels -------------------------
 
 @pytest.mark.slow
@@ -152,6 +181,22 @@ def test_memory_and_stream_give_the_same_split_and_figures_and_a_second_run_reus
     manifest = json.loads((tmp_path / "stream" / "manifest.json").read_text())
     assert manifest["input_pipeline"] == "stream" and manifest["feature_cache"] == h1["feature_cache_dir"]
     assert not any(p.name.startswith(".staging") for p in (tmp_path / "stream").iterdir())  # nothing half-written
+
+    # After training, a streamed run stays streamed: calibration, the parity gate and test accuracy read files.
+    from edgetl.data.access import is_streamed
+    from edgetl.rundir import RunDir
+    from edgetl.stages.prune import prune_run
+    from edgetl.stages.quantize import quantize_run
+
+    assert is_streamed(RunDir(tmp_path / "stream").splits()) and not is_streamed(RunDir(tmp_path / "memory").splits())
+    q = {name: quantize_run(tmp_path / name, ["int8"])[0] for name in ("memory", "stream")}
+    for k in ("agreement", "parity_images", "accuracy", "accuracy_n", "keras_accuracy"):
+        assert q["stream"][k] == q["memory"][k], k
+    assert q["stream"]["accuracy_n"] == m["data"]["test"]  # the readable test images, streamed
+    qat = quantize_run(tmp_path / "stream", ["qat"], qat_epochs=1, agreement={"qat": 0.5})[0]
+    assert qat.get("artifact") and qat["accuracy_n"] == m["data"]["test"]
+    pruned = prune_run(tmp_path / "stream", sparsity=0.5, epochs=1)
+    assert pruned["sparsity"] == pytest.approx(0.5, abs=0.02) and pruned["accuracy"] is not None
 
 
 def test_staging_folders_of_killed_runs_are_removed_by_the_next_write(tmp_path):

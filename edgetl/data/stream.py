@@ -49,6 +49,7 @@ class FileSplits:
     split_from: str = "random"
     skips: "SkipLog" = field(default_factory=lambda: SkipLog())  # unreadable files met while streaming
     layout: Optional[object] = None  # edgetl.data.layouts.Layout: where each split came from, warnings, leakage
+    size: int = 0  # the square decode size of every image
 
     def total(self) -> int:
         return len(self.train) + len(self.val) + len(self.test)
@@ -110,7 +111,7 @@ def list_splits(opts: DataOptions, size: int) -> FileSplits:
                           np.asarray([c for _, c in lay.splits.get(name, [])], np.int64)) for name in SPLIT_NAMES}
     root = Path(lay.root)
     return FileSplits(sets["train"], sets["val"], sets["test"], list(lay.class_names), str(root),
-                      files_hash(sets, lay.class_names, size, root), lay.split_from, layout=lay)
+                      files_hash(sets, lay.class_names, size, root), lay.split_from, layout=lay, size=int(size))
 
 
 def files_hash(sets: dict, classes, size: int, root: Path) -> str:

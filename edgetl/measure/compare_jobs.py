@@ -154,6 +154,7 @@ def train_transfer(spec, size, alpha, data, weights_dir, epochs, out: Path, prog
 
     The run's training images (up to 32) are saved as ``calibration.npy`` for the int8 conversion.
     """
+    from edgetl.data.access import split_labels, split_pixels
     from edgetl.rundir import RunDir
     from edgetl.stages.train import TrainConfig, train
 
@@ -162,8 +163,9 @@ def train_transfer(spec, size, alpha, data, weights_dir, epochs, out: Path, prog
                    progress=progress, log=lambda m: None, force=True)  # compare owns its workdir
     clear_keras()
     run = RunDir(out)
-    splits = run.splits()
-    np.save(out / "calibration.npy", splits.train.images[:max(CALIBRATION_SAMPLES, 32)])
+    splits = run.splits()  # in memory or file lists, as training chose (data.access)
+    n = min(max(CALIBRATION_SAMPLES, 32), len(split_labels(splits, "train")))
+    np.save(out / "calibration.npy", split_pixels(splits, "train", np.arange(n))[0])
     return out, int(result["params"]), splits.test, list(run.contract().labels)
 
 

@@ -22,7 +22,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -200,6 +200,14 @@ def accuracy(runner, pixels: np.ndarray, labels: np.ndarray) -> Optional[float]:
     return float(np.mean(runner.contract.decide(runner.predict(pixels)) == np.asarray(labels)))
 
 
+def split_accuracy(runner, splits, name: str = "test") -> Optional[float]:
+    """``accuracy`` on split ``name`` of a run's splits, in memory or streamed batch by batch (``data.access``)."""
+    from edgetl.data.access import predict_split
+
+    probs, labels = predict_split(runner.predict, splits, name, runner.contract)
+    return float(np.mean(runner.contract.decide(probs) == labels)) if len(labels) else None
+
+
 @dataclass
 class Gate:
     """What each new artifact is checked against: the Keras runner, parity images, eval data, thresholds.
@@ -216,6 +224,8 @@ class Gate:
     eval_labels: Optional[np.ndarray] = None
     pixels_source: str = "val"
     save: bool = True
+    # or, for data that is not held in memory: runner -> (probabilities, labels) of the test split (streamed)
+    eval_with: Optional[Callable] = None
     _ref_probs: Optional[np.ndarray] = None
     _ref_eval_probs: Optional[np.ndarray] = None
 
@@ -224,9 +234,19 @@ class Gate:
             self._ref_probs = self.reference.predict(self.pixels)
         return self._ref_probs
 
+    def _predict_eval(self, runner) -> tuple[np.ndarray, np.ndarray]:
+        if self.eval_with is not None:
+            return self.eval_with(runner)
+        return runner.predict(self.eval_pixels), np.asarray(self.eval_labels)
+
+    def _has_eval(self) -> bool:
+        return self.eval_with is not None or (self.eval_pixels is not None and len(self.eval_pixels) > 0)
+
     def _reference_eval(self) -> Optional[np.ndarray]:
-        if self._ref_eval_probs is None and self.eval_pixels is not None and len(self.eval_pixels):
-            self._ref_eval_probs = self.reference.predict(self.eval_pixels)
+        if self._ref_eval_probs is None and self._has_eval():
+            probs, labels = self._predict_eval(self.reference)
+            if len(labels):
+                self._ref_eval_probs, self.eval_labels = probs, labels
         return self._ref_eval_probs
 
     def reference_accuracy(self) -> Optional[float]:
@@ -248,7 +268,10 @@ class Gate:
         ref_eval = self._reference_eval()
         if ref_eval is not None:
             truth = np.asarray(self.eval_labels)
-            got_ok = runner.contract.decide(runner.predict(self.eval_pixels)) == truth  # its decision, as evaluate
+            got, got_labels = self._predict_eval(runner)
+            if not np.array_equal(np.asarray(got_labels), truth):  # a file became unreadable between the two passes
+                raise EdgetlError("the test images changed while the gate read them; run the command again")
+            got_ok = runner.contract.decide(got) == truth  # its decision, as evaluate
             rec["accuracy"], rec["accuracy_n"] = float(np.mean(got_ok)), int(len(truth))
             rec["mcnemar_p"] = mcnemar_worse_p(self.reference.contract.decide(ref_eval) == truth, got_ok)
         name = display_name(runner)

@@ -128,7 +128,7 @@ def _folding_minmax_calibration():
 
 def _chain_layers(model) -> Optional[list]:
     """The model's layers (no InputLayer) if it is one chain, each layer fed by the previous one only; else None."""
-    layers = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     if len(model.inputs) != 1 or len(model.outputs) != 1 or not layers:
         return None
     try:

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgetl import _tf
+from edgetl.data.access import is_streamed, split_dataset, split_labels
 
 # Tracing the training step of a model wrapped layer by layer (pruning / fake-quant) costs ~45 s on 2 cores;
 # for a few dozen steps, eager execution is faster (measured: 9 steps at 96 px, 17.5 s eager vs 53.6 s traced).
@@ -50,12 +51,25 @@ def compile_model(model, lr: float, *, steps: Optional[int] = None, label_smooth
                   **({"run_eagerly": True} if eager else {}))
 
 
-def fine_tune(model, images: np.ndarray, labels: np.ndarray, contract, *, lr: float, epochs: int, batch_size: int,
-              callbacks: Sequence = ()):
-    """Compile ``model`` and fit it ``epochs`` times on uint8 ``images`` (normalised per ``contract``); returns it."""
-    steps = int(np.ceil(len(images) / batch_size)) * int(epochs)
-    compile_model(model, lr, steps=steps)
-    if epochs > 0:
+def fine_tune(model, splits, contract, *, lr: float, epochs: int, batch_size: int, callbacks: Sequence = (),
+              seed: int = 42):
+    """Compile ``model`` and fit it ``epochs`` times on the training split of ``splits``; returns it.
+
+    In-memory splits are fitted from their uint8 arrays (normalised per ``contract``); streamed ones
+    (``data.access``) batch by batch from their files, repeated so every epoch has its full number of
+    steps (a pruning schedule counts on it), memory bounded by the batch.
+    """
+    n = len(split_labels(splits, "train"))
+    steps_per_epoch = int(np.ceil(n / batch_size))
+    compile_model(model, lr, steps=steps_per_epoch * int(epochs))
+    if epochs <= 0 or not n:
+        return model
+    if is_streamed(splits):
+        ds = split_dataset(splits, "train", contract, batch_size, shuffle=True, seed=seed, binary=is_binary(model))
+        model.fit(ds.repeat(), steps_per_epoch=steps_per_epoch, epochs=int(epochs), verbose=0,
+                  callbacks=list(callbacks))
+    else:
+        images, labels = splits.train.images, splits.train.labels
         model.fit(contract.normalize(images), targets(model, labels), batch_size=batch_size, epochs=int(epochs),
                   verbose=0, shuffle=True, callbacks=list(callbacks))
     return model

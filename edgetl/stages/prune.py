@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from edgetl import _tf
+from edgetl.data.access import split_labels
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, gzip_mb
 from edgetl.rundir import RunDir, locks_run
@@ -72,10 +73,11 @@ def _tflite_gzip_mb(model, contract) -> float:
     return gzip_mb(convert_bytes(trace(model, contract), "float32"))
 
 
-def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, sparsity: float = 0.5, epochs: int = 1,
+def prune_model(model, splits, contract, *, sparsity: float = 0.5, epochs: int = 1,
                 batch_size: int = 16, learning_rate: float = 1e-4, seed: int = 42):
     """Low-magnitude pruning of every conv/dense kernel to ``sparsity`` (polynomial schedule over the fine-tuning
-    steps, updated every step), then ``strip_pruning``. BatchNorm stays in inference mode."""
+    steps, updated every step), then ``strip_pruning``. BatchNorm stays in inference mode. Fine-tunes on the
+    training split of ``splits`` (in memory or streamed, ``data.access``)."""
     import tensorflow_model_optimization as tfmot
 
     keras = _tf.keras()
@@ -83,7 +85,7 @@ def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, spar
     sparsity = check_sparsity(sparsity)
     if int(epochs) < 1:
         raise EdgetlError(f"--epochs must be at least 1 for pruning (the schedule runs during fine-tuning), got {epochs}")
-    n = len(images)
+    n = len(split_labels(splits, "train"))
     if n < 2:
         raise EdgetlError("pruning needs at least 2 training images; pass --data DIR with the run's class folders")
     batch_size = max(1, min(int(batch_size), n // 2))  # at least 2 steps per epoch, so the schedule has a ramp
@@ -102,7 +104,7 @@ def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, spar
     except ValueError as e:
         raise EdgetlError(f"TFMOT cannot prune this model ({str(e).splitlines()[0][:160]}); "
                           "retrain with `edgetl train`") from e
-    fine_tune(pruned, images, labels, contract, lr=learning_rate, epochs=int(epochs), batch_size=batch_size,
+    fine_tune(pruned, splits, contract, lr=learning_rate, epochs=int(epochs), batch_size=batch_size,
               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(pruned)
 
@@ -111,7 +113,7 @@ def prune_model(model, images: np.ndarray, labels: np.ndarray, contract, *, spar
 def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[str] = None, *,
               out_name: str = PRUNED_MODEL_FILE) -> dict:
     """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report."""
-    from edgetl.measure.parity import accuracy
+    from edgetl.measure.parity import split_accuracy
     from edgetl.measure.runtime import KerasRunner
 
     run = RunDir(run_dir)
@@ -125,7 +127,7 @@ def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[st
     except EdgetlError as e:
         raise EdgetlError(f"{e} (pruning fine-tunes on the run's training images)") from e
     t = time.perf_counter()
-    stripped = prune_model(model, splits.train.images, splits.train.labels, contract, sparsity=sparsity, epochs=epochs)
+    stripped = prune_model(model, splits, contract, sparsity=sparsity, epochs=epochs)
     seconds = time.perf_counter() - t
     final = run.path / out_name
     with atomic_path(final) as tmp:
@@ -138,8 +140,7 @@ def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[st
               "unpruned_gzip_mb": _keras_gzip_mb(model),
               "tflite_gzip_mb": _tflite_gzip_mb(stripped, contract),
               "unpruned_tflite_gzip_mb": _tflite_gzip_mb(model, contract),
-              "accuracy": accuracy(KerasRunner(final, contract, model=stripped), splits.test.images, splits.test.labels),
-              "keras_accuracy": accuracy(KerasRunner(run.model_path, contract, model=model), splits.test.images,
-                                         splits.test.labels),
+              "accuracy": split_accuracy(KerasRunner(final, contract, model=stripped), splits),
+              "keras_accuracy": split_accuracy(KerasRunner(run.model_path, contract, model=model), splits),
               "seconds": seconds}
     return report

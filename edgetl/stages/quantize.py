@@ -102,14 +102,14 @@ def init_qat_ranges(q, model, x: np.ndarray, batch_size: int = 8) -> int:
     return count
 
 
-def qat_finetune(q, model, contract: Contract, images: np.ndarray, labels: np.ndarray, *, epochs: int = 1,
-                 calibration: Optional[np.ndarray] = None, batch_size: int = 16, learning_rate: float = 1e-5,
-                 seed: int = 42):
-    """Fake-quantized fine-tuning of ``q`` (from ``qat_model``) on the run's training images, at a small LR so it
-    stays close to the Keras model the parity gate compares with."""
+def qat_finetune(q, model, contract: Contract, splits, calibration: np.ndarray, *, epochs: int = 1,
+                 batch_size: int = 16, learning_rate: float = 1e-5, seed: int = 42):
+    """Fake-quantized fine-tuning of ``q`` (from ``qat_model``) on the run's training split (in memory or
+    streamed), at a small LR so it stays close to the Keras model the parity gate compares with. The fake-quant
+    ranges start from ``calibration`` (uint8 images)."""
     _tf.set_seed(seed)
-    init_qat_ranges(q, model, contract.normalize(calibration if calibration is not None else images[:200]))
-    return fine_tune(q, images, labels, contract, lr=learning_rate, epochs=int(epochs), batch_size=batch_size)
+    init_qat_ranges(q, model, contract.normalize(calibration))
+    return fine_tune(q, splits, contract, lr=learning_rate, epochs=int(epochs), batch_size=batch_size, seed=seed)
 
 
 # ---- the run-directory level ---------------------------------------------------------------------
@@ -168,8 +168,7 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
             progress(f"{mode} fine-tuning", len(ptq), len(modes))
         t = time.perf_counter()
         cal = run.calibration(splits, calibration_images)
-        q = qat_finetune(q, keras_model, contract, splits.train.images, splits.train.labels, epochs=int(qat_epochs),
-                         calibration=cal)
+        q = qat_finetune(q, keras_model, contract, splits, cal, epochs=int(qat_epochs))
         try:
             data_bytes = convert_bytes(trace(q, contract), mode, io=io, calibration=cal, contract=contract)
             rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate)

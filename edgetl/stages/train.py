@@ -33,9 +33,9 @@ from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.formats.contract import Contract
 from edgetl.progress import keras_callback
 from edgetl.stages.finetune import compile_model
-from edgetl.data.sources import DataOptions, Splits, check_source, class_weights, load_splits
-from edgetl.data.stream import (FileSplits, batch_prep, choose_pipeline, is_listable, list_splits,
-                                materialize, predict_stream, stream_dataset)
+from edgetl.data.access import is_streamed, open_splits, split_dataset
+from edgetl.data.access import predict_split as predict_split_with
+from edgetl.data.sources import DataOptions, Splits, check_source, class_weights
 from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import check_writable_dir, write_json, write_text
@@ -116,37 +116,12 @@ class TransferModel:
         compile_model(model, lr, label_smoothing=self.label_smoothing)
 
 
-# ---- tf.data ----------------------------------------------------------------------------------
-
-def make_dataset(images, labels, contract: Contract, batch_size: int, *, shuffle=False, augment=False,
-                 seed=0, binary=False):
-    """uint8 pixels -> (normalised float batch, label) with optional augmentation, normalisation per contract."""
-    tf = _tf.tf()
-    y = labels.astype(np.float32)[:, None] if binary else labels
-    ds = tf.data.Dataset.from_tensor_slices((images, y))
-    if shuffle:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    return ds.map(batch_prep(contract, augment, seed), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
-
-
-def split_dataset(splits, name: str, contract: Contract, batch_size: int, **kw):
-    """A split as batches, from memory (``Splits``) or streamed from files (``FileSplits``), the same pixels either way."""
-    if isinstance(splits, FileSplits):
-        return stream_dataset(splits.readable(name), contract, batch_size, splits.skips, **kw)
-    s = getattr(splits, name)
-    return make_dataset(s.images, s.labels, contract, batch_size, **kw)
-
-
 def predict_split(model, splits, name: str, contract: Contract, batch_size: int = 32):
-    """(probabilities, labels) of split ``name`` through the runtime layer; streamed for ``FileSplits``."""
+    """(probabilities, labels) of split ``name`` through the runtime layer's Keras runner; streamed for file lists."""
     from edgetl.measure.runtime import KerasRunner
 
     runner = KerasRunner(".", contract, model=model)
-    if isinstance(splits, FileSplits):
-        return predict_stream(runner.predict, splits.readable(name), contract, batch_size, splits.skips)
-    s = getattr(splits, name)
-    return runner.predict(s.images, batch_size), s.labels
+    return predict_split_with(lambda x: runner.predict(x, batch_size), splits, name, contract, batch_size)
 
 
 def _history(h, extra: Optional[dict] = None) -> dict:
@@ -261,7 +236,7 @@ def pooled_features(tm: TransferModel, splits, contract: Contract, batch_size: i
         reused = hit is not None
         if not reused:
             hit = cache.write({"train": batches("train"), "val": batches("val")}, lambda: splits.skipped)
-        if isinstance(splits, FileSplits):
+        if is_streamed(splits):
             for f, why in hit["skipped"]:
                 splits.skips.add(f, why)
         return {n: hit[n] for n in ("train", "val")}, reused
@@ -471,14 +446,8 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
                       fine_tune_lr=(cfg.fine_tune_lr or cfg.lr / 10.0) * r) if r > 1 else cfg
     with dist.scope():
         base = build_base(spec, cfg.input_size, cfg.alpha, weights.path)  # a weights file that does not fit fails here
-    pipeline = "memory"
-    if is_listable(cfg.data):  # the split comes from the file list; memory or stream decode the same lists
-        files = list_splits(cfg.data_options(), cfg.input_size)
-        pipeline = choose_pipeline(cfg.input_pipeline, cfg.data, files.total(), cfg.input_size)
-        splits = materialize(files, cfg.input_size, progress) if pipeline == "memory" else files
-    else:
-        choose_pipeline(cfg.input_pipeline, cfg.data, 0, cfg.input_size)
-        splits = load_splits(cfg.data_options(), cfg.input_size, progress)
+    # the split comes from the file list; memory or stream decode the same lists
+    splits, pipeline = open_splits(cfg.data_options(), cfg.input_size, cfg.input_pipeline, progress)
     if splits.skipped:
         log(f"skipped {len(splits.skipped)} image(s) ({skip_reasons(splits.skipped)}): "
             + "; ".join(f for f, _ in splits.skipped[:5]))
