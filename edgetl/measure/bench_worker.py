@@ -132,8 +132,9 @@ def match_labels(classes: list, labels: list, data: Path) -> list:
     return out
 
 
-def labelled_images(data: str, contract):
-    """(uint8 pixels at the contract's size, label indices) of DIR/<label>/*.jpg."""
+def labelled_batches(data: str, contract, batch: int = 64):
+    """(uint8 pixels at the contract's size, label indices) of DIR/<label>/*.jpg, ``batch`` images at a time:
+    memory stays bounded however large the folder."""
     from edgetl.data.sources import scan_folder
     from edgetl.data.images import UnreadableImage, load_image
 
@@ -142,16 +143,22 @@ def labelled_images(data: str, contract):
         raise _user_error(f"--data {root} is not a folder; pass DIR with one sub-folder per label (DIR/<label>/*.jpg)")
     classes, items = scan_folder(root)
     index = match_labels(classes, list(contract.labels), root)
-    pixels, truth = [], []
+    pixels, truth, n = [], [], 0
     for f, c in items:
         try:
             pixels.append(load_image(f, contract.height, contract.width))
             truth.append(index[c])
         except UnreadableImage:
             continue
-    if not pixels:
+        if len(pixels) == batch:
+            n += len(pixels)
+            yield np.stack(pixels), np.asarray(truth)
+            pixels, truth = [], []
+    if pixels:
+        n += len(pixels)
+        yield np.stack(pixels), np.asarray(truth)
+    if not n:
         raise _user_error(f"--data {root} has no readable image; add .jpg/.png files to its class folders")
-    return np.stack(pixels), np.asarray(truth)
 
 
 def _user_error(msg):
@@ -190,9 +197,11 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
 
     accuracy = accuracy_n = None
     if data:
-        pixels, truth = labelled_images(data, runner.contract)
-        pred = runner.contract.decide(runner.predict(pixels, batch_size=predict_batch(runner)))
-        accuracy, accuracy_n = float(np.mean(pred == truth)), int(len(truth))
+        right = accuracy_n = 0
+        for pixels, truth in labelled_batches(data, runner.contract):
+            pred = runner.contract.decide(runner.predict(pixels, batch_size=predict_batch(runner)))
+            right, accuracy_n = right + int(np.sum(pred == truth)), accuracy_n + len(truth)
+        accuracy = right / accuracy_n
 
     try:  # after timing: counting opens the graph once more, it must not touch the measurement
         from edgetl.measure.macs import count
