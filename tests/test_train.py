@@ -30,6 +30,54 @@ def test_backbone_params_and_depth_match_spec(name):
     assert base.output.shape.rank == 4
 
 
+def _dequantized():
+    from conftest import SHARED, need
+
+    return need(SHARED / "weights" / "imagenet-dequantized")
+
+
+def test_fused_backbone_resolves_one_weight_file_per_branch(tmp_path):
+    import os
+    from pathlib import Path
+
+    from edgetl.backbones.weights import resolve_weights
+    from edgetl.data.feature_cache import file_digest
+    from edgetl.errors import EdgetlError
+
+    spec = get_backbone("mobilenet_v1_v2")
+    w = resolve_weights(spec, None, 224, "imagenet", str(_dequantized()), download=False)
+    files = w.path.split(os.pathsep)
+    assert [Path(f).name for f in files] == ["mobilenet_1_0_224_tf_no_top.h5",
+                                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"]
+    assert w.source == "imagenet:" + "+".join(files)
+    assert file_digest(w.path) not in (file_digest(files[0]), file_digest(files[1]))  # the cache key sees both
+    only_v2 = tmp_path / "w"
+    only_v2.mkdir()
+    (only_v2 / Path(files[1]).name).symlink_to(files[1])
+    with pytest.raises(EdgetlError, match="mobilenet_1_0_224_tf_no_top.h5 not found"):
+        resolve_weights(spec, None, 224, "imagenet", str(only_v2), download=False)
+    assert resolve_weights(spec, None, 224, "auto", str(only_v2), download=False).path is None  # auto: random, loudly
+
+
+@pytest.mark.slow
+def test_fused_backbone_loads_each_branch_weights_and_refuses_one_file():
+    import os
+
+    from edgetl.backbones.weights import resolve_weights
+    from edgetl.errors import EdgetlError
+
+    spec = get_backbone("mobilenet_v1_v2")
+    w = resolve_weights(spec, None, 224, "imagenet", str(_dequantized()), download=False)
+    v1_file, v2_file = w.path.split(os.pathsep)
+    fused = build_base(spec, 224, None, w.path)
+    assert fused.output.shape[-1] == 1024 + 1280 and len({layer.name for layer in fused.layers}) == len(fused.layers)
+    for name, alpha, f, layer in (("mobilenet", 1.0, v1_file, "conv_pw_13"), ("mobilenet_v2", 1.0, v2_file, "Conv_1")):
+        alone = build_base(get_backbone(name), 224, alpha, f)
+        assert np.array_equal(fused.get_layer(layer).get_weights()[0], alone.get_layer(layer).get_weights()[0])
+    with pytest.raises(EdgetlError, match="does not fit mobilenet_v1_v2"):
+        build_base(spec, 224, None, v1_file)
+
+
 def test_seed_depth_counting_counts_layers_with_weights_only():
     """``count_weight_layers`` on stand-in layers (no TensorFlow): conv, depthwise, separable and dense count once
     each; BatchNorm, activations, pooling, dropout, flatten and adds never. MobileNet v1's layout (a conv, 13

@@ -58,6 +58,7 @@ class BackboneSpec:
     weights_url: Optional[str] = None
     params: int = 0  # of the classic 1000-class classifier at default_size (and default alpha); checked by tests
     weight_layers: int = 0  # depth as the seed counts it (count_weight_layers) of that classifier; checked by tests
+    parts: tuple = ()  # ((backbone, alpha), ...) a fused backbone runs side by side; each part's weights are its own
 
     @property
     def seed(self) -> SeedClaim:
@@ -116,6 +117,30 @@ def _keras_app(fn_name, **fixed):
             kwargs["alpha"] = alpha
         fn = getattr(_apps(), fn_name)
         return fn(include_top=include_top, weights=weights, input_tensor=input_tensor, classes=classes, **kwargs)
+
+    return build
+
+
+def _build_fused(parts):
+    """Several backbones side by side on one input, their last feature maps concatenated along channels.
+
+    The graph stays flat (each keras.applications model is built on the shared input tensor), so
+    phase 2's "top N layers" are the top layers of every branch, interleaved by depth. ``weights``
+    is None or one weight file per part, joined by ``os.pathsep`` (``weights.resolve_weights``).
+    """
+    def build(input_tensor, alpha, weights, include_top, classes):
+        import os
+
+        keras = _tf.keras()
+        files = weights.split(os.pathsep) if weights else [None] * len(parts)
+        if len(files) != len(parts):
+            raise ValueError(f"needs {len(parts)} weight files (one per branch), got {len(files)}")
+        outs = [BACKBONES[name].build(input_tensor, a, f, False, classes).output for (name, a), f in zip(parts, files)]
+        x = keras.layers.Concatenate(name="fused_features")(outs)
+        if include_top:
+            x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+            x = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+        return keras.Model(input_tensor, x, name="_".join(n for n, _ in parts) + "_fused")
 
     return build
 
@@ -204,6 +229,13 @@ register(BackboneSpec(
     default_size=224, min_size=32, build=_keras_app("MobileNetV3Large", include_preprocessing=False),
     mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
     weight_files=_fixed_file("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"), weights_url=_KA + "mobilenet_v3/",
+))
+
+register(BackboneSpec(
+    name="mobilenet_v1_v2", params=7791848, weight_layers=80, family="MobileNet",
+    description="MobileNet v1 1.0 and MobileNetV2 1.0 side by side, features concatenated (~870 M MACs at 224)",
+    default_size=224, min_size=32, build=_build_fused((("mobilenet", 1.0), ("mobilenet_v2", 1.0))),
+    mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD, parts=(("mobilenet", 1.0), ("mobilenet_v2", 1.0)),
 ))
 
 

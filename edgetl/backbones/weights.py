@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from edgetl.backbones.registry import BackboneSpec
+from edgetl.backbones.registry import BackboneSpec, get_backbone
 from edgetl.errors import EdgetlError
 
 WEIGHTS_DIR_ENV = "EDGETL_WEIGHTS_DIR"
@@ -44,6 +44,9 @@ def resolve_weights(spec: BackboneSpec, alpha, size: int, weights: str = "auto",
             raise EdgetlError(f"--weights {weights}: no such file; pass auto, imagenet, none or an existing .h5 weights file")
         return ResolvedWeights(str(f), f"file:{f}")
     try:
+        if spec.parts:  # a fused backbone: each branch's own ImageNet file, joined by os.pathsep
+            paths = [find_imagenet_weights(get_backbone(name), a, size, weights_dir, download) for name, a in spec.parts]
+            return ResolvedWeights(os.pathsep.join(paths), "imagenet:" + "+".join(paths))
         path = find_imagenet_weights(spec, alpha, size, weights_dir, download)
         return ResolvedWeights(path, f"imagenet:{path}")
     except EdgetlError as e:

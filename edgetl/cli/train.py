@@ -34,7 +34,9 @@ def backbones_cmd(as_json):
             "params": spec.params, "depth": spec.weight_layers,
             "normalisation": {"mean": spec.mean, "std": spec.std, "channel_order": spec.channel_order},
             "imagenet_weights": (f"--weights-dir/${WEIGHTS_DIR_ENV}, ~/.keras/models, or download ({spec.weights_url})"
-                                 if spec.weights_url else "none public: --weights FILE or random"),
+                                 if spec.weights_url else
+                                 "each branch's own file: " + " + ".join(f"{n} {a}" for n, a in spec.parts)
+                                 if spec.parts else "none public: --weights FILE or random"),
             "description": spec.description,
         })
     if as_json:
@@ -48,7 +50,8 @@ def backbones_cmd(as_json):
     for r in rows:
         t.add_row(r["name"], str(r["default_size"]), str(r["min_size"]),
                   ",".join(map(str, r["alphas"])) if r["alphas"] else "-", f"{r['params'] / 1e6:.1f}", str(r["depth"]),
-                  "keras file" if r["imagenet_weights"].startswith("--") else "FILE or random")
+                  "keras file" if r["imagenet_weights"].startswith("--") else
+                  "keras files" if r["imagenet_weights"].startswith("each") else "FILE or random")
     console.print(t)
 
 

@@ -50,12 +50,14 @@ def resolve_cache_dir(option: Optional[str]) -> tuple[Optional[Path], bool]:
 
 
 def file_digest(path: Optional[str]) -> str:
+    """sha256 of a weights file; of each file in turn for a fused backbone's ``os.pathsep``-joined files."""
     if not path:
         return "none"
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    for part in str(path).split(os.pathsep):
+        with open(part, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
