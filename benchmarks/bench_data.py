@@ -85,16 +85,22 @@ def run_train(data: Path, out: Path, cache: Path, pipeline: str, limit=None, bat
            "--cache-dir", str(cache), "--out", str(out), "--json"]
     if limit:
         cmd += ["--limit-images", str(limit)]
+    metrics, wall, rss = run_child(cmd, out.parent / out.name, "training")
+    history = json.loads((out / "history.json").read_text())
+    return {"metrics": metrics, "history": history, "wall_s": wall, "peak_rss_gb": rss}
+
+
+def run_child(cmd: list, log: Path, what: str):
+    """``cmd`` (an edgetl command with --json) in a child process, stdout/stderr in LOG.stdout/.stderr:
+    (its JSON, wall seconds, the child's peak RSS in GB read from the kernel). Exits naming ``what`` if it fails."""
     t = time.perf_counter()
-    with open(out.parent / f"{out.name}.stdout", "wb") as so, open(out.parent / f"{out.name}.stderr", "wb") as se:
+    with open(f"{log}.stdout", "wb") as so, open(f"{log}.stderr", "wb") as se:
         proc = subprocess.Popen(cmd, stdout=so, stderr=se, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"training failed ({' '.join(cmd)}):\n" + (out.parent / f"{out.name}.stderr").read_text()[-3000:])
-    metrics = json.loads((out.parent / f"{out.name}.stdout").read_text())
-    history = json.loads((out / "history.json").read_text())
-    return {"metrics": metrics, "history": history, "wall_s": wall, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2}
+        sys.exit(f"{what} failed ({' '.join(cmd)}):\n" + Path(f"{log}.stderr").read_text()[-3000:])
+    return json.loads(Path(f"{log}.stdout").read_text()), wall, usage.ru_maxrss / 1024 ** 2
 
 
 def run_quantize(run: Path) -> dict:
@@ -102,16 +108,8 @@ def run_quantize(run: Path) -> dict:
     # The labels are synthetic (crops of random photos), so the model's outputs are nearly flat and top-1 agreement
     # says little: the gate is measured and printed, not enforced (--min-agreement int8=0).
     cmd = [sys.executable, "-m", "edgetl", "quantize", str(run), "--mode", "int8", "--min-agreement", "int8=0", "--json"]
-    t = time.perf_counter()
-    with open(run.parent / "quantize.stdout", "wb") as so, open(run.parent / "quantize.stderr", "wb") as se:
-        proc = subprocess.Popen(cmd, stdout=so, stderr=se, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"quantize failed ({' '.join(cmd)}):\n" + (run.parent / "quantize.stderr").read_text()[-3000:])
-    out = json.loads((run.parent / "quantize.stdout").read_text())
-    rec = (out if isinstance(out, list) else out.get("artifacts", [out]))[0]
-    return {"record": rec, "wall_s": wall, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2}
+    records, wall, rss = run_child(cmd, run.parent / "quantize", "quantize")
+    return {"record": records[0], "wall_s": wall, "peak_rss_gb": rss}
 
 
 def rates(r: dict) -> dict:

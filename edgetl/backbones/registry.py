@@ -7,6 +7,7 @@ normalisation is carried by the artifact's contract instead.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -129,8 +130,6 @@ def _build_fused(parts):
     is None or one weight file per part, joined by ``os.pathsep`` (``weights.resolve_weights``).
     """
     def build(input_tensor, alpha, weights, include_top, classes):
-        import os
-
         keras = _tf.keras()
         files = weights.split(os.pathsep) if weights else [None] * len(parts)
         if len(files) != len(parts):
@@ -231,11 +230,12 @@ register(BackboneSpec(
     weight_files=_fixed_file("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5"), weights_url=_KA + "mobilenet_v3/",
 ))
 
+_V1_V2 = (("mobilenet", 1.0), ("mobilenet_v2", 1.0))
 register(BackboneSpec(
     name="mobilenet_v1_v2", params=7791848, weight_layers=80, family="MobileNet",
     description="MobileNet v1 1.0 and MobileNetV2 1.0 side by side, features concatenated (~870 M MACs at 224)",
-    default_size=224, min_size=32, build=_build_fused((("mobilenet", 1.0), ("mobilenet_v2", 1.0))),
-    mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD, parts=(("mobilenet", 1.0), ("mobilenet_v2", 1.0)),
+    default_size=224, min_size=32, build=_build_fused(_V1_V2), mean=IMAGENET_TF_MEAN, std=IMAGENET_TF_STD,
+    parts=_V1_V2,
 ))
 
 

@@ -26,8 +26,9 @@ def backbones_cmd(as_json):
     from edgetl.backbones.registry import BACKBONES
     from edgetl.backbones.weights import WEIGHTS_DIR_ENV
 
-    rows = []
+    rows, kinds = [], []  # kinds: the table's short form of where the ImageNet weights come from
     for spec in BACKBONES.values():
+        kinds.append("keras file" if spec.weights_url else "keras files" if spec.parts else "FILE or random")
         rows.append({
             "name": spec.name, "family": spec.family, "default_size": spec.default_size, "min_size": spec.min_size,
             "alphas": list(spec.alphas) if spec.alphas else None,
@@ -47,11 +48,10 @@ def backbones_cmd(as_json):
     t = Table(title="edgetl backbones")
     for col in ("backbone", "default px", "min px", "alpha", "params (M)", "depth", "ImageNet weights"):
         t.add_column(col)
-    for r in rows:
+    for r, kind in zip(rows, kinds):
         t.add_row(r["name"], str(r["default_size"]), str(r["min_size"]),
                   ",".join(map(str, r["alphas"])) if r["alphas"] else "-", f"{r['params'] / 1e6:.1f}", str(r["depth"]),
-                  "keras file" if r["imagenet_weights"].startswith("--") else
-                  "keras files" if r["imagenet_weights"].startswith("each") else "FILE or random")
+                  kind)
     console.print(t)
 
 

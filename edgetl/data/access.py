@@ -13,10 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from edgetl.data.images import UnreadableImage, load_image
 from edgetl.data.sources import load_splits
-from edgetl.data.stream import (FileSplits, batch_prep, choose_pipeline, is_listable, list_splits, materialize,
-                                predict_stream, stream_dataset)
+from edgetl.data.stream import (FileSplits, batch_prep, choose_pipeline, decode_files, is_listable, list_splits,
+                                materialize, predict_stream, stream_dataset)
 from edgetl.data.types import DataOptions
 
 
@@ -51,24 +50,8 @@ def split_pixels(splits, name: str, idx) -> tuple[np.ndarray, np.ndarray]:
     if not is_streamed(splits):
         part = getattr(splits, name)
         return part.images[idx], np.asarray(part.labels)[idx]
-    part = splits.readable(name)
-    size = splits_size(splits)
-    images, labels = [], []
-    for i in idx.tolist():
-        f = part.files[i]
-        try:
-            images.append(load_image(f, size, size))
-            labels.append(int(part.labels[i]))
-        except UnreadableImage as e:
-            splits.skips.add(f, str(e).split(": ", 1)[-1][:120])
-    if not images:
-        return np.zeros((0, size, size, 3), np.uint8), np.zeros((0,), np.int64)
-    return np.stack(images), np.asarray(labels, np.int64)
-
-
-def splits_size(splits) -> int:
-    """The decode size of streamed splits (recorded by ``list_splits``)."""
-    return int(splits.size)
+    got = decode_files(splits.readable(name).take(idx), splits.size, splits.skips.add)
+    return got.images, got.labels
 
 
 def make_dataset(images, labels, contract, batch_size: int, *, shuffle=False, augment=False, seed=0, binary=False):

@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from edgetl.data.stream import skip_reason
 from edgetl.errors import EdgetlError
 from edgetl.data.images import UnreadableImage, load_image, resize_rgb
 
@@ -76,7 +77,7 @@ def _load_folder(root: Path, size: int, opts: DataOptions, progress=None, classe
             labels.append(c)
             files.append(str(f))
         except UnreadableImage as e:
-            skipped.append((str(f), str(e).split(": ", 1)[-1][:120]))
+            skipped.append((str(f), skip_reason(e)))
         if progress:
             progress.advance(task)
     for ci, name in enumerate(classes):

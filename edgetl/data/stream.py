@@ -12,7 +12,7 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -163,24 +163,36 @@ class SkipLog:
             return len(self._items)
 
 
+def skip_reason(e: UnreadableImage) -> str:
+    """The short reason an unreadable file is recorded with (the decoder's message without the path)."""
+    return str(e).split(": ", 1)[-1][:120]
+
+
+def decode_files(fs: FileSet, size: int, skip: Callable[[str, str], None], advance: Optional[Callable] = None) -> ImageSet:
+    """Decode every file of ``fs`` (same order) into uint8 arrays; an unreadable file is left out with its label and
+    reported to ``skip(file, reason)``. ``advance()`` is called after each file (progress)."""
+    images, labels, files = [], [], []
+    for f, c in zip(fs.files, fs.labels.tolist()):
+        try:
+            images.append(load_image(f, size, size))
+            labels.append(c)
+            files.append(f)
+        except UnreadableImage as e:
+            skip(f, skip_reason(e))
+        if advance is not None:
+            advance()
+    arr = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    return ImageSet(arr, np.asarray(labels, np.int64), files)
+
+
 def materialize(fs: FileSplits, size: int, progress=None) -> Splits:
     """The in-memory path: decode every split of ``fs`` into uint8 arrays (same files, same order as streaming)."""
     sets, skipped = {}, []
     for name in SPLIT_NAMES:
         s = getattr(fs, name)
-        images, labels, files = [], [], []
         task = progress.add_task(f"decoding {name}", total=len(s)) if progress and len(s) else None
-        for f, c in zip(s.files, s.labels.tolist()):
-            try:
-                images.append(load_image(f, size, size))
-                labels.append(c)
-                files.append(f)
-            except UnreadableImage as e:
-                skipped.append((f, str(e).split(": ", 1)[-1][:120]))
-            if task is not None:
-                progress.advance(task)
-        arr = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
-        sets[name] = ImageSet(arr, np.asarray(labels, np.int64), files)
+        sets[name] = decode_files(s, size, lambda f, why: skipped.append((f, why)),
+                                  (lambda: progress.advance(task)) if task is not None else None)
     _check_classes_readable(sets["train"].labels, fs.class_names, fs.source)
     return Splits(sets["train"], sets["val"], sets["test"], fs.class_names, fs.source, fs.data_hash, skipped,
                   fs.split_from, layout=fs.layout)
@@ -200,7 +212,7 @@ def _decoder(size: int, skips: SkipLog):
         try:
             return load_image(p, size, size), np.bool_(True)
         except UnreadableImage as e:
-            skips.add(p, str(e).split(": ", 1)[-1][:120])
+            skips.add(p, skip_reason(e))
             return np.zeros((size, size, 3), np.uint8), np.bool_(False)
 
     return decode

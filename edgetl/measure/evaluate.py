@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgetl.data.images import IMAGE_EXTENSIONS, UnreadableImage, load_image
+from edgetl.data.stream import skip_reason
 from edgetl.errors import EdgetlError
 from edgetl.measure.metrics import classification_metrics, decide
 from edgetl.measure.runtime import open_artifact, top_k
@@ -129,7 +130,7 @@ def predict_items(runner, items: Sequence, mapping: dict, progress=None):
                 pixels.append(load_image(f, c.height, c.width))
                 ys.append(mapping[ci])
             except UnreadableImage as e:
-                skipped.append((str(f), str(e).split(": ", 1)[-1][:120]))
+                skipped.append((str(f), skip_reason(e)))
         if pixels:
             probs.append(runner.predict(np.stack(pixels)))
             truth += ys
@@ -186,7 +187,7 @@ def predict_paths(artifact: str | Path, paths: Sequence[str | Path], k: int = 3,
                 pixels.append(named[f] if explicit else load_image(f, c.height, c.width))
                 chunk.append(f)
             except UnreadableImage as e:
-                skipped.append((str(f), str(e).split(": ", 1)[-1][:120]))
+                skipped.append((str(f), skip_reason(e)))
         if pixels:
             probs = runner.predict(np.stack(pixels))
             pred = decide(probs, pos, t)

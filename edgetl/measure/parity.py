@@ -193,15 +193,9 @@ def _discard(runner, remove: bool) -> None:
             f.unlink()
 
 
-def accuracy(runner, pixels: np.ndarray, labels: np.ndarray) -> Optional[float]:
-    """Accuracy through the artifact's contract (its binary decision if it has one, else top-1); None without images."""
-    if pixels is None or len(pixels) == 0:
-        return None
-    return float(np.mean(runner.contract.decide(runner.predict(pixels)) == np.asarray(labels)))
-
-
 def split_accuracy(runner, splits, name: str = "test") -> Optional[float]:
-    """``accuracy`` on split ``name`` of a run's splits, in memory or streamed batch by batch (``data.access``)."""
+    """Accuracy through the artifact's contract (its binary decision if it has one, else top-1) on split ``name`` of
+    a run's splits, in memory or streamed batch by batch (``data.access``); None without images."""
     from edgetl.data.access import predict_split
 
     probs, labels = predict_split(runner.predict, splits, name, runner.contract)
