@@ -118,9 +118,11 @@ def test_calibration_and_gate_samples_decode_only_the_files_they_take(tmp_path, 
     clean = make_subset(tmp_path / "clean", classes=["daisy", "roses", "tulips"], per_class=10)
     files = list_splits(DataOptions(str(clean), seed=3), 32)
     mem = materialize(files, 32)
+    from edgetl.data import stream
+
     decoded = []
-    real = access.load_image
-    monkeypatch.setattr(access, "load_image", lambda f, h, w: decoded.append(f) or real(f, h, w))
+    real = stream.load_image  # the one decoder of file lists (stream.decode_files)
+    monkeypatch.setattr(stream, "load_image", lambda f, h, w: decoded.append(f) or real(f, h, w))
     cal = RunDir.calibration(files, 5, seed=1)
     assert len(decoded) == 5 and cal.shape == (5, 32, 32, 3)  # five files decoded, not the whole split
     assert np.array_equal(cal, RunDir.calibration(mem, 5, seed=1))
