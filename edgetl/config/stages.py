@@ -140,6 +140,10 @@ class BenchmarkConfig:
     rounds: int = param(3, "Rounds interleaved across artifacts (each a fresh subprocess per artifact) to cancel "
                         "drift.", min=1, recipe="bench_rounds")
     budget_ms: float = param(33.0, "Frame budget for p50 (33 ms = 30 FPS).", min=0, min_open=True)
+
+
+@dataclass
+class CompareConfig:
     compare_backbones: list[str] = param([], "Backbones for the comparison table (empty: the run's own).",
                                          choices=_backbones, cli=False, click_choice=False)
     compare_input_size: Optional[int] = param(None, "Input size for the comparison.", min=1, cli=False,
@@ -154,7 +158,8 @@ class ExportConfig:
 
 
 STAGE_CONFIGS = (("data", DataConfig), ("train", TrainConfig), ("prune", PruneConfig), ("quantize", QuantizeConfig),
-                 ("convert", ConvertConfig), ("benchmark", BenchmarkConfig), ("export", ExportConfig))
+                 ("convert", ConvertConfig), ("benchmark", BenchmarkConfig), ("compare", CompareConfig),
+                 ("export", ExportConfig))
 
 
 def recipe_params() -> list:
