@@ -98,6 +98,26 @@ class TrainConfig(DataConfig):
                                       "(multiworker).", min=0, min_open=True, recipe="")
 
 
+    def validate(self):
+        """Check every parameter (types, ranges, choices: `--input-size 0` is refused, not defaulted) and resolve
+        the backbone's alpha and input size in place; returns the backbone's spec."""
+        from edgetl.backbones.registry import get_backbone
+        from edgetl.config.params import check
+
+        check(self)
+        spec = get_backbone(self.backbone)
+        self.alpha = spec.check_alpha(self.alpha)
+        self.input_size = spec.check_size(self.input_size)
+        return spec
+
+    def data_options(self):
+        """The data source's options (``edgetl.data.sources.DataOptions``) of this config."""
+        from edgetl.data.sources import DataOptions
+
+        return DataOptions(str(self.data), self.val_ratio, self.test_ratio, self.seed, self.limit_per_class,
+                           labels_csv=self.labels_csv)
+
+
 @dataclass
 class PruneConfig:
     sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
