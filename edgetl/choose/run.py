@@ -131,7 +131,7 @@ def _save_state(out: Path, state: dict) -> None:
 
 # ---- one candidate -----------------------------------------------------------------------------------
 
-_SPLITS: dict = {}  # size -> (splits, pipeline), opened once per search
+_SPLITS: dict = {}  # (data options, size) -> (splits, pipeline): one size decoded at a time
 
 
 def _data_hash(cfg: SearchConfig, size: int) -> str:
@@ -152,7 +152,7 @@ def _options(cfg: SearchConfig):
 def _open(cfg: SearchConfig, size: int, progress):
     from edgetl.data.access import open_splits
 
-    key = (str(cfg.data), size)
+    key = (repr(_options(cfg)), size)  # the split depends on every data option
     if key not in _SPLITS:
         _SPLITS.clear()  # one size in memory at a time
         _SPLITS[key] = open_splits(_options(cfg), size, "auto", progress)

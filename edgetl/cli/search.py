@@ -21,7 +21,7 @@ def _csv(kind):
 
 
 @click.command("search")
-@click_options(SearchConfig, skip=("val_ratio", "test_ratio"))
+@click_options(SearchConfig)
 @click.option("--backbones", callback=_csv(str), help="Backbones to try, comma-separated [default: every backbone "
               "of the registry with ImageNet weights].")
 @click.option("--alphas", callback=_csv(float), help="Width multipliers to try, comma-separated [default: every one "
@@ -50,9 +50,9 @@ def search_cmd(as_json, **kw):
     from edgetl.cli.progress import progress_bar
     from edgetl.choose.run import search
 
-    cfg = SearchConfig(**kw)
     from edgetl.choose.run import validate
 
+    cfg = SearchConfig(**kw)
     validate(cfg)  # a bad value is one line before any progress output
     with progress_bar() as progress:
         result = search(cfg, progress=progress, log=lambda m: progress.console.print(m, markup=False, highlight=False))
@@ -85,6 +85,6 @@ def print_search(result: dict) -> None:
     console.print(t)
     p = result["pick"]
     console.print(f"[bold]pick:[/] {p['id']}: accuracy {_acc(p)}, p50 {p['p50_ms']:.2f} ms, {p['size_mb']:.2f} MB"
-                  + (f" (tied within its interval with {len(p['tied_with'])} more accurate or slower; the faster won)"
-                     if p["tied_with"] else ""))
+                  + (f"; tied with {len(p['tied_with'])} other file(s) inside the best one's interval: the fastest, "
+                     "then the smallest, wins" if p["tied_with"] else ""))
     console.print(f"train it fully:  [bold]{result['run_line']}[/]")
