@@ -125,7 +125,7 @@ def test_a_new_parameter_is_one_field():
 
 def test_every_stage_has_a_config_and_every_parameter_has_help():
     assert [name for name, _ in STAGE_CONFIGS] == ["data", "train", "prune", "quantize", "convert", "benchmark",
-                                                    "export"]
+                                                    "compare", "export"]
     for _, cls in STAGE_CONFIGS:
         for p in params(cls):
             assert p.help.strip() and p.type in (int, float, str, bool), (cls.__name__, p.name)
@@ -190,3 +190,21 @@ def test_benchmark_and_compare_options_come_from_the_benchmark_config():
         for name in ("runs", "min_seconds", "warmup", "rounds"):
             assert opts[name].default == by[name].default and by[name].option in opts[name].opts
     assert _options(benchmark_cmd)["budget_ms"].default == by["budget_ms"].default
+
+
+def test_every_recipe_key_of_every_stage_config_is_in_a_stage_fingerprint():
+    """A changed value reruns its stage: the fingerprints come from the configs, so no key can be forgotten."""
+    from edgetl.pipeline.runner import STAGES, fingerprints
+    from edgetl.pipeline.recipes import validate
+
+    fingerprinted = {k for st in STAGES for k in st.keys}
+    assert {p.key for p in recipe_params()} <= fingerprinted
+    base = validate({"name": "t", "data": "digits"})
+    before = fingerprints(base)
+    for p in recipe_params():
+        if p.key in ("data", "name"):
+            continue
+        changed = dict(base, **{p.key: "__changed__"})
+        after = fingerprints(changed)
+        owner = next(st.name for st in STAGES if p.key in st.keys)
+        assert after[owner] != before[owner], p.key

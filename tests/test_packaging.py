@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -22,8 +23,15 @@ def test_recipes_dir_is_inside_the_package():
 @pytest.mark.slow
 def test_pip_install_dot_lists_and_runs_the_recipes(tmp_path):
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
+    # The new venv sees this interpreter's packages (TensorFlow, and the setuptools the dev extra pins, which the
+    # --no-build-isolation build below uses) as a plain path: the parent's .pth files, its editable edgetl's
+    # among them, are not run from there, so only the copy installed below can be imported.
+    child_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    parent_site = sysconfig.get_paths()["purelib"]
+    Path(child_site, "parent.pth").write_text(parent_site + "\n")
     # the venv's own copy of edgetl (not editable) shadows the developer's editable one on sys.path
     subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
                     "--no-build-isolation", str(ROOT)], check=True, capture_output=True, text=True)

@@ -169,3 +169,77 @@ def test_report_reads_the_saved_gate_record(tmp_path, monkeypatch):
     assert gate_cell(final) == "pass 100.0% [98.5-100.0%] n=250"
     final.write_bytes(b"retrained")  # a stale record is not shown
     assert gate_cell(final) is None
+
+
+def _flat_case(n=10, classes=10, seed=0):
+    """Issue 22's case: a barely trained model (outputs ~1/classes), the file moves each probability by at most
+    0.002 and every top-1 flips. Built from numbers, so it reproduces on any host whatever its int8 rounding."""
+    rng = np.random.default_rng(seed)
+    ref = np.full((n, classes), 1 / classes) + rng.uniform(-0.001, 0.001, (n, classes))
+    top, second = np.argsort(-ref, axis=1)[:, 0], np.argsort(-ref, axis=1)[:, 1]
+    got = ref.copy()
+    rows = np.arange(n)
+    gap = ref[rows, top] - ref[rows, second]
+    got[rows, top] -= gap / 2 + 0.0005  # swap the two leaders by moving each half the gap and a bit more
+    got[rows, second] += gap / 2 + 0.0005
+    return ref.astype(np.float32), got.astype(np.float32)
+
+
+def test_flat_outputs_with_flipped_ties_are_inconclusive_not_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("edgetl.formats.registry.threshold", lambda fmt, over=None: 0.95)
+    ref_p, got_p = _flat_case()
+    assert np.max(np.abs(ref_p - got_p)) <= 0.002 and np.all(ref_p.argmax(1) != got_p.argmax(1))
+    pixels = np.zeros((len(ref_p), 1, 1, 3), np.uint8)
+    pixels[:, 0, 0, 0] = np.arange(len(ref_p))
+    art = tmp_path / ".tmp-model_int8.tflite"
+    art.write_bytes(b"bytes")
+    gate = parity.Gate(FakeRunner(tmp_path / "model.keras", ref_p), pixels, {})
+    rec = gate.check(FMT, FakeRunner(art, got_p, name="model_int8.tflite"))
+    # before: "agreement 0.0% [0.0%, 27.8%] on 10 images" -> refused; now every image is a tie
+    assert rec["gate"] == "inconclusive" and rec["ties"] == 10 and rec["tie_flips"] == 10
+    assert rec["decided_images"] == 0 and rec["agreement"] is None
+    assert "ties" in rec["gate_warning"] and "train longer" in rec["gate_warning"]
+    saved = json.loads((tmp_path / parity.GATE_FILE).read_text())["model_int8.tflite"]
+    assert saved["ties"] == 10 and saved["gate"] == "inconclusive" and saved["sha256"]
+
+
+def test_ties_are_set_apart_and_confident_flips_still_refuse(tmp_path, monkeypatch):
+    monkeypatch.setattr("edgetl.formats.registry.threshold", lambda fmt, over=None: 0.95)
+    flat_ref, flat_got = _flat_case(n=20, classes=3, seed=1)
+    truth = np.arange(200) % 3
+    conf_ref = _probs(truth)  # margin 0.7
+    worse = truth.copy()
+    worse[:40] = (worse[:40] + 1) % 3
+    conf_got = _probs(worse)
+    ref_p = np.concatenate([conf_ref, flat_ref]).astype(np.float32)
+    got_p = np.concatenate([conf_got, flat_got]).astype(np.float32)
+    n = len(ref_p)
+    pixels = np.zeros((n, 1, 1, 3), np.uint8)
+    runner_pixels = np.arange(n)  # uint8 pixels cannot carry 220 indices: the fakes answer for the whole batch
+    ref = FakeRunner(tmp_path / "model.keras", ref_p)
+    got = FakeRunner(tmp_path / "m.tflite", got_p, name="m.tflite")
+    ref.predict = lambda px: ref_p[runner_pixels]
+    got.predict = lambda px: got_p[runner_pixels]
+    rec = parity.check_parity(ref, got, pixels, 0.95, raise_on_refuse=False)
+    assert rec["ties"] == 20 and rec["decided_images"] == 200
+    assert rec["agreement"] == pytest.approx(0.8) and rec["gate"] == "refuse"  # as strict as before on confident ones
+    assert "20 ties set apart" in parity.summary(rec)
+
+
+def test_a_badly_wrong_file_cannot_excuse_flips_with_its_own_error():
+    """The tie tolerance is capped at two 8-bit output steps: a margin of 0.05 flipped by a large error counts."""
+    from edgetl.measure.metrics import tie_mask
+
+    ref = np.array([[0.525, 0.475], [0.9, 0.1], [0.501, 0.499]])
+    got = np.array([[0.2, 0.8], [0.1, 0.9], [0.501, 0.499]])
+    assert tie_mask(ref, got, parity.TIE_CAP).tolist() == [False, False, False]  # an exact copy decides every image
+    got[2] = [0.499, 0.501]
+    assert tie_mask(ref, got, parity.TIE_CAP).tolist() == [False, False, True]
+
+
+def test_binary_threshold_ties_count_the_distance_to_the_threshold():
+    from edgetl.measure.metrics import tie_mask
+
+    ref = np.array([[0.699, 0.301], [0.2, 0.8]])  # positive class 1, threshold 0.3
+    got = np.array([[0.701, 0.299], [0.19, 0.81]])
+    assert tie_mask(ref, got, parity.TIE_CAP, positive=1, threshold=0.3).tolist() == [True, False]

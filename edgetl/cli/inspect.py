@@ -82,6 +82,6 @@ def _print(info: dict) -> None:
     g = info.get("parity_gate")
     if g:
         acc = "" if g.get("accuracy") is None else f"; test accuracy {g['accuracy']:.1%} (Keras {g['keras_accuracy']:.1%})"
-        out.print(f"parity gate: {g['gate']}, agreement {g['agreement']:.1%} [{g['agreement_low']:.1%}, "
-                      f"{g['agreement_high']:.1%}] on {g['parity_images']} images (threshold {g['min_agreement']:.0%}), "
-                      f"max |dp| {g['max_abs_diff']:.3f}{acc}")
+        from edgetl.measure.parity import summary
+
+        out.print(f"parity gate: {g['gate']}, {summary(g)}, max |dp| {g['max_abs_diff']:.3f}{acc}")

@@ -98,6 +98,26 @@ class TrainConfig(DataConfig):
                                       "(multiworker).", min=0, min_open=True, recipe="")
 
 
+    def validate(self):
+        """Check every parameter (types, ranges, choices: `--input-size 0` is refused, not defaulted) and resolve
+        the backbone's alpha and input size in place; returns the backbone's spec."""
+        from edgetl.backbones.registry import get_backbone
+        from edgetl.config.params import check
+
+        check(self)
+        spec = get_backbone(self.backbone)
+        self.alpha = spec.check_alpha(self.alpha)
+        self.input_size = spec.check_size(self.input_size)
+        return spec
+
+    def data_options(self):
+        """The data source's options (``edgetl.data.sources.DataOptions``) of this config."""
+        from edgetl.data.sources import DataOptions
+
+        return DataOptions(str(self.data), self.val_ratio, self.test_ratio, self.seed, self.limit_per_class,
+                           labels_csv=self.labels_csv)
+
+
 @dataclass
 class PruneConfig:
     sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
@@ -140,6 +160,10 @@ class BenchmarkConfig:
     rounds: int = param(3, "Rounds interleaved across artifacts (each a fresh subprocess per artifact) to cancel "
                         "drift.", min=1, recipe="bench_rounds")
     budget_ms: float = param(33.0, "Frame budget for p50 (33 ms = 30 FPS).", min=0, min_open=True)
+
+
+@dataclass
+class CompareConfig:
     compare_backbones: list[str] = param([], "Backbones for the comparison table (empty: the run's own).",
                                          choices=_backbones, cli=False, click_choice=False)
     compare_input_size: Optional[int] = param(None, "Input size for the comparison.", min=1, cli=False,
@@ -153,8 +177,44 @@ class ExportConfig:
                           "model_<mode>.tflite files in RUN_DIR) or a .tflite path.", recipe="android_artifact")
 
 
+@dataclass
+class SearchConfig(DataConfig):
+    """`edgetl search`: the model to ship within a latency and size budget (docs/search.md). Not a recipe stage."""
+
+    budget_ms: Optional[float] = param(None, "Latency budget: the pick's p50 (this machine's, or --latency-from's) must "
+                                       "be at most this many ms.", min=0, min_open=True, recipe="",
+                                       default_help="required")
+    max_mb: Optional[float] = param(None, "Size budget: the pick's .tflite file must be at most this many MB.", min=0,
+                                    min_open=True, recipe="")
+    threads: int = param(1, "Threads of the latency benchmark.", min=1, recipe="")
+    backbones: list[str] = param([], "Backbones to try (comma-separated; empty: every backbone of the registry with "
+                                 "ImageNet weights).", choices=_backbones, cli=False, recipe="")
+    alphas: list[float] = param([], "Width multipliers to try (comma-separated; empty: every one with ImageNet weights; "
+                                "backbones without a width multiplier are kept).", min=0, min_open=True, cli=False,
+                                recipe="")
+    sizes: list[int] = param([96, 128, 160, 192, 224], "Input sizes in px to try (comma-separated).", min=1, cli=False,
+                             recipe="")
+    folds: int = param(5, "Stratified cross-validation folds over the train + validation images.", min=2, recipe="")
+    calibration_images: int = param(100, "Training images that calibrate each candidate's int8 file.", min=1,
+                                    recipe="")
+    rounds: int = param(3, "Benchmark rounds interleaved across every candidate file.", min=1, recipe="")
+    min_seconds: float = param(1.0, "Timed seconds per file, at least (over all rounds).", min=0, recipe="")
+    latency_from: Optional[str] = param(None, "JSON of latencies measured elsewhere (format edgetl-latency/1, "
+                                        "docs/search.md): replaces this machine's benchmark.", recipe="")
+    download: bool = param(True, "Download missing ImageNet weights when online (else: only local weights).",
+                           recipe="")
+    weights_dir: Optional[str] = param(None, "Folder with keras.applications weight files [env: EDGETL_WEIGHTS_DIR].",
+                                       envvar="EDGETL_WEIGHTS_DIR", recipe="")
+    cache_dir: Optional[str] = param(None, "Folder of the on-disk phase-1 feature cache (shared with `edgetl train`).",
+                                     envvar="EDGETL_CACHE_DIR", recipe="",
+                                     default_help="$EDGETL_CACHE_DIR or ~/.cache/edgetl")
+    out: str = param("runs/search", "Folder for search.json, the candidate files and recipe.yaml (a rerun resumes).",
+                     recipe="")
+
+
 STAGE_CONFIGS = (("data", DataConfig), ("train", TrainConfig), ("prune", PruneConfig), ("quantize", QuantizeConfig),
-                 ("convert", ConvertConfig), ("benchmark", BenchmarkConfig), ("export", ExportConfig))
+                 ("convert", ConvertConfig), ("benchmark", BenchmarkConfig), ("compare", CompareConfig),
+                 ("export", ExportConfig))
 
 
 def recipe_params() -> list:

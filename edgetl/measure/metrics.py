@@ -21,6 +21,37 @@ def decide(probs: np.ndarray, positive: Optional[int] = None, threshold: Optiona
     return np.where(probs[:, pos] >= threshold, pos, 1 - pos)
 
 
+def decision_margin(probs: np.ndarray, positive: Optional[int] = None, threshold: Optional[float] = None) -> np.ndarray:
+    """How far each row's decision is from changing: p(top-1) - p(runner-up), or |p(positive) - threshold| for a
+    two-class decision at a threshold."""
+    probs = np.asarray(probs, np.float64)
+    if threshold is not None and probs.shape[1] == 2:
+        pos = 1 if positive is None else int(positive)
+        return np.abs(probs[:, pos] - threshold)
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def tie_mask(ref: np.ndarray, got: np.ndarray, cap: float, positive: Optional[int] = None,
+             threshold: Optional[float] = None) -> np.ndarray:
+    """Images whose reference decision is a tie at the artifact's precision (docs/quantize.md, "Ties").
+
+    A decision can only change when the output moves by about its margin: by half of it per class for
+    top-1 (one class up, the other down), by all of it for a two-class threshold. So an image is a tie
+    when the reference's margin (to the runner-up, or to the threshold) is within what the artifact's
+    measured error on that image could move (2 max|dp| for top-1, |dp(positive)| at a threshold), and
+    never above ``cap``: a badly wrong file cannot excuse its flips with its own large error.
+    """
+    ref, got = np.asarray(ref, np.float64), np.asarray(got, np.float64)
+    margin = decision_margin(ref, positive, threshold)
+    if threshold is not None and ref.shape[1] == 2:
+        pos = 1 if positive is None else int(positive)
+        reach = np.abs(ref[:, pos] - got[:, pos])
+    else:
+        reach = 2 * np.max(np.abs(ref - got), axis=1)
+    return margin <= np.minimum(reach, cap)
+
+
 def per_image_loss(probs: np.ndarray, labels: np.ndarray, eps: float = 1e-7) -> np.ndarray:
     """Each image's cross-entropy, -log p(true class); their mean is the split's loss."""
     probs, labels = np.asarray(probs), np.asarray(labels, np.int64)

@@ -33,6 +33,9 @@ WHOLE_SPLIT_MAX = 2000  # validation splits up to this size are used whole by de
 DEFAULT_SAMPLE = 1000  # stratified sample size from a larger split
 GATE_FILE = "gate.json"
 VERDICTS = ("pass", "inconclusive", "refuse")
+# The largest reference margin that can count as a tie: two steps of an 8-bit probability output (scale 1/256),
+# the resolution of the uint8 softmax an int8 file ends in. A derived tolerance, not one CPU's rounding.
+TIE_CAP = 2 / 256
 
 def wilson_interval(k: int, n: int, confidence: float = GATE_CONFIDENCE) -> tuple[float, float]:
     """Two-sided Wilson score interval for a binomial proportion k/n (Wilson 1927; Agresti & Coull 1998)."""
@@ -144,15 +147,25 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
         raise EdgetlError(f"{name} outputs shape {got.shape[1:]} but the Keras model {ref.shape[1:]}; "
                           "its contract does not belong to this model, re-export it")
     n = int(len(pixels))
-    k = int(np.sum(reference_runner.contract.decide(ref) == artifact_runner.contract.decide(got)))  # binary: at the threshold
-    verdict, (lo, hi) = decide(k, n, float(min_agreement))
+    contract = reference_runner.contract
+    same = contract.decide(ref) == artifact_runner.contract.decide(got)  # binary: at the threshold
+    ties = _ties(contract, ref, got)
+    decided = int(np.sum(~ties))
+    k = int(np.sum(same & ~ties))
+    if decided:
+        verdict, (lo, hi) = decide(k, decided, float(min_agreement))
+    else:  # nothing but ties: no evidence either way
+        verdict, (lo, hi) = "inconclusive", (0.0, 1.0)
     result = {
-        "agreement": k / n,
+        "agreement": k / decided if decided else None,
         "agreement_low": lo,
         "agreement_high": hi,
         "confidence": GATE_CONFIDENCE,
         "max_abs_diff": float(np.max(np.abs(ref - got))),
         "parity_images": n,
+        "decided_images": decided,
+        "ties": n - decided,
+        "tie_flips": int(np.sum(~same & ties)),
         "min_agreement": float(min_agreement),
         "gate": verdict,
     }
@@ -162,14 +175,26 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
     return result
 
 
+def _ties(contract, ref: np.ndarray, got: np.ndarray) -> np.ndarray:
+    """``metrics.tie_mask`` under ``contract``'s decision (its positive class and threshold, if any)."""
+    from edgetl.measure.metrics import tie_mask
+
+    positive = contract.positive_index() if hasattr(contract, "positive_index") else None
+    return tie_mask(ref, got, TIE_CAP, positive, getattr(contract, "threshold", None))
+
+
 def display_name(runner) -> str:
     return getattr(runner, "display_name", None) or Path(runner.path).name
 
 
 def summary(rec: dict) -> str:
     """"agreement 98.7% [96.2%, 99.6%] on 225 images, threshold 99%": the gate's evidence in one phrase."""
+    n, decided = rec["parity_images"], rec.get("decided_images", rec["parity_images"])
+    ties = f" ({n - decided} ties set apart, docs/quantize.md \"Ties\")" if decided != n else ""
+    if rec["agreement"] is None:
+        return f"all {n} images are ties: the reference's outputs are too flat to judge the file, threshold {rec['min_agreement']:.0%}"
     return (f"agreement {rec['agreement']:.1%} [{rec['agreement_low']:.1%}, {rec['agreement_high']:.1%}] "
-            f"({rec.get('confidence', GATE_CONFIDENCE):.0%} Wilson) on {rec['parity_images']} images, "
+            f"({rec.get('confidence', GATE_CONFIDENCE):.0%} Wilson) on {decided} images{ties}, "
             f"threshold {rec['min_agreement']:.0%}")
 
 
@@ -180,6 +205,9 @@ def refusal(name: str, rec: dict, fmt=None) -> EdgetlError:
 
 
 def inconclusive_warning(name: str, rec: dict) -> str:
+    if rec["agreement"] is None:
+        return (f"parity gate inconclusive for {name}: {summary(rec)}; the file was written and its record says so. "
+                "A model this unsure (e.g. barely trained) cannot vouch for a copy: train longer, then quantize again")
     return (f"parity gate inconclusive for {name}: {summary(rec)}: too few images to tell, the file was written and "
             "its record says so; for a decision gate on more images (--parity-images N, a larger validation split)")
 
@@ -281,7 +309,8 @@ class Gate:
 # ---- the saved gate records ----------------------------------------------------------------------
 
 RECORD_KEYS = ("format", "gate", "agreement", "agreement_low", "agreement_high", "confidence", "parity_images",
-               "parity_source", "min_agreement", "max_abs_diff", "accuracy", "accuracy_n", "keras_accuracy", "mcnemar_p")
+               "decided_images", "ties", "tie_flips", "parity_source", "min_agreement", "max_abs_diff", "accuracy",
+               "accuracy_n", "keras_accuracy", "mcnemar_p")
 
 
 def sha256_file(path) -> str:

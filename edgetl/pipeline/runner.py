@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from edgetl.config.params import from_recipe, recipe_keys
+from edgetl.config.stages import (BenchmarkConfig, CompareConfig, ConvertConfig, ExportConfig, PruneConfig,
+                                  QuantizeConfig)
 from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json, write_json
@@ -145,17 +147,19 @@ def _android(ctx: Context) -> dict:
 
 
 TRAIN_KEYS = recipe_keys(TrainParams)  # the training stage's fingerprint: every recipe key of its config
+_GATE_KEYS = ("min_agreement",)  # the parity-gate thresholds: a QuantizeConfig key that every gated stage reads
 
+# Each stage's fingerprint is every recipe key of its config (edgetl/config/stages.py), never a hand-kept list:
+# a new parameter reruns its stage when its value changes.
 STAGES = (
     Stage("train", TRAIN_KEYS, _train),
-    Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
-    Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs", "min_agreement", "auto_keep_float"),
-          _quantize),
-    Stage("convert", ("convert", "opset", "int8_method", "min_agreement"), _convert, lambda r: bool(r["convert"])),
-    Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms", "bench_rounds"), _benchmark),
-    Stage("compare", ("compare_backbones", "compare_input_size"), _compare),
+    Stage("prune", recipe_keys(PruneConfig), _prune, lambda r: r["prune_sparsity"] is not None),
+    Stage("quantize", recipe_keys(QuantizeConfig), _quantize),
+    Stage("convert", recipe_keys(ConvertConfig) + _GATE_KEYS, _convert, lambda r: bool(r["convert"])),
+    Stage("benchmark", recipe_keys(BenchmarkConfig), _benchmark),
+    Stage("compare", recipe_keys(CompareConfig), _compare),
     Stage("report", (), _report),
-    Stage("android", ("android", "android_artifact"), _android, lambda r: r["android"]),
+    Stage("android", recipe_keys(ExportConfig), _android, lambda r: r["android"]),
 )
 
 

@@ -183,8 +183,13 @@ def gate_cell(artifact) -> Optional[str]:
         return None
     if not rec or rec.get("agreement_low") is None:
         return None
+    n = rec.get("decided_images", rec["parity_images"])
+    ties = rec.get("ties") or 0
+    tie_note = f" +{ties} ties" if ties else ""
+    if rec.get("agreement") is None:
+        return f"{rec['gate']}: all {ties} images ties"
     return (f"{rec['gate']} {100 * rec['agreement']:.1f}% [{100 * rec['agreement_low']:.1f}-"
-            f"{100 * rec['agreement_high']:.1f}%] n={rec['parity_images']}")
+            f"{100 * rec['agreement_high']:.1f}%] n={n}{tie_note}")
 
 
 def quantized(record: dict, keras: bool) -> Optional[str]:

@@ -27,15 +27,14 @@ from typing import Optional
 import numpy as np
 
 from edgetl import _tf
-from edgetl.backbones.registry import BackboneSpec, build_base, get_backbone
-from edgetl.config.params import check
-from edgetl.config.stages import TrainConfig as TrainParams
+from edgetl.backbones.registry import BackboneSpec, build_base
+from edgetl.config.stages import TrainConfig  # noqa: F401 - the one training config, re-exported for the API
 from edgetl.formats.contract import Contract
 from edgetl.progress import keras_callback
 from edgetl.stages.finetune import compile_model
 from edgetl.data.access import is_streamed, open_splits, split_dataset
 from edgetl.data.access import predict_split as predict_split_with
-from edgetl.data.sources import DataOptions, Splits, check_source, class_weights
+from edgetl.data.sources import Splits, check_source, class_weights
 from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import check_writable_dir, write_json, write_text
@@ -45,21 +44,6 @@ from edgetl.backbones.weights import ResolvedWeights, resolve_weights
 
 
 @dataclass
-class TrainConfig(TrainParams):
-    """The training parameters (defined once, with ranges and help, in ``edgetl.config.stages.TrainConfig``)."""
-
-    def validate(self) -> BackboneSpec:
-        check(self)  # types, ranges and choices of every parameter: `--input-size 0` is refused, not defaulted
-        spec = get_backbone(self.backbone)
-        self.alpha = spec.check_alpha(self.alpha)
-        self.input_size = spec.check_size(self.input_size)
-        return spec
-
-    def data_options(self) -> DataOptions:
-        return DataOptions(str(self.data), self.val_ratio, self.test_ratio, self.seed, self.limit_per_class,
-                           labels_csv=self.labels_csv)
-
-
 # ---- the model ------------------------------------------------------------------------------
 
 class TransferModel:
