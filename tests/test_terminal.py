@@ -129,7 +129,7 @@ def _bench_rows():
         rows.append({"name": name, "runtime": "onnxruntime" if name.endswith("onnx") else "tflite", "threads": 1,
                      "init_ms": 149.04 + i, "first_ms": 12.34, "mean_ms": 49.04 + i, "std_ms": 0.1234,
                      "p50_ms": 49.04 + i, "p90_ms": 51.27, "p99_ms": 123.4, "fps": 20.4, "size_mb": 1.726,
-                     "gzip_mb": 1.534, "peak_rss_mb": 143.2, "accuracy": 0.9504, "macs": 58_000_000, "gmacs": 1.18,
+                     "gzip_mb": 1.534, "peak_rss_mb": 143.2, "accuracy": 0.9504, "accuracy_n": 269, "macs": 58_000_000, "gmacs": 1.18,
                      "pct_peak": 12.0, "meets_budget": True})
     return rows
 
@@ -165,7 +165,7 @@ def test_quantize_table_keeps_file_format_agreement_and_gate_whole(width):
     from edgetl.report.tables import rich_table
 
     records = [{"file": f"model_{m}.tflite", "format": f"tflite:{m}", "input_dtype": "uint8", "output_dtype": "uint8",
-                "size_mb": 0.532, "gzip_mb": 0.47, "accuracy": 0.9504, "keras_accuracy": 0.9511, "agreement": 0.987,
+                "size_mb": 0.532, "gzip_mb": 0.47, "accuracy": 0.9504, "accuracy_n": 269, "keras_accuracy": 0.9511, "agreement": 0.987,
                 "agreement_low": 0.961, "agreement_high": 0.995, "parity_images": 225, "gate": gate,
                 "max_abs_diff": 0.0123, "seconds": 12.3}
                for m, gate in (("float32", "pass"), ("int8", "inconclusive"), ("float16", "pass"))]
@@ -176,7 +176,7 @@ def test_quantize_table_keeps_file_format_agreement_and_gate_whole(width):
     assert max(len(ln) for ln in lines) <= width and "…" not in text
     for r in records[:3]:
         line = next(ln for ln in lines if f" {r['file']} " in ln)
-        for cell in ("0.532", "98.7%", r["gate"]) + ((r["format"],) if width >= 100 else ()):
+        for cell in ("0.532", "95.0% [91.9-97.2]", "98.7%", r["gate"]) + ((r["format"],) if width >= 100 else ()):
             assert f" {cell} " in line, (cell, line)
 
 

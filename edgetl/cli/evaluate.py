@@ -57,7 +57,10 @@ def _print_metrics(m: dict, console) -> None:
     labels = list(m["per_class"])
     console.print(f"[bold]{m['artifact']}[/] ({m['kind'] or m['runtime']}) on {m['n']} images: {m['images_from']}"
                   + (f"; [yellow]{m['skipped']} skipped[/]" if m["skipped"] else ""))
-    line = f"accuracy {m['accuracy']:.4f}   loss {m['loss']:.4f}"
+    from edgetl.measure.parity import wilson_interval
+
+    lo, hi = wilson_interval(int(round(m["accuracy"] * m["n"])), int(m["n"]))
+    line = f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}"
     if "auc" in m:
         at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
         auc = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
