@@ -259,3 +259,24 @@ def test_benchmark_accuracy_on_the_runs_own_folder_scores_its_test_split_only(sm
     assert sel.images_from == result["data"]["test_from"]
     other = select_scored(str(make_subset(tmp_path / "copy")), contract, str(out / "model.keras"))
     assert other.split == "all" and len(other) > len(sel) and other.images_from.startswith("every image of")
+
+
+@pytest.mark.parametrize("width, shown", [(40, False), (80, True)])
+def test_evaluate_confusion_matrix_is_shown_whole_or_named_never_squeezed(width, shown):
+    import io
+
+    from rich.console import Console
+
+    from edgetl.cli.evaluate import _print_metrics
+
+    labels = [str(i) for i in range(10)]
+    m = {"artifact": "m.tflite", "kind": "tflite:int8", "runtime": "tflite", "n": 270, "images_from": "the run's test split",
+         "skipped": 0, "accuracy": 0.97, "loss": 0.16,
+         "per_class": {c: {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 27} for c in labels},
+         "confusion_matrix": [[27 if i == j else 0 for j in range(10)] for i in range(10)]}
+    buf = io.StringIO()
+    _print_metrics(m, Console(file=buf, width=width, color_system=None))
+    text = buf.getvalue()
+    assert max(len(ln) for ln in text.splitlines()) <= width
+    assert ("confusion matrix (rows: true" in text) is shown and ("--json has it" in text) is not shown
+    assert "[0.9" in text and "n=270" in text  # the accuracy line carries its interval

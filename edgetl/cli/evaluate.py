@@ -22,8 +22,9 @@ from edgetl.measure.evaluate import SPLIT_CHOICES
                    "[default: the artifact's own decision, else the top class].")
 @click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@click.option("--wide", is_flag=True, help="Show the confusion matrix even when it is wider than the terminal.")
 @user_errors
-def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
+def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json, wide):
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a run or artifact on --data.
 
     RUN_OR_ARTIFACT is a run directory (its Keras model) or one artifact: .keras, any .tflite,
@@ -48,10 +49,10 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
                               threads=threads, progress=progress)
     if as_json:
         emit_json(m)
-    _print_metrics(m, results_console(as_json))
+    _print_metrics(m, results_console(as_json), wide)
 
 
-def _print_metrics(m: dict, console) -> None:
+def _print_metrics(m: dict, console, wide: bool = False) -> None:
     from rich.table import Table
 
     labels = list(m["per_class"])
@@ -69,14 +70,21 @@ def _print_metrics(m: dict, console) -> None:
     console.print(line)
     t = Table(title="per class")
     for col in ("class", "precision", "recall", "F1", "support"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True, justify="left" if col == "class" else "right")
     for name, r in m["per_class"].items():
         t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
     console.print(t)
+    cells = max([len(str(v)) for row in m["confusion_matrix"] for v in row] + [1])
+    heads = [max(min(len(name), 12), cells) for name in labels]
+    need = max(map(len, labels)) + sum(heads) + 3 * (len(labels) + 1) + 1
+    if need > console.width and not wide:
+        console.print(f"confusion matrix: {len(labels)} x {len(labels)}, {need} columns wide: not shown at this width "
+                      "(--wide shows it; --json has it)")
+        return
     cm = Table(title="confusion matrix (rows: true, columns: predicted)")
-    cm.add_column("")
+    cm.add_column("", no_wrap=True)
     for name in labels:
-        cm.add_column(name[:12])
+        cm.add_column(name[:12], justify="right", no_wrap=True)
     for name, row in zip(labels, m["confusion_matrix"]):
         cm.add_row(name, *map(str, row))
     console.print(cm)
