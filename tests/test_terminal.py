@@ -280,3 +280,13 @@ def test_evaluate_confusion_matrix_is_shown_whole_or_named_never_squeezed(width,
     assert max(len(ln) for ln in text.splitlines()) <= width
     assert ("confusion matrix (rows: true" in text) is shown and ("--json has it" in text) is not shown
     assert "[0.9" in text and "n=270" in text  # the accuracy line carries its interval
+
+
+def test_json_failure_is_still_one_json_document_on_stdout(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    r = cli("benchmark", f, "--json")
+    assert r.exit_code == 2 and "is not a model file" in r.stderr
+    assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("error: "), "exit_code": 2}
+    r = cli("benchmark", f)  # without --json, stdout stays empty
+    assert r.exit_code == 2 and r.stdout == ""
