@@ -456,15 +456,17 @@ def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] =
     best = max((c for c in cands if c["p50_ms"] <= budget_ms), key=lambda c: (c["accuracy"], -c["p50_ms"]))
     mode = FORMATS[r["format"]].mode
     artifact = mode if r["name"] == FORMATS[r["format"]].file_name() else r["name"]
-    others = ", ".join(f"`{t['id']}`" for t in tied if t is not chosen and t is not best)
+    rest = [t for t in tied if t is not chosen and t is not best]
+    others = ", ".join(f"`{t['id']}`" for t in rest)
+    lie, are = ("lies", "is") if len(rest) == 1 else ("lie", "are")
     if chosen is best:
         why = "it is the most accurate TFLite file within the budget" + (
-            f"; {others} lie inside its 95% interval (no detectable difference) but are not faster" if others else "")
+            f"; {others} {lie} inside its 95% interval (no detectable difference) but {are} not faster" if others else "")
     else:
         faster = "faster" if chosen["p50_ms"] < best["p50_ms"] else "as fast and smaller"
         why = (f"`{best['id']}` is the most accurate within the budget ({_acc_ci(best['row'])}), but `{chosen['id']}` "
                f"lies inside its 95% interval (no detectable difference) and is {faster}"
-               + (f"; so do {others}, slower" if others else ""))
+               + (f"; so {'does' if len(rest) == 1 else 'do'} {others}, slower" if others else ""))
     md += [f"**`{r['name']}`** ({r['format']}): test accuracy **{_acc_ci(r)}**, p50 **{r['p50_ms']:.2f} ms** "
            f"(batch 1, {first or 1} thread(s); budget {budget_ms:g} ms per frame), {r['size_mb']:.2f} MB.", "",
            f"Why: {why}. Chosen among the TFLite files (what the Android app runs); latency measured on this host"
