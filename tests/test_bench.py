@@ -69,6 +69,38 @@ def test_sysinfo_reads_isa_flags():
     assert s["versions"]["ai-edge-litert"] and s["versions"]["onnxruntime"]
 
 
+def _host(cpuinfo: str) -> dict:
+    """sysinfo.collect() as it would read on a host with this /proc/cpuinfo text."""
+    flags = sysinfo.parse_cpuinfo(cpuinfo)["flags"]
+    return {**sysinfo.collect(), "isa": sysinfo.isa_flags(flags), "int8_dot": sysinfo.int8_dot(flags)}
+
+
+def test_int8_dot_products_are_read_from_cpuinfo_and_a_host_without_them_says_so():
+    from edgetl.measure.verdicts import speed_notes
+
+    avx2 = _host("model name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma\n")
+    vnni = _host("model name\t: AMD EPYC\nflags\t\t: fpu avx2 fma avx512f avx512bw avx512_vnni\n")
+    amx = _host("flags\t\t: avx2 avx512f amx_tile amx_int8\n")
+    phone = _host("Features\t: fp asimd asimddp i8mm\n")
+    old_arm = _host("Features\t: fp asimd\n")
+    assert avx2["int8_dot"] == [] and vnni["int8_dot"] == ["AVX-512-VNNI"] and amx["int8_dot"] == ["AMX-INT8"]
+    assert phone["int8_dot"] == ["NEON-DOTPROD", "I8MM"] and old_arm["int8_dot"] == []
+    assert sysinfo.int8_note(avx2) == sysinfo.NO_INT8_DOT and sysinfo.int8_note(old_arm) == sysinfo.NO_INT8_DOT
+    assert sysinfo.int8_note(vnni) is None and sysinfo.int8_note(phone) is None and sysinfo.int8_note(amx) is None
+    assert "int8 dot product: none" in sysinfo.one_line(avx2) and "int8 dot product: AVX-512-VNNI" in sysinfo.one_line(vnni)
+    rows = [{"kind": "tflite:int8", "name": "model_int8.tflite", "p50_ms": 1.0, "artifact": "r/model_int8.tflite",
+             "threads": 1}]
+    (note,) = speed_notes(rows, avx2)
+    assert note.startswith("int8 runs at about float speed on this CPU; phones with ARMv8.2 dot products run it faster")
+    assert speed_notes(rows, vnni) == [] and speed_notes([{**rows[0], "kind": "tflite:float32"}], avx2) == []
+
+
+def test_the_host_record_carries_the_load_average_during_the_run():
+    s = sysinfo.collect(load_start=1.25)
+    assert s["load_average"]["start"] == 1.25 and s["load_average"]["end"] >= 0
+    assert "load 1.2 -> " in sysinfo.one_line(s) or "load 1.3 -> " in sysinfo.one_line(s)
+
+
 def test_run_dir_expands_to_all_its_artifacts(tmp_path):
     for name in ("model.keras", "model_int8.tflite", "model_float32.tflite", "model.onnx", "contract.json", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")

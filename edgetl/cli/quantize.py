@@ -5,10 +5,11 @@ import click
 
 from edgetl.cli.common import console, emit_json, user_errors
 from edgetl.progress import steps
-from edgetl.config.params import click_options
+from edgetl.config.params import click_options, params
 from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
 from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement, threshold_help
 
+_KEEP_FLOAT = next(p for p in params(QuantizeConfig) if p.name == "keep_float")
 
 
 def _fmt(v, spec):
@@ -76,12 +77,11 @@ def _common(fn):
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
 @click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs"))
-@click.option("--keep-float", "keep_float", multiple=True,
-              help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
-                   "comma-separated or repeated; find candidates with `edgetl benchmark --ops` (fallback ops).")
+@click.option("--keep-float", "keep_float", multiple=True, default=_KEEP_FLOAT.default, show_default=True,
+              help=_KEEP_FLOAT.help)
 @click.option("--auto", "auto", is_flag=True,
-              help="int8 also keeps in float the ops that fall back from XNNPACK in plain int8 and the worst tensors "
-                   "of TFLite's quantization debugger (rmse/scale > 0.7, at most 5); prints what it chose and why "
+              help="int8 also keeps in float the worst tensors of TFLite's quantization debugger (rmse/scale > 0.7, "
+                   "at most 5) beside the ops that cut the graph out of XNNPACK; prints what it chose and why "
                    "(rule: docs/quantize.md).")
 @_common
 @user_errors
@@ -94,13 +94,21 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     images) or is not written. The table gives size, gzipped size, test accuracy and agreement.
 
     \b
+    int8 and qat are the FAST int8 by default: an op XNNPACK has no int8 kernel for (MobileNetV3's
+    HARD_SWISH) would cut the graph and make the file slower than float32, so it stays in float
+    (--keep-float fallback); what was kept and why is printed and saved in the file's contract and
+    gate.json. --keep-float none writes the plain int8 file.
+
+    \b
     Examples:
       edgetl quantize runs/flowers --mode float32 --mode int8
       edgetl quantize runs/flowers --mode dynamic --mode float16 --mode int8 --mode qat --json
       edgetl quantize runs/flowers --mode int8 --io float32 --calibration-images 500
       edgetl quantize runs/flowers --mode int16x8          # int16 activations: when int8 loses too much accuracy
-      edgetl quantize runs/v3 --mode int8 --keep-float HARD_SWISH   # XNNPACK has no int8 hard-swish
-      edgetl quantize runs/v3 --mode int8 --auto        # choose what stays in float from coverage + debugger
+      edgetl quantize runs/v3 --mode int8                    # HARD_SWISH stays float: no int8 kernel in XNNPACK
+      edgetl quantize runs/v3 --mode int8 --keep-float none  # the plain int8 file (slower than float32 here)
+      edgetl quantize runs/v3 --mode int8 --keep-float fallback,MEAN   # the default plus MEAN
+      edgetl quantize runs/v3 --mode int8 --auto        # also the debugger's worst tensors (accuracy)
       edgetl quantize runs/flowers --mode int8 --model model_pruned.keras      # after `edgetl prune`
       edgetl quantize runs/flowers --mode int8 --data /new/place/of/photos --min-agreement int8=0.9
     """
@@ -118,6 +126,24 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     for r in records:
         if r.get("auto_keep_float"):
             print_auto(r)
+        elif r.get("kept_float"):
+            print_kept(r)
+    if any(r.get("kept_float") is not None for r in records):  # an int8 / qat file was written
+        from edgetl.measure.sysinfo import collect, int8_note
+
+        note = int8_note(collect())
+        if note:
+            console.print(f"[yellow]note:[/] {note} (no VNNI / AMX / dotprod / i8mm in this CPU's flags).")
+
+
+def print_kept(record: dict) -> None:
+    """What an int8 file keeps in float and why (``keep_float.fast_int8``)."""
+    from edgetl.stages.auto_float import short
+
+    kept = record["kept_float"]
+    console.print(f"{record['file']} keeps in float: {', '.join(map(short, kept['keep_float'])) or 'nothing'}")
+    for reason in kept.get("reasons") or []:
+        console.print(f"  - {reason}")
 
 
 def print_auto(record: dict) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from edgetl.config.params import param, params
+from edgetl.formats.keep_float import DEFAULT as KEEP_FLOAT_DEFAULT
 from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help
 
 
@@ -134,9 +135,16 @@ class QuantizeConfig:
                                     "--int8-method ort).", min=1)
     io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
     qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
-    auto_keep_float: bool = param(False, "int8 keeps in float the ops that fall back from XNNPACK and the "
-                                  "quantization debugger's worst tensors (`edgetl quantize --auto`, rule in "
-                                  "docs/quantize.md).")
+    keep_float: list[str] = param(list(KEEP_FLOAT_DEFAULT), "What int8 (and qat) keeps in float: 'fallback' = every op with "
+                                  "no int8 kernel in XNNPACK that cuts the graph (MobileNetV3's HARD_SWISH), found "
+                                  "by opening the int8 file with the runtime; 'none' = nothing (the plain int8 "
+                                  "file); or TFLite op names in capitals (HARD_SWISH, MEAN) / tensor names from "
+                                  "`edgetl benchmark --ops`, which replace the default (add 'fallback' to keep it). "
+                                  "Comma-separated or repeated; the file's contract and gate.json say what was kept "
+                                  "and why.", flag="--keep-float", cli=False)
+    auto_keep_float: bool = param(False, "int8 keeps in float, beside --keep-float, the ops that cut the graph "
+                                  "out of XNNPACK and the quantization debugger's worst tensors (`edgetl quantize "
+                                  "--auto`, rule in docs/quantize.md).")
     min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
                                      "onnx:int8=0.9).", cli=False)
 

@@ -113,6 +113,7 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
     if not expanded:
         raise EdgetlError("no artifact given; pass .tflite, .onnx, .keras files or a run directory")
     jobs = [(path, t, reason) for path, reason in expanded for t in threads]
+    load_start = sysinfo.load_average()
     per_round_runs = math.ceil(runs / rounds)
     per_round_seconds = min_seconds / rounds
     results: dict = {i: [] for i in range(len(jobs))}
@@ -161,12 +162,13 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
             profiles.append(run_op_profile(f, threads[0], xnnpack, timeout, per_op=ops_per_op))
             if progress:
                 progress.advance(task)
+    system = sysinfo.collect(load_start=load_start)
     return {
         "results": rows,
-        "notes": speed_notes(rows),
+        "notes": speed_notes(rows, system),
         "peak": machine_peak,
         "ops": profiles,
-        "system": sysinfo.collect(),
+        "system": system,
         "settings": {"threads": threads, "runs": runs, "min_seconds": min_seconds, "warmup": warmup,
                      "warmup_min_seconds": 0.5, "rounds": rounds, "budget_ms": budget_ms, "xnnpack": xnnpack,
                      "data": str(data) if data else None},

@@ -80,7 +80,7 @@ def _quantize(ctx: Context) -> dict:
     rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
                         qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
                         progress=steps(ctx.progress, "quantize"), keep_going=True,
-                        auto=bool(r["auto_keep_float"]) and "int8" in r["quantize"])
+                        keep_float=r["keep_float"], auto=bool(r["auto_keep_float"]) and "int8" in r["quantize"])
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")

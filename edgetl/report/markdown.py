@@ -250,7 +250,7 @@ def measured_notes_markdown(results: dict) -> list:
     from edgetl.stages.auto_float import error_table_markdown
 
     bench = results.get("benchmark") or {}
-    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [])]
+    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [], bench.get("system"))]
     md += [""] if md else []
     profiles = bench.get("ops") or []
     if profiles:

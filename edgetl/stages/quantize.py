@@ -14,7 +14,7 @@ from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
-from edgetl.formats.tflite import check_modes, convert_bytes, convert_tflite, failed_record, trace, write_tflite
+from edgetl.formats.tflite import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
 from edgetl.stages.finetune import fine_tune
 
@@ -118,11 +118,13 @@ def qat_finetune(q, model, contract: Contract, splits, calibration: np.ndarray, 
 def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
                  data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
                  progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
-                 keep_float: Sequence[str] = (), auto: bool = False) -> list:
+                 keep_float: Optional[Sequence[str]] = None, auto: bool = False) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
 
-    ``keep_float``: op names (HARD_SWISH) or tensor names the calibrated modes leave in float
-    (``edgetl.stages.selective``). ``auto``: int8 also keeps in float what ``edgetl.stages.auto_float``
+    ``keep_float``: what the calibrated modes leave in float (``edgetl.stages.selective``): op names
+    (HARD_SWISH), tensor names, ``fallback`` (int8/qat: ops with no int8 kernel in XNNPACK that cut the graph)
+    or ``none``; None is the default, ``fallback``. What was kept and why is each int8 record's "kept_float"
+    (also in its contract and gate.json). ``auto``: int8 also keeps in float what ``edgetl.stages.auto_float``
     chooses from the plain int8 file's op coverage and the quantization debugger's per-tensor error;
     the choice and its reasons are the int8 record's "auto_keep_float" (also saved in gate.json).
 
@@ -143,6 +145,9 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         raise EdgetlError(f"--parity-images must be a positive number, got {parity_images}")
     if auto and "int8" not in modes:
         raise EdgetlError("--auto chooses what int8 keeps in float; add --mode int8")
+    from edgetl.formats.keep_float import resolve
+
+    resolve(keep_float)  # a bad --keep-float fails here, before any work
     model_path = run.resolve_model(model)
     contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
@@ -170,8 +175,10 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         cal = run.calibration(splits, calibration_images)
         q = qat_finetune(q, keras_model, contract, splits, cal, epochs=int(qat_epochs))
         try:
-            data_bytes = convert_bytes(trace(q, contract), mode, io=io, calibration=cal, contract=contract)
-            rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate)
+            data_bytes, kept = convert_mode(trace(q, contract), mode, keep_float, io=io, calibration=cal,
+                                            contract=contract)
+            rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate,
+                               kept_float=kept)
         except EdgetlError as e:
             if not keep_going:
                 raise
@@ -200,12 +207,14 @@ def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, ke
         if not keep_going:
             raise
         return failed_record(tflite_format("int8"), out_dir, stem, e)
-    chosen = list(dict.fromkeys(list(keep_float) + sel["keep_float"]))
+    from edgetl.formats.keep_float import FALLBACK, resolve
+
+    rule, names = resolve(keep_float)
+    chosen = list(dict.fromkeys(names + sel["keep_float"] + ([FALLBACK] if rule else [])))
     rec = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem, gate=gate,
                          progress=progress, keep_going=keep_going, keep_float=chosen)["int8"]
     rec["seconds"] = time.perf_counter() - t
-    rec["keep_float"] = chosen
     rec["auto_keep_float"] = sel
     if rec.get("artifact"):
-        annotate_record(rec["artifact"], keep_float=chosen, auto_keep_float=sel)
+        annotate_record(rec["artifact"], auto_keep_float=sel)
     return rec
