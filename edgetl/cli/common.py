@@ -1,4 +1,9 @@
-"""Small pieces every CLI command shares: the error boundary, JSON output, the rich console, log noise.
+"""Small pieces every CLI command shares: the error boundary, JSON output, the two consoles, log noise.
+
+stdout carries results only (tables, ``--json``/``--csv``/``--markdown``), so ``edgetl backbones > f``, ``| grep``
+and ``--json | python -m json.tool`` work; progress, logs and warnings go to stderr (``console``). While a command
+runs, anything else written to stdout (Keras's "Downloading data from ...", a library's print, native code writing
+to file descriptor 1) is sent to stderr: only ``out`` and ``emit_json`` reach the real stdout.
 
 ``--debug`` (or ``EDGETL_DEBUG=1``) shows the full traceback, with its causes, behind every one-line error.
 ``--verbose`` (or ``EDGETL_VERBOSE=1``) lets TensorFlow, absl and ONNX Runtime print their own logs; by default
@@ -15,6 +20,7 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 
 import click
 from rich.console import Console
@@ -38,23 +44,117 @@ def verbose_enabled() -> bool:
     return _flag(VERBOSE_ENV)
 
 
-def _make_console() -> Console:
-    # Human-readable output goes to stderr so that --json on stdout stays machine-readable.
-    probe = Console(stderr=True)
+class _ResultsStream:
+    """stdout as the command's results see it: the real stdout even while stray stdout writes go to stderr."""
+
+    def _target(self):
+        return _results_file or sys.stdout
+
+    def write(self, text):
+        return self._target().write(text)
+
+    def flush(self):
+        self._target().flush()
+
+    def isatty(self):
+        try:
+            return self._target().isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def fileno(self):
+        return self._target().fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self._target(), "encoding", None) or "utf-8"
+
+
+_results_file = None  # the real stdout while ``reserve_stdout`` is active
+results_stream = _ResultsStream()
+
+
+def _make_console(stderr: bool) -> Console:
+    file = None if stderr else results_stream
+    probe = Console(stderr=stderr, file=file)
     if probe.is_terminal or os.environ.get("COLUMNS"):
-        return Console(stderr=True, highlight=False)
-    return Console(stderr=True, highlight=False, width=_NON_TTY_WIDTH)
+        return Console(stderr=stderr, file=file, highlight=False)
+    return Console(stderr=stderr, file=file, highlight=False, width=_NON_TTY_WIDTH)
 
 
-console = _make_console()
+console = _make_console(stderr=True)  # progress, logs, warnings
+out = _make_console(stderr=False)  # results: tables, summaries
+
+
+def results_console(machine: bool = False) -> Console:
+    """Where a command's human tables go: stdout, or stderr when stdout carries --json/--csv/--markdown."""
+    return console if machine else out
+
+
+# Library warnings that reach users of a correct setup and say nothing they can act on (README: silenced unless
+# --verbose). Matched by message, so a new warning still shows until it is judged.
+QUIET_WARNINGS = (
+    r"\s*Warning: tf\.lite\.Interpreter is deprecated",  # TF's converter/debugger build tf.lite.Interpreter internally
+    r"Statistics for quantized inputs were expected",  # TF's convert.py, for uint8/int8 I/O with a representative set
+)
+
+
+def quiet_library_warnings() -> None:
+    """Filter the known library warnings (and every DeprecationWarning from libraries) unless --verbose."""
+    if verbose_enabled():
+        return
+    for pattern in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def _quiet_python_loggers() -> None:
     if verbose_enabled():
         return
+    quiet_library_warnings()
     for name in ("tensorflow", "absl", "tf2onnx", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs its advice on the root logger
+
+
+@contextlib.contextmanager
+def reserve_stdout():
+    """While a command runs, stdout is for its results only: other writes to it go to stderr.
+
+    Python-level writes (``print``, Keras's download messages and progress bar) follow ``sys.stdout`` to stderr;
+    native writes to file descriptor 1 follow it to file descriptor 2. ``out`` and ``emit_json`` keep the real stdout.
+    """
+    global _results_file
+    real = sys.stdout
+    saved = None
+    try:
+        real.flush()
+        if real.fileno() == 1:
+            saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    if saved is not None:
+        results = open(os.dup(saved), "w", buffering=1, encoding=getattr(real, "encoding", None) or "utf-8",
+                       errors="backslashreplace")
+        os.dup2(2, 1)
+    else:
+        results = real
+    _results_file = results
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        sys.stdout = real
+        _results_file = None
+        if saved is not None:
+            results.close()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @contextlib.contextmanager
@@ -121,7 +221,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         _quiet_python_loggers()
         debug = debug_enabled()
-        with quiet_native_stderr() as log:
+        with quiet_native_stderr() as log, reserve_stdout():
             try:
                 return fn(*args, **kwargs)
             except EdgetlError as e:
@@ -155,4 +255,4 @@ def user_errors(fn):
 def emit_json(obj) -> None:
     from edgetl.fsutil import _json_default
 
-    click.echo(json.dumps(obj, indent=2, default=_json_default))
+    click.echo(json.dumps(obj, indent=2, default=_json_default), file=results_stream)

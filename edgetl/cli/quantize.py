@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from rich.markup import escape
+
+from edgetl.cli.common import console, emit_json, results_console, user_errors
 from edgetl.progress import steps
 from edgetl.config.params import click_options, params
 from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
@@ -22,31 +24,46 @@ def _interval(r: dict) -> str:
     return f"{r['agreement_low']:.1%}-{r['agreement_high']:.1%}"
 
 
-def print_artifacts(records: list, title: str) -> None:
-    from rich.table import Table
+ARTIFACT_COLUMNS = [("file", "file"), ("format", "format"), ("io", "io"), ("size_mb", "size MB"),
+                    ("gzip_mb", "gzip MB"), ("test_acc", "test acc"), ("keras_acc", "keras acc"),
+                    ("agreement", "agreement"), ("interval", "95% interval"), ("n", "n"), ("gate", "gate"),
+                    ("max_dp", "max |dp|"), ("seconds", "seconds")]
+# Left out first when the table must fit a narrow terminal; file, size, accuracy, agreement and gate stay.
+ARTIFACT_DROP = ("seconds", "max_dp", "gzip_mb", "keras_acc", "io", "n", "interval", "format")
 
-    t = Table(title=title)
-    for col in ("file", "format", "io", "size MB", "gzip MB", "test acc", "keras acc", "agreement", "95% interval",
-                "n", "gate", "max |dp|", "seconds"):
-        t.add_column(col, justify="left" if col in ("file", "format", "io") else "right")
+
+def artifact_rows(records: list) -> list:
+    """The quantize/convert table's cells, formatted (a skipped file: its name, format and "skipped")."""
+    rows = []
     for r in records:
         if "skipped" in r:
-            t.add_row(r["file"], r["format"], *[""] * 11, end_section=False)
-            t.add_row(f"  [yellow]skipped: {r['skipped']}[/]", *[""] * 12)
+            rows.append({"file": r["file"], "format": r["format"], "gate": "skipped"})
             continue
-        io = f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}"
-        t.add_row(r["file"], r["format"], io, _fmt(r.get("size_mb"), ".3f"), _fmt(r.get("gzip_mb"), ".3f"),
-                  _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("keras_accuracy"), ".3f"),
-                  _fmt(r.get("agreement"), ".1%"), _interval(r), _fmt(r.get("parity_images"), "d"), r.get("gate") or "-",
-                  _fmt(r.get("max_abs_diff"), ".2g"), _fmt(r.get("seconds"), ".1f"))
-    console.print(t)
+        rows.append({"file": r["file"], "format": r["format"],
+                     "io": f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}",
+                     "size_mb": _fmt(r.get("size_mb"), ".3f"), "gzip_mb": _fmt(r.get("gzip_mb"), ".3f"),
+                     "test_acc": _fmt(r.get("accuracy"), ".3f"), "keras_acc": _fmt(r.get("keras_accuracy"), ".3f"),
+                     "agreement": _fmt(r.get("agreement"), ".1%"), "interval": _interval(r),
+                     "n": _fmt(r.get("parity_images"), "d"), "gate": r.get("gate") or "-",
+                     "max_dp": _fmt(r.get("max_abs_diff"), ".2g"), "seconds": _fmt(r.get("seconds"), ".1f")})
+    return rows
+
+
+def print_artifacts(records: list, title: str, machine: bool = False, wide: bool = False) -> None:
+    from edgetl.report.tables import show_table
+
+    res = results_console(machine)
+    show_table(res, title, ARTIFACT_COLUMNS, artifact_rows(records), wide=wide, drop=ARTIFACT_DROP)
+    for r in records:
+        if "skipped" in r:
+            console.print(f"[yellow]skipped[/] {r['file']} ({r['format']}): {escape(str(r['skipped']))}")
     for r in records:
         if r.get("gate_warning"):
-            console.print(f"[yellow]warning:[/] {r['gate_warning']}")
+            console.print(f"[yellow]warning:[/] {escape(r['gate_warning'])}")
     src = {r.get("parity_source") for r in records if r.get("parity_source")}
     if src:
         n = max(r.get("parity_images", 0) for r in records)
-        console.print(f"parity gate: top-1 agreement with the Keras model on {n} images ({', '.join(sorted(src))}), "
+        res.print(f"parity gate: top-1 agreement with the Keras model on {n} images ({', '.join(sorted(src))}), "
                       "decided by its 95% Wilson interval (pass: lower bound >= threshold; refuse: upper bound < threshold; "
                       "else inconclusive, written with a warning); test acc on the run's test split; records in gate.json")
 
@@ -63,6 +80,7 @@ _COMMON = [
                  help="Validation images the parity gate compares on: a stratified seeded sample across classes "
                       "[default: the whole validation split up to 2000 images, else 1000]."),
     click.option("--json", "as_json", is_flag=True, help="Print the records as JSON to stdout."),
+    click.option("--wide", is_flag=True, help="Show every column of the table [default: the columns that fit the terminal]."),
 ]
 
 
@@ -86,7 +104,7 @@ def _common(fn):
 @_common
 @user_errors
 def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, auto, data, model, min_agreement,
-                 parity_images, as_json):
+                 parity_images, as_json, wide):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
     \b
@@ -122,10 +140,10 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
                                progress=steps(progress), model=model, keep_float=list(keep_float), auto=auto)
     if as_json:
         emit_json(records)
-    print_artifacts(records, f"edgetl quantize {run_dir}")
+    print_artifacts(records, f"edgetl quantize {run_dir}", machine=as_json, wide=wide)
     for r in records:
         if r.get("auto_keep_float"):
-            print_auto(r)
+            print_auto(r, results_console(as_json))
         elif r.get("kept_float"):
             print_kept(r)
     if any(r.get("kept_float") is not None for r in records):  # an int8 / qat file was written
@@ -146,7 +164,7 @@ def print_kept(record: dict) -> None:
         console.print(f"  - {reason}")
 
 
-def print_auto(record: dict) -> None:
+def print_auto(record: dict, console) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
     from rich.table import Table
 
@@ -202,7 +220,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     t.add_row("gzipped float32 TFLite: pruned / unpruned MB", f"{r['tflite_gzip_mb']:.3f} / {r['unpruned_tflite_gzip_mb']:.3f}")
     t.add_row("test accuracy: pruned / unpruned", f"{_fmt(r['accuracy'], '.3f')} / {_fmt(r['keras_accuracy'], '.3f')}")
     t.add_row("seconds", f"{r['seconds']:.1f}")
-    console.print(t)
+    results_console(as_json).print(t)
 
 
 @click.command("convert")
@@ -214,7 +232,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
 @_common
 @user_errors
 def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, model, min_agreement, parity_images,
-                as_json):
+                as_json, wide):
     """Convert a trained run to float TFLite and ONNX (float + int8), each with its contract, behind the parity gate.
 
     \b
@@ -238,4 +256,4 @@ def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, 
                               calibration_images=calibration_images, progress=steps(progress))
     if as_json:
         emit_json(records)
-    print_artifacts(records, f"edgetl convert {run_dir}")
+    print_artifacts(records, f"edgetl convert {run_dir}", machine=as_json, wide=wide)
