@@ -17,13 +17,12 @@ import tempfile
 import traceback
 
 import click
-from rich.console import Console
 
+from edgetl.console import console  # noqa: F401  (re-exported: every command prints through it)
 from edgetl.errors import EdgetlError
 
 DEBUG_ENV = "EDGETL_DEBUG"
 VERBOSE_ENV = "EDGETL_VERBOSE"
-_NON_TTY_WIDTH = 240  # a log file or pipe has no width to fit: keep table columns whole instead of truncating to 80
 
 
 def _flag(name: str) -> bool:
@@ -36,17 +35,6 @@ def debug_enabled() -> bool:
 
 def verbose_enabled() -> bool:
     return _flag(VERBOSE_ENV)
-
-
-def _make_console() -> Console:
-    # Human-readable output goes to stderr so that --json on stdout stays machine-readable.
-    probe = Console(stderr=True)
-    if probe.is_terminal or os.environ.get("COLUMNS"):
-        return Console(stderr=True, highlight=False)
-    return Console(stderr=True, highlight=False, width=_NON_TTY_WIDTH)
-
-
-console = _make_console()
 
 
 def _quiet_python_loggers() -> None:

@@ -59,7 +59,7 @@ def rich_table(title: str, columns, rows: Sequence[dict], caption: Optional[str]
 
 def print_table(table) -> None:
     """To stderr, through the one console (wide enough for the table when stderr is not a terminal)."""
-    from edgetl.cli.common import console
+    from edgetl.console import console
 
     console.print(table)
 

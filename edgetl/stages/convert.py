@@ -15,14 +15,13 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgetl import _tf
+from edgetl.config.stages import INT8_ONNX_METHODS
 from edgetl.formats.registry import CONVERT_TARGETS, check_targets, get_format, stem_of, target_formats
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, gzip_mb
 from edgetl.measure.runtime import ONNX_CONTRACT_KEY, OnnxRunner
 from edgetl.rundir import RunDir, locks_run
-
-INT8_ONNX_METHODS = ("tflite", "ort")
 
 
 def supported_opsets() -> range:

@@ -38,8 +38,8 @@ from edgetl.data.sources import Splits, check_source, class_weights
 from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import check_writable_dir, write_json, write_text
-from edgetl.measure.metrics import classification_metrics as evaluate  # one definition: train, evaluate, report
-from edgetl.measure.metrics import per_image_loss, threshold_for_recall
+from edgetl.metrics import classification_metrics as evaluate  # one definition: train, evaluate, report
+from edgetl.metrics import per_image_loss, threshold_for_recall
 from edgetl.backbones.weights import ResolvedWeights, resolve_weights
 
 
@@ -172,7 +172,7 @@ def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None) ->
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    from edgetl.measure.metrics import classification_metrics as metrics_of
+    from edgetl.metrics import classification_metrics as metrics_of
 
     def probs(clf, x):
         p = clf.predict_proba(x)
