@@ -119,7 +119,7 @@ def edgetl(*args) -> subprocess.CompletedProcess:
 
 def part2(out: Path, rounds: int) -> None:
     from edgetl.measure.bench import benchmark
-    from edgetl.measure.parity import load_records
+    from edgetl.runtime.parity import load_records
 
     for need in (FLOWERS, DEQ, CORAL):
         if not need.exists():

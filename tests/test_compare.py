@@ -120,7 +120,7 @@ def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
     assert row["tflite_float32_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     assert row["onnx_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     # the int8 figure re-measured here, outside the benchmark worker: the int8 file's own decisions on the test split
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     runner = open_artifact(row["tflite_int8_path"])
     truth = np.array([list(runner.contract.labels).index(f.parent.name) for f in test_files])
@@ -157,7 +157,7 @@ def test_big_model_tflite_path_through_a_saved_model_gives_the_same_file(tmp_pat
     from edgetl import _tf
     from edgetl.formats import tflite
     from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     spec = get_backbone("mobilenet_v2")
     _tf.set_seed(0)

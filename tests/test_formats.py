@@ -67,7 +67,10 @@ def test_every_tflite_mode_has_a_converter_and_names_its_file():
         assert fmt.io[0] in IO_TYPES and set(fmt.io) <= set(IO_TYPES)
     for target in CONVERT_TARGETS:
         assert registry.target_formats(target)
-    assert [f.exporter().__name__ for f in registry.target_formats("onnx")] == ["onnx_float", "onnx_int8"]
+    from edgetl.stages.convert import writer_of
+
+    assert [writer_of(f).__name__ for f in registry.target_formats("onnx")] == ["onnx_float", "onnx_int8"]
+    assert {writer_of(f).__name__ for f in registry.target_formats("tflite")} == {"tflite_mode"}
     with pytest.raises(EdgetlError, match="unknown quantization mode 'int4'"):
         registry.mode_formats(["int4"])
     with pytest.raises(EdgetlError, match="no --to given"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgetl.errors import EdgetlError
-from edgetl.measure import parity
+from edgetl.runtime import parity
 
 
 @pytest.mark.parametrize("k, n, low, high", [

@@ -102,8 +102,8 @@ def test_auto_keeps_the_fallback_op_in_float_and_the_file_passes_the_gate(tmp_pa
     from edgetl import _tf
     from edgetl.formats.contract import Contract
     from edgetl.measure.ops import tflite_coverage
-    from edgetl.measure.parity import Gate, load_records
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
     from edgetl.stages.quantize import _auto_int8
 
     keras = _tf.keras()

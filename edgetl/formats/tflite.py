@@ -24,7 +24,7 @@ from edgetl.formats import metadata as tflite_metadata
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import DEFAULT_IO, check_io, mode_formats, tflite_format
 from edgetl.fsutil import atomic_path, gzip_mb, write_json
-from edgetl.measure.runtime import TFLiteRunner, sidecar_path
+from edgetl.runtime.runners import TFLiteRunner, sidecar_path
 
 
 def check_modes(modes: Sequence[str]) -> list:

@@ -175,7 +175,7 @@ def plot_pareto(rows: list, path: Path) -> Optional[Path]:
 
 def gate_cell(artifact) -> Optional[str]:
     """"pass 99.6% [98.3-100%] n=225" from the artifact's saved gate record (None for Keras or a stale record)."""
-    from edgetl.measure.parity import record_for
+    from edgetl.runtime.parity import record_for
 
     try:
         rec = record_for(artifact)

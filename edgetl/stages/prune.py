@@ -113,8 +113,8 @@ def prune_model(model, splits, contract, *, sparsity: float = 0.5, epochs: int =
 def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[str] = None, *,
               out_name: str = PRUNED_MODEL_FILE) -> dict:
     """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report."""
-    from edgetl.measure.parity import split_accuracy
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.parity import split_accuracy
+    from edgetl.runtime.runners import KerasRunner
 
     run = RunDir(run_dir)
     sparsity = check_sparsity(sparsity)

@@ -188,7 +188,7 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
 
 def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float) -> dict:
     """int8 with --auto: measure, choose (``auto_float``), convert by the --keep-float path behind the gate."""
-    from edgetl.measure.parity import annotate_record
+    from edgetl.runtime.parity import annotate_record
     from edgetl.stages.auto_float import choose
 
     if progress:

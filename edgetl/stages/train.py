@@ -102,7 +102,7 @@ class TransferModel:
 
 def predict_split(model, splits, name: str, contract: Contract, batch_size: int = 32):
     """(probabilities, labels) of split ``name`` through the runtime layer's Keras runner; streamed for file lists."""
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.runners import KerasRunner
 
     runner = KerasRunner(".", contract, model=model)
     return predict_split_with(lambda x: runner.predict(x, batch_size), splits, name, contract, batch_size)
@@ -522,7 +522,7 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
 def _write_run(out: Path, model, contract: Contract, history: dict, metrics: dict, manifest: dict) -> None:
     """Write every file into a hidden staging folder, then move them in: never a half-written run."""
     from edgetl.rundir import MANIFEST_FILE
-    from edgetl.measure.runtime import RUN_CONTRACT_FILE, RUN_MODEL_FILE
+    from edgetl.runtime.runners import RUN_CONTRACT_FILE, RUN_MODEL_FILE
 
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
