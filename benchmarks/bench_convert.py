@@ -2,7 +2,7 @@
 
 Part 1 (speed): wall time to produce float32 + dynamic + float16 + int8 TFLite + float ONNX for
 MobileNetV2 1.0 at 224 px (random weights: timing does not depend on them), edgetl's way (one trace,
-reused by every mode: ``formats.tflite.convert_tflite`` + ``convert.export_onnx``) vs the naive way (a separate
+reused by every mode: ``tflite.converter.convert_tflite`` + ``convert.export_onnx``) vs the naive way (a separate
 ``TFLiteConverter.from_keras_model`` per mode + the same ONNX export), in the same process. Target: >= 1.7x.
 
 Part 2 (accuracy, needs ../shared): trains MobileNetV2 alpha 0.35 at 224 px on flowers_small, then every
@@ -39,7 +39,7 @@ def speed(out: Path) -> None:
     from edgetl import _tf, backbones
     from edgetl.formats.contract import Contract
     from edgetl.stages.convert import export_onnx
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     tf, keras = _tf.tf(), _tf.keras()
     _tf.set_seed(0)

@@ -46,7 +46,7 @@ def build_files(out: Path) -> dict:
     from edgetl import _tf
     from edgetl.backbones.registry import build_base, get_backbone
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     keras = _tf.keras()
     files = {}

@@ -155,7 +155,7 @@ def test_each_conversion_step_is_its_own_job():
 def test_big_model_tflite_path_through_a_saved_model_gives_the_same_file(tmp_path, monkeypatch):
     """Above SAVED_MODEL_PARAMS the converter goes through a temporary SavedModel (VGG's bounded memory): same outputs."""
     from edgetl import _tf
-    from edgetl.formats import tflite
+    from edgetl.tflite import converter as tflite
     from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
     from edgetl.runtime.runners import open_artifact
 

@@ -138,7 +138,7 @@ def test_compare_columns_and_jobs_follow_the_formats():
 
 def test_compare_a_failed_mode_costs_only_its_own_cell(tmp_path, monkeypatch):
     """Before: one mode's conversion error (int16x8 of random weights) marked every TFLite mode of the backbone failed."""
-    from edgetl.formats import tflite
+    from edgetl.tflite import converter as tflite
     from edgetl.measure.compare_jobs import convert_all
 
     def fake(model, contract, modes, out_dir, *, keep_going=False, **kw):

@@ -97,7 +97,7 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
     from edgetl import _tf
     from edgetl.backbones import registry as backbones
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     keras = _tf.keras()
     base = backbones.build_base(backbones.get_backbone("mobilenet_v2"), 96, 1.0, None)
@@ -112,7 +112,7 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
 
 @pytest.mark.parametrize("io", ["int8", "float32"])
 def test_int8_io_types(qrun, ptq_records, tmp_path, io):
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
     from edgetl.runtime.runners import open_artifact
 
@@ -128,7 +128,7 @@ def test_int8_io_types(qrun, ptq_records, tmp_path, io):
 
 
 def test_a_wrong_normalisation_is_refused_by_the_gate_and_leaves_no_file(qrun, ptq_records, tmp_path):
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
@@ -166,7 +166,7 @@ def test_check_parity_removes_a_refused_file_on_request(qrun, ptq_records, tmp_p
 
 
 def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp_path, monkeypatch):
-    from edgetl.formats import tflite
+    from edgetl.tflite import converter as tflite
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)

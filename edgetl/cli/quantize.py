@@ -124,7 +124,7 @@ def print_auto(record: dict) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
     from rich.table import Table
 
-    from edgetl.stages.auto_float import short
+    from edgetl.tflite.auto_float import short
 
     sel = record["auto_keep_float"]
     console.print(f"--auto kept in float for {record['file']}: {', '.join(map(short, sel['keep_float'])) or 'nothing'}")

@@ -1,7 +1,7 @@
 """The measurement side of `edgetl compare`: each backbone's artifacts, made by the stages' own converters.
 
 A backbone's classic ImageNet classifier (random weights) or, with data, a transfer classifier
-trained by ``edgetl.stages.train``, is converted by ``edgetl.formats.tflite`` and
+trained by ``edgetl.stages.train``, is converted by ``edgetl.tflite.converter`` and
 ``edgetl.stages.convert.export_onnx``, each step (every TFLite mode, then the ONNX export) in its own
 process (``python -m edgetl.measure.compare_jobs --job``): the peaks of a big model's steps do not add up
 (VGG16 at 224 px, random weights: 4.6 GB float32 TFLite, 6.6 GB int8, 6.2 GB ONNX peak RSS; all of
@@ -48,7 +48,7 @@ def convert_all(model, contract: Contract, out_dir: Path, stem: str, calibration
     """{kind: (path | None, error | None)} per TFLite mode (kind "tflite_<mode>"; default: the registry's compare
     modes) and float ONNX ("onnx")."""
     from edgetl.stages.convert import export_onnx
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     if modes is None:
         from edgetl.formats.registry import COMPARE_FORMATS

@@ -133,7 +133,7 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
 
     The verdict follows the module's rule. A "refuse" raises EdgetlError (unless ``raise_on_refuse``
     is False) naming the interval, n and the fix for ``fmt``'s mode. Callers gate a temporary file
-    (see ``formats.tflite.write_tflite``), so a refused artifact never reaches its final name; with
+    (see ``tflite.converter.write_tflite``), so a refused artifact never reaches its final name; with
     ``remove_on_fail`` the artifact file (and its ``.json`` contract) is deleted as well.
     """
     pixels = np.asarray(pixels)

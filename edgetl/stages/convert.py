@@ -399,7 +399,7 @@ class _ConvertJob:
 # The writers of the formats `convert --to` makes: fn(job, fmt) -> record (``writer_of`` picks one).
 
 def tflite_mode(job: _ConvertJob, fmt) -> dict:
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     return convert_tflite(job.model, job.contract, [fmt.mode], job.run.path, stem=job.stem, gate=job.gate)[fmt.mode]
 

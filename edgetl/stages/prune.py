@@ -68,7 +68,7 @@ def _keras_gzip_mb(model) -> float:
 
 
 def _tflite_gzip_mb(model, contract) -> float:
-    from edgetl.formats.tflite import convert_bytes, trace
+    from edgetl.tflite.converter import convert_bytes, trace
 
     return gzip_mb(convert_bytes(trace(model, contract), "float32"))
 

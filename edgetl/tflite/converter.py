@@ -9,7 +9,7 @@ through a temporary SavedModel instead: freezing VGG16 (138 M params) directly p
 in float32, the SavedModel importer at 3.7 GB (int8: 6.1 GB).
 
 The format's converter, shared by the stages (quantize, convert, prune's size figures) and by
-``edgetl compare``; the run-level step with QAT and the parity gate is ``edgetl.stages.quantize``.
+``edgetl compare``; the run-level step with QAT and the parity gate is the quantize stage.
 """
 from __future__ import annotations
 
@@ -91,9 +91,9 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
     """The TFLite flatbuffer of ``concrete_fn`` (from ``trace``) in ``mode``, or a one-line EdgetlError.
 
     ``keep_float``: TFLite op names (HARD_SWISH) or tensor names a calibrated mode leaves in float
-    (``edgetl.stages.selective``)."""
+    (``edgetl.tflite.selective``)."""
     if keep_float and tflite_format(mode).calibration:
-        from edgetl.stages.selective import convert_keep_float
+        from edgetl.tflite.selective import convert_keep_float
 
         with _QuietAbsl():
             return convert_keep_float(_converter(concrete_fn, mode, **kw),
