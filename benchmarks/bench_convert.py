@@ -165,7 +165,7 @@ def memory_child(backbone: str, kind: str, out: Path) -> None:
     import resource
 
     from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
-    from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
+    from edgetl.compare.jobs import imagenet_contract, random_pixels
     from edgetl.stages.convert import export_onnx, export_onnx_int8_ort
 
     spec = get_backbone(backbone)

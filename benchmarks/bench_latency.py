@@ -26,7 +26,7 @@ def build_artifacts(work: Path) -> dict:
     import numpy as np
 
     from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
-    from edgetl.measure.compare import imagenet_contract
+    from edgetl.compare.compare import imagenet_contract
     from edgetl.fsutil import write_text
     from edgetl.tflite.converter import convert_tflite
 

@@ -117,8 +117,8 @@ def test_int8_converter_settings_follow_io():
 
 
 def test_compare_columns_and_jobs_follow_the_formats():
-    from edgetl.measure.compare import check_formats
-    from edgetl.measure.compare_jobs import job_kinds, job_of
+    from edgetl.compare.compare import check_formats
+    from edgetl.compare.jobs import job_kinds, job_of
     from edgetl.report.tables import compare_markdown, measured_columns
 
     assert check_formats(None) == list(registry.COMPARE_FORMATS)
@@ -139,7 +139,7 @@ def test_compare_columns_and_jobs_follow_the_formats():
 def test_compare_a_failed_mode_costs_only_its_own_cell(tmp_path, monkeypatch):
     """Before: one mode's conversion error (int16x8 of random weights) marked every TFLite mode of the backbone failed."""
     from edgetl.tflite import converter as tflite
-    from edgetl.measure.compare_jobs import convert_all
+    from edgetl.compare.jobs import convert_all
 
     def fake(model, contract, modes, out_dir, *, keep_going=False, **kw):
         assert keep_going

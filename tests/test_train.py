@@ -85,7 +85,7 @@ def test_seed_depth_counting_counts_layers_with_weights_only():
     from types import SimpleNamespace
 
     from edgetl.backbones.registry import SEED_TABLE
-    from edgetl.measure.claims import claim_flags
+    from edgetl.compare.claims import claim_flags
 
     def model(*names):
         return SimpleNamespace(layers=[type(n, (), {})() for n in names])
