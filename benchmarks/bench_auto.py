@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 def build(run_dir: Path, out: Path) -> dict:
     """{variant: record} of float32, plain int8 and --auto int8 of one run (records carry the gate figures)."""
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
-    from edgetl.stages.auto_float import choose
+    from edgetl.tflite.auto_float import choose
 
     run = RunDir(run_dir)
     model_path = run.resolve_model(None)
@@ -42,7 +42,7 @@ def build(run_dir: Path, out: Path) -> dict:
 
 def main() -> None:
     from edgetl.measure.bench import benchmark
-    from edgetl.stages.auto_float import short
+    from edgetl.tflite.auto_float import short
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+")

@@ -49,7 +49,7 @@ def build_files(out: Path) -> dict:
     from edgetl import _tf
     from edgetl.backbones.registry import build_base, get_backbone
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     keras = _tf.keras()
     files = {}
@@ -155,7 +155,7 @@ def edgetl(*args) -> subprocess.CompletedProcess:
 
 def part2(out: Path, rounds: int) -> None:
     from edgetl.measure.bench import benchmark
-    from edgetl.measure.parity import load_records
+    from edgetl.runtime.parity import load_records
 
     for need in (FLOWERS, DEQ, CORAL):
         if not need.exists():

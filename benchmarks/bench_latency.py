@@ -26,9 +26,9 @@ def build_artifacts(work: Path) -> dict:
     import numpy as np
 
     from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
-    from edgetl.measure.compare import imagenet_contract
+    from edgetl.compare.compare import imagenet_contract
     from edgetl.fsutil import write_text
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     spec = get_backbone("mobilenet_v2")
     model = build_imagenet_classifier(spec, 224, 1.0, 1000)

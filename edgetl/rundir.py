@@ -33,7 +33,7 @@ import numpy as np
 
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
-from edgetl.measure.runtime import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
+from edgetl.runtime.runners import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
 
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".edgetl.lock"
@@ -162,8 +162,8 @@ class RunDir:
         small and ``parity_images`` is None (``parity.gate_sample``); random pixels when its data is gone. Test
         accuracy is counted on the whole test split, streamed batch by batch when the run streams."""
         from edgetl.data.access import predict_split, split_labels, split_pixels
-        from edgetl.measure.parity import Gate, gate_sample
-        from edgetl.measure.runtime import KerasRunner
+        from edgetl.runtime.parity import Gate, gate_sample
+        from edgetl.runtime.runners import KerasRunner
 
         ref = KerasRunner(model_path, contract, model=keras_model)
         if splits is not None and (len(splits.val) or len(splits.train)):

@@ -77,7 +77,7 @@ def tiny_artifacts(tmp_path_factory):
     TFLite (+ sidecar contract, via edgetl.stages.quantize) and an ONNX file."""
     import numpy as np
 
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.fsutil import write_text
 
     d = tmp_path_factory.mktemp("tiny_run")

@@ -22,7 +22,7 @@ from edgetl.export.android import export_android
 from edgetl.formats.contract import Contract, read_labels
 from edgetl.errors import EdgetlError
 from edgetl.data.images import decode_rgb, resize_rgb
-from edgetl.measure.runtime import open_artifact, top_k
+from edgetl.runtime.runners import open_artifact, top_k
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FLOWERS = SHARED / "data" / "flowers_small"

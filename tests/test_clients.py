@@ -72,7 +72,7 @@ def artifacts(qrun, ptq_records, qat_record, prune_record, tmp_path_factory):  #
 
 def test_every_kind_is_read_by_mediapipe_with_its_labels_and_agrees(artifacts):
     from edgetl.measure.clients import compare, mediapipe_classify
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     files = _files()
     failures = []
@@ -100,7 +100,7 @@ def test_coral_known_answer_mediapipe_runtime_and_inspect_agree():
         pytest.skip(f"{model} is absent: Google's Coral models live in ../shared (see shared/README.md)")
     from edgetl.formats.inspect import inspect_artifact
     from edgetl.measure.clients import mediapipe_classify
-    from edgetl.measure.runtime import open_artifact, top_k
+    from edgetl.runtime.runners import open_artifact, top_k
 
     scores, labels = mediapipe_classify(model, [cat])
     assert labels[int(np.argmax(scores[0]))] == "Egyptian cat"
@@ -119,7 +119,7 @@ def test_runtime_takes_coral_labels_from_the_metadata_alone(tmp_path):
     model = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
     if not model.is_file():
         pytest.skip(f"{model} is absent (see shared/README.md)")
-    from edgetl.measure.runtime import open_artifact, top_k
+    from edgetl.runtime.runners import open_artifact, top_k
 
     alone = tmp_path / "model.tflite"
     shutil.copy(model, alone)  # no imagenet_labels.txt beside it

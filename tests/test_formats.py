@@ -67,7 +67,10 @@ def test_every_tflite_mode_has_a_converter_and_names_its_file():
         assert fmt.io[0] in IO_TYPES and set(fmt.io) <= set(IO_TYPES)
     for target in CONVERT_TARGETS:
         assert registry.target_formats(target)
-    assert [f.exporter().__name__ for f in registry.target_formats("onnx")] == ["onnx_float", "onnx_int8"]
+    from edgetl.stages.convert import writer_of
+
+    assert [writer_of(f).__name__ for f in registry.target_formats("onnx")] == ["onnx_float", "onnx_int8"]
+    assert {writer_of(f).__name__ for f in registry.target_formats("tflite")} == {"tflite_mode"}
     with pytest.raises(EdgetlError, match="unknown quantization mode 'int4'"):
         registry.mode_formats(["int4"])
     with pytest.raises(EdgetlError, match="no --to given"):
@@ -114,8 +117,8 @@ def test_int8_converter_settings_follow_io():
 
 
 def test_compare_columns_and_jobs_follow_the_formats():
-    from edgetl.measure.compare import check_formats
-    from edgetl.measure.compare_jobs import job_kinds, job_of
+    from edgetl.compare.compare import check_formats
+    from edgetl.compare.jobs import job_kinds, job_of
     from edgetl.report.tables import compare_markdown, measured_columns
 
     assert check_formats(None) == list(registry.COMPARE_FORMATS)
@@ -135,8 +138,8 @@ def test_compare_columns_and_jobs_follow_the_formats():
 
 def test_compare_a_failed_mode_costs_only_its_own_cell(tmp_path, monkeypatch):
     """Before: one mode's conversion error (int16x8 of random weights) marked every TFLite mode of the backbone failed."""
-    from edgetl.formats import tflite
-    from edgetl.measure.compare_jobs import convert_all
+    from edgetl.tflite import converter as tflite
+    from edgetl.compare.jobs import convert_all
 
     def fake(model, contract, modes, out_dir, *, keep_going=False, **kw):
         assert keep_going

@@ -164,7 +164,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_runtime_reads_the_embedded_contract_without_a_sidecar(tmp_path):
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     path = tmp_path / "m.tflite"
     path.write_bytes(M.populate(tiny_tflite(), contract()))

@@ -38,7 +38,7 @@ def _tflite_profile(name, fallback_ops, partitions, per_op=False):
 
 def test_report_has_an_op_coverage_table_per_artifact_the_verdict_and_the_auto_choice():
     from edgetl.report.markdown import measured_notes_markdown
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     sel = select({"HARD_SWISH": 20, "QUANTIZE": 2}, [{"tensor": "model/conv/BiasAdd", "op": "CONV_2D",
                                                       "rmse_scale": 1.4, "scale": 0.02}])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetl.stages.selective import split_keep_float
+from edgetl.tflite.selective import split_keep_float
 
 
 def test_keep_float_names_split_into_ops_and_tensors():
@@ -17,7 +17,7 @@ def test_keep_float_names_split_into_ops_and_tensors():
 def test_int8_hard_swish_falls_back_and_keep_float_puts_it_back_in_xnnpack(tmp_path):
     from edgetl import _tf
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.measure.ops import tflite_coverage
 
     keras = _tf.keras()
@@ -50,7 +50,7 @@ def _err(tensor, op, rmse_scale):
 
 
 def test_auto_keeps_fallback_ops_but_never_the_quantize_ops_themselves():
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     sel = select({"HARD_SWISH": 20, "QUANTIZE": 1, "DEQUANTIZE": 1, "MEAN": 0}, [])
     assert sel["keep_float"] == ["HARD_SWISH"] and sel["tensors"] == []
@@ -58,7 +58,7 @@ def test_auto_keeps_fallback_ops_but_never_the_quantize_ops_themselves():
 
 
 def test_auto_keeps_the_worst_tensors_above_the_threshold_up_to_the_cap():
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     errors = [_err("a", "CONV_2D", 0.30), _err("b", "CONV_2D", 2.5), _err("c", "ADD", 0.71), _err("d", "MUL", 0.69),
               _err("e", "HARD_SWISH", 9.0), _err("f", "CONV_2D", 1.2), _err("nan", "CONV_2D", float("nan"))]
@@ -72,14 +72,14 @@ def test_auto_keeps_the_worst_tensors_above_the_threshold_up_to_the_cap():
 
 
 def test_auto_with_nothing_to_fix_keeps_nothing_and_says_so():
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     sel = select({"QUANTIZE": 1}, [_err("a", "CONV_2D", 0.3)])
     assert sel["keep_float"] == [] and "nothing to keep" in sel["reasons"][0]
 
 
 def test_debugger_csv_gives_rmse_over_scale():
-    from edgetl.stages.auto_float import parse_layer_stats
+    from edgetl.tflite.auto_float import parse_layer_stats
 
     text = ("op_name,tensor_idx,num_elements,stddev,mean_error,max_abs_error,mean_squared_error,scale,zero_point,"
             "tensor_name\nCONV_2D,5,10,0.1,0.0,0.3,0.04,0.1,0,model/conv/BiasAdd\nADD,6,10,,,,bad,0.1,0,x\n")
@@ -89,7 +89,8 @@ def test_debugger_csv_gives_rmse_over_scale():
 
 
 def test_report_renders_the_auto_choice_and_the_error_table():
-    from edgetl.stages.auto_float import error_table_markdown, select
+    from edgetl.report.markdown import error_table_markdown
+    from edgetl.tflite.auto_float import select
 
     sel = select({"HARD_SWISH": 2}, [_err("model/conv/BiasAdd", "CONV_2D", 1.5), _err("ok", "ADD", 0.2)])
     md = "\n".join(error_table_markdown(sel))
@@ -102,8 +103,8 @@ def test_auto_keeps_the_fallback_op_in_float_and_the_file_passes_the_gate(tmp_pa
     from edgetl import _tf
     from edgetl.formats.contract import Contract
     from edgetl.measure.ops import tflite_coverage
-    from edgetl.measure.parity import Gate, load_records
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
     from edgetl.stages.quantize import _auto_int8
 
     keras = _tf.keras()
@@ -198,10 +199,10 @@ def test_default_int8_of_mobilenet_v3_keeps_hard_swish_float_and_none_writes_the
     from edgetl import _tf
     from edgetl.backbones.registry import build_base, get_backbone
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.measure.ops import tflite_coverage
-    from edgetl.measure.parity import Gate, load_records
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
 
     keras = _tf.keras()
     _tf.set_seed(0)

@@ -112,7 +112,7 @@ def test_calibration_and_gate_samples_decode_only_the_files_they_take(tmp_path, 
     """Streamed runs hand calibration and the parity gate the same pixels as in-memory runs, decoding only those."""
     from edgetl.data import access
     from edgetl.data.stream import materialize
-    from edgetl.measure.parity import gate_sample
+    from edgetl.runtime.parity import gate_sample
     from edgetl.rundir import RunDir
 
     clean = make_subset(tmp_path / "clean", classes=["daisy", "roses", "tulips"], per_class=10)

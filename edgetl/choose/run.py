@@ -257,7 +257,7 @@ def _calibration(splits, n: int, seed: int) -> np.ndarray:
 
 def _convert(tm, contract, splits, cand: Candidate, cfg: SearchConfig, out: Path) -> dict:
     """float32 and default-int8 TFLite of base + head in OUT/models: {precision: {file, sha256, size_mb}}."""
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import file_sha256
 
     recs = convert_tflite(tm.model, contract, list(PRECISIONS), out / MODELS_DIR, stem=cand.id,
@@ -273,7 +273,7 @@ def _tflite_features(path: Path, splits, pool_y: np.ndarray, batch: int = 64) ->
     """The pooled features the int8 file itself computes (the input of its final FULLY_CONNECTED), dequantized,
     for every train + validation image: its backbone's quantization is what the int8 cross-validation scores."""
     from edgetl.data.access import split_labels, split_pixels
-    from edgetl.measure.runtime import TFLiteRunner
+    from edgetl.runtime.runners import TFLiteRunner
 
     runner = TFLiteRunner(path, xnnpack=False, preserve_tensors=True)
     it = runner.interpreter

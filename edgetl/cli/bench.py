@@ -206,7 +206,7 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
       edgetl compare --backbones mobilenet_v2 --alpha 0.35 --data ../shared/data/flowers_small \\
           --weights-dir ../shared/weights/imagenet --plot compare.png
     """
-    from edgetl.measure.compare import compare, plot
+    from edgetl.compare.compare import compare, plot
     from edgetl.measure.sysinfo import one_line
 
     fmt_name = output_format(as_json, as_csv, as_markdown)

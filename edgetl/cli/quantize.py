@@ -156,7 +156,7 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
 
 def print_kept(record: dict) -> None:
     """What an int8 file keeps in float and why (``keep_float.fast_int8``)."""
-    from edgetl.stages.auto_float import short
+    from edgetl.tflite.auto_float import short
 
     kept = record["kept_float"]
     console.print(f"{record['file']} keeps in float: {', '.join(map(short, kept['keep_float'])) or 'nothing'}")
@@ -168,7 +168,7 @@ def print_auto(record: dict, console) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
     from rich.table import Table
 
-    from edgetl.stages.auto_float import short
+    from edgetl.tflite.auto_float import short
 
     sel = record["auto_keep_float"]
     console.print(f"--auto kept in float for {record['file']}: {', '.join(map(short, sel['keep_float'])) or 'nothing'}")

@@ -1,9 +1,9 @@
 """The parameters of every stage, each defined ONCE: default, type (the annotation), range, choices, help.
 
 The CLI options (``params.click_options``), the recipe keys with their validation
-(``edgetl.pipeline.recipes.SCHEMA``) and docs/recipes.md (``recipes_markdown``) are generated from
+(``SCHEMA`` in pipeline/recipes.py) and docs/recipes.md (``recipes_markdown``) are generated from
 these dataclasses. Adding a training hyper-parameter: one ``param(...)`` field in ``TrainConfig``,
-its use in ``edgetl.stages.train``, a test; the flag, the recipe key and its docs follow.
+its use in the train stage, a test; the flag, the recipe key and its docs follow.
 """
 from __future__ import annotations
 
@@ -27,16 +27,8 @@ def _input_pipelines() -> tuple:
     return INPUT_PIPELINES
 
 
-def _strategies() -> tuple:
-    from edgetl.stages.distribute import STRATEGIES
-
-    return STRATEGIES
-
-
-def _int8_onnx_methods() -> tuple:
-    from edgetl.stages.convert import INT8_ONNX_METHODS
-
-    return INT8_ONNX_METHODS
+STRATEGIES = ("none", "mirrored", "multiworker")  # --distribute (stages/distribute.py builds them)
+INT8_ONNX_METHODS = ("tflite", "ort")  # --int8-method: where the int8 ONNX file comes from (stages/convert.py)
 
 
 @dataclass
@@ -94,7 +86,7 @@ class TrainConfig(DataConfig):
                                      default_help="$EDGETL_CACHE_DIR or ~/.cache/edgetl")
     distribute: str = param("none", "tf.distribute strategy: mirrored = local devices; multiworker = the machines in "
                             "TF_CONFIG (run the same command on each). --batch-size is per replica; learning rates "
-                            "scale with the replicas.", choices=_strategies, recipe="")
+                            "scale with the replicas.", choices=STRATEGIES, recipe="")
     distribute_timeout: float = param(300.0, "Seconds a worker waits for the others before failing with an error "
                                       "(multiworker).", min=0, min_open=True, recipe="")
 
@@ -156,7 +148,7 @@ class ConvertConfig:
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
     int8_method: str = param("tflite", "int8 ONNX by tf2onnx from the gated model_int8.tflite (same integer graph) "
                              "or by onnxruntime static quantization of model.onnx (ort: float input, calibrated on "
-                             "training images).", choices=_int8_onnx_methods)
+                             "training images).", choices=INT8_ONNX_METHODS)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, check_writable_dir
 from edgetl.rundir import RunDir, check_fresh, run_lock
-from edgetl.measure.runtime import TFLiteRunner, sidecar_path
+from edgetl.runtime.runners import TFLiteRunner, sidecar_path
 
 ASSET_MODEL = "model.tflite"
 ASSET_LABELS = "labels.txt"

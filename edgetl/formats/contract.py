@@ -180,7 +180,7 @@ class Contract:
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """Class index per row of ``probs`` (N, len(labels)): the decision's threshold if any, else the top class."""
-        from edgetl.measure.metrics import decide
+        from edgetl.metrics import decide
 
         return decide(probs, self.positive_index(), self.threshold)
 

@@ -107,7 +107,7 @@ def _onnx_io(v, elem_types) -> dict:
 def inspect_onnx(path: Path) -> dict:
     import onnx
 
-    from edgetl.measure.runtime import ONNX_CONTRACT_KEY
+    from edgetl.formats.registry import ONNX_CONTRACT_KEY
 
     try:
         model = onnx.load(str(path), load_external_data=False)

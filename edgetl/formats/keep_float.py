@@ -5,7 +5,7 @@ XNNPACK, the CPU delegate that runs a .tflite file, has no int8 kernel for some 
 and cuts the graph into XNNPACK partitions with a hand-over at every cut: plain int8 MobileNetV3 is 2-3.5x
 slower than its float32 file. So every int8/qat file keeps those ops in float by default (``fallback``):
 the plain conversion is opened with the runtime that will run it, and if an op type falls back between
-two partitions, the file is converted again with it kept in float (``edgetl.stages.selective``). The
+two partitions, the file is converted again with it kept in float (``edgetl.tflite.selective``). The
 record says what was kept and why. ``none`` writes the plain file.
 """
 from __future__ import annotations

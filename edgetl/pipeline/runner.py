@@ -124,7 +124,7 @@ def _benchmark(ctx: Context) -> dict:
 
 
 def _compare(ctx: Context) -> dict:
-    from edgetl.measure.compare import compare
+    from edgetl.compare.compare import compare
 
     r = ctx.recipe
     backbones = r["compare_backbones"] or [r["backbone"]]

@@ -175,7 +175,7 @@ def plot_pareto(rows: list, path: Path) -> Optional[Path]:
 
 def gate_cell(artifact) -> Optional[str]:
     """"pass 99.6% [98.3-100%] n=225" from the artifact's saved gate record (None for Keras or a stale record)."""
-    from edgetl.measure.parity import record_for
+    from edgetl.runtime.parity import record_for
 
     try:
         rec = record_for(artifact)
@@ -242,12 +242,27 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
     return rows
 
 
+def error_table_markdown(selection: dict) -> list:
+    """report.md lines: what --auto kept and the debugger's worst tensors."""
+    from edgetl.tflite.auto_float import short
+
+    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
+             "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
+    md = [f"- kept in float: {', '.join(short(n) for n in selection.get('keep_float') or []) or 'nothing'}"]
+    md += [f"  - {r}" for r in selection.get("reasons") or []]
+    if rows:
+        md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
+               f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {selection.get('threshold')}):", "",
+               markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
+                               ("kept", "kept as")], rows)]
+    return md
+
+
 def measured_notes_markdown(results: dict) -> list:
     """Under the artifact table: speed verdicts of this run's benchmark, op coverage per artifact, and what
     `quantize --auto` kept in float with the quantization debugger's worst tensors."""
     from edgetl.measure.ops import OPS_COLUMNS, table_row
     from edgetl.measure.verdicts import speed_notes
-    from edgetl.stages.auto_float import error_table_markdown
 
     bench = results.get("benchmark") or {}
     md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [], bench.get("system"))]

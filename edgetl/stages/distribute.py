@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from edgetl.config.stages import STRATEGIES
 from edgetl.errors import EdgetlError
 
-STRATEGIES = ("none", "mirrored", "multiworker")
 CPU_DEVICES_ENV = "EDGETL_CPU_DEVICES"
 
 

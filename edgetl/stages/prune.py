@@ -68,7 +68,7 @@ def _keras_gzip_mb(model) -> float:
 
 
 def _tflite_gzip_mb(model, contract) -> float:
-    from edgetl.formats.tflite import convert_bytes, trace
+    from edgetl.tflite.converter import convert_bytes, trace
 
     return gzip_mb(convert_bytes(trace(model, contract), "float32"))
 
@@ -113,8 +113,8 @@ def prune_model(model, splits, contract, *, sparsity: float = 0.5, epochs: int =
 def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[str] = None, *,
               out_name: str = PRUNED_MODEL_FILE) -> dict:
     """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report."""
-    from edgetl.measure.parity import split_accuracy
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.parity import split_accuracy
+    from edgetl.runtime.runners import KerasRunner
 
     run = RunDir(run_dir)
     sparsity = check_sparsity(sparsity)

@@ -1,6 +1,6 @@
 """`edgetl quantize`: a run's model in every TFLite mode (post-training and QAT), behind the parity gate.
 
-The converter itself (one trace, every post-training mode) is ``edgetl.formats.tflite``; this module
+The converter itself (one trace, every post-training mode) is ``edgetl.tflite.converter``; this module
 adds quantization-aware training and the run level: the run's model, data, calibration and gate (``RunDir``).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
-from edgetl.formats.tflite import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
+from edgetl.tflite.converter import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
 from edgetl.stages.finetune import fine_tune
 
@@ -121,10 +121,10 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
                  keep_float: Optional[Sequence[str]] = None, auto: bool = False) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
 
-    ``keep_float``: what the calibrated modes leave in float (``edgetl.stages.selective``): op names
+    ``keep_float``: what the calibrated modes leave in float (``edgetl.tflite.selective``): op names
     (HARD_SWISH), tensor names, ``fallback`` (int8/qat: ops with no int8 kernel in XNNPACK that cut the graph)
     or ``none``; None is the default, ``fallback``. What was kept and why is each int8 record's "kept_float"
-    (also in its contract and gate.json). ``auto``: int8 also keeps in float what ``edgetl.stages.auto_float``
+    (also in its contract and gate.json). ``auto``: int8 also keeps in float what ``edgetl.tflite.auto_float``
     chooses from the plain int8 file's op coverage and the quantization debugger's per-tensor error;
     the choice and its reasons are the int8 record's "auto_keep_float" (also saved in gate.json).
 
@@ -195,8 +195,8 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
 
 def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float) -> dict:
     """int8 with --auto: measure, choose (``auto_float``), convert by the --keep-float path behind the gate."""
-    from edgetl.measure.parity import annotate_record
-    from edgetl.stages.auto_float import choose
+    from edgetl.runtime.parity import annotate_record
+    from edgetl.tflite.auto_float import choose
 
     if progress:
         progress("int8 --auto: op coverage + quantization debugger", 0, 1)

@@ -18,7 +18,7 @@ The rule (documented in docs/quantize.md, "--auto"), applied to evidence measure
 
 Neither constant is fitted to a data split; both come from the quantizer's arithmetic and
 TensorFlow's guide. The file is then converted by the ordinary ``--keep-float`` path
-(``edgetl.stages.selective``) and passes the same parity gate.
+(``edgetl.tflite.selective``) and passes the same parity gate.
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
     """(fallback ops of the plain int8 file, per-tensor error): one calibration, by the quantization debugger."""
     from edgetl import _tf
     from edgetl.errors import EdgetlError
-    from edgetl.formats.tflite import _QuietAbsl, _converter, _representative
+    from edgetl.tflite.converter import _QuietAbsl, _converter, _representative
     from edgetl.formats.keep_float import fallback_ops
 
     tf = _tf.tf()
@@ -121,23 +121,7 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
 
 def choose(model, contract, calibration: np.ndarray, io: str, **rule) -> dict:
     """Measure the plain int8 conversion of ``model`` and apply ``select`` (the --auto decision)."""
-    from edgetl.formats.tflite import trace
+    from edgetl.tflite.converter import trace
 
     fallback, layer_error = measure(trace(model, contract), contract, calibration, io)
     return select(fallback, layer_error, **rule)
-
-
-def error_table_markdown(selection: dict) -> list:
-    """report.md lines: what --auto kept and the debugger's worst tensors."""
-    from edgetl.report.tables import markdown_table
-
-    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
-             "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
-    md = [f"- kept in float: {', '.join(short(n) for n in selection.get('keep_float') or []) or 'nothing'}"]
-    md += [f"  - {r}" for r in selection.get("reasons") or []]
-    if rows:
-        md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
-               f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {selection.get('threshold')}):", "",
-               markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
-                               ("kept", "kept as")], rows)]
-    return md

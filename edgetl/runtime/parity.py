@@ -133,7 +133,7 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
 
     The verdict follows the module's rule. A "refuse" raises EdgetlError (unless ``raise_on_refuse``
     is False) naming the interval, n and the fix for ``fmt``'s mode. Callers gate a temporary file
-    (see ``formats.tflite.write_tflite``), so a refused artifact never reaches its final name; with
+    (see ``tflite.converter.write_tflite``), so a refused artifact never reaches its final name; with
     ``remove_on_fail`` the artifact file (and its ``.json`` contract) is deleted as well.
     """
     pixels = np.asarray(pixels)
@@ -177,7 +177,7 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
 
 def _ties(contract, ref: np.ndarray, got: np.ndarray) -> np.ndarray:
     """``metrics.tie_mask`` under ``contract``'s decision (its positive class and threshold, if any)."""
-    from edgetl.measure.metrics import tie_mask
+    from edgetl.metrics import tie_mask
 
     positive = contract.positive_index() if hasattr(contract, "positive_index") else None
     return tie_mask(ref, got, TIE_CAP, positive, getattr(contract, "threshold", None))

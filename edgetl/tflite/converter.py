@@ -9,7 +9,7 @@ through a temporary SavedModel instead: freezing VGG16 (138 M params) directly p
 in float32, the SavedModel importer at 3.7 GB (int8: 6.1 GB).
 
 The format's converter, shared by the stages (quantize, convert, prune's size figures) and by
-``edgetl compare``; the run-level step with QAT and the parity gate is ``edgetl.stages.quantize``.
+``edgetl compare``; the run-level step with QAT and the parity gate is the quantize stage.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from edgetl.formats import metadata as tflite_metadata
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import DEFAULT_IO, check_io, mode_formats, tflite_format
 from edgetl.fsutil import atomic_path, gzip_mb, write_json
-from edgetl.measure.runtime import TFLiteRunner, sidecar_path
+from edgetl.runtime.runners import TFLiteRunner, sidecar_path
 
 
 def check_modes(modes: Sequence[str]) -> list:
@@ -91,9 +91,9 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
     """The TFLite flatbuffer of ``concrete_fn`` (from ``trace``) in ``mode``, or a one-line EdgetlError.
 
     ``keep_float``: TFLite op names (HARD_SWISH) or tensor names a calibrated mode leaves in float
-    (``edgetl.stages.selective``)."""
+    (``edgetl.tflite.selective``)."""
     if keep_float and tflite_format(mode).calibration:
-        from edgetl.stages.selective import convert_keep_float
+        from edgetl.tflite.selective import convert_keep_float
 
         with _QuietAbsl():
             return convert_keep_float(_converter(concrete_fn, mode, **kw),
@@ -168,7 +168,7 @@ def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "
             rec.update(gate.check(fmt, runner))
         write_json(sidecar_path(final), c.to_dict())
     if gate is not None and kept_float is not None and rec.get("gate") != "refuse":
-        from edgetl.measure.parity import annotate_record
+        from edgetl.runtime.parity import annotate_record
 
         annotate_record(final, keep_float=rec["keep_float"], kept_float=kept_float)
     return rec
