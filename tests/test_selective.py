@@ -149,7 +149,7 @@ def test_keep_float_keywords_resolve_to_the_rule_and_names():
 
 
 def test_only_fallback_ops_between_two_xnnpack_steps_cut_the_graph():
-    from edgetl.formats.keep_float import split_fallback
+    from edgetl.tflite.keep_float import split_fallback
 
     steps = [{"kind": "fallback", "op": "QUANTIZE"}, {"kind": "XNNPACK", "op": "partition 0"},
              {"kind": "fallback", "op": "HARD_SWISH"}, {"kind": "XNNPACK", "op": "partition 1"},
@@ -161,7 +161,7 @@ def test_only_fallback_ops_between_two_xnnpack_steps_cut_the_graph():
 
 def test_fast_int8_converts_again_with_the_cutting_ops_in_float_and_says_why(monkeypatch):
     from edgetl.errors import EdgetlError
-    from edgetl.formats import keep_float as selective
+    from edgetl.tflite import keep_float as selective
 
     coverage = {b"plain": ({"HARD_SWISH": 3, "SOFTMAX": 1}, {"HARD_SWISH": 3}), b"kept": ({"SOFTMAX": 1}, {})}
     monkeypatch.setattr(selective, "fallback_ops", lambda data: coverage[data])

@@ -3,7 +3,7 @@
 The rule (documented in docs/quantize.md, "--auto"), applied to evidence measured on this model:
 
 1. **Speed: ops XNNPACK does not take in int8.** The plain int8 file is opened with the runtime
-   that benchmarks it (``edgetl.formats.keep_float.fallback_ops``); every op type with a node that falls
+   that benchmarks it (``edgetl.tflite.keep_float.fallback_ops``); every op type with a node that falls
    back between two XNNPACK partitions is kept in float (its float kernel is delegated, and
    DEQUANTIZE/QUANTIZE around it are too, so the graph stays in one partition). This is also what
    every int8 file does by default (``--keep-float fallback``, ``keep_float.fast_int8``).
@@ -97,7 +97,7 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
     from edgetl import _tf
     from edgetl.errors import EdgetlError
     from edgetl.tflite.converter import _QuietAbsl, _converter, _representative
-    from edgetl.formats.keep_float import fallback_ops
+    from edgetl.tflite.keep_float import fallback_ops
 
     tf = _tf.tf()
     debug_set = _representative(calibration[:DEBUG_IMAGES], contract)

@@ -114,7 +114,7 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
 def convert_mode(concrete_fn, mode: str, keep_float: Optional[Sequence[str]], **kw) -> tuple[bytes, Optional[dict]]:
     """(bytes, what stayed in float and why) of one mode: int8 kernels' modes (int8, qat) by
     ``keep_float.fast_int8`` (by default ops XNNPACK has no int8 kernel for stay float), the others as named."""
-    from edgetl.formats.keep_float import fast_int8, resolve
+    from edgetl.tflite.keep_float import fast_int8, resolve
 
     if tflite_format(mode).int8_kernels:
         return fast_int8(lambda names: convert_bytes(concrete_fn, mode, keep_float=names, **kw), keep_float)
