@@ -1,4 +1,4 @@
-"""Session fixtures of the quantize / prune / convert tests (import them into the test module).
+"""Session fixtures of the quantize / prune / convert tests (a plugin of conftest: set up once per session).
 
 The run comes from conftest's ``small_run`` (MobileNetV2 a=0.35, 96 px, ImageNet weights,
 flowers_small), copied so that the artifacts written here never disturb other tests. Every
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORAL, need  # noqa: F401  (CORAL re-exported for the tests)
+from shared_data import CORAL, need  # noqa: F401  (CORAL re-exported for the tests)
 
 # The 96-px a=0.35 test model is weak (about 60-70% test accuracy on 5 flower classes), so a few of
 # its ~30 validation images are near-ties that any 8-bit rounding may flip: one flip is 3.3% of

@@ -24,15 +24,7 @@ from edgetl.errors import EdgetlError
 from edgetl.data.images import decode_rgb, resize_rgb
 from edgetl.runtime.runners import open_artifact, top_k
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FLOWERS = SHARED / "data" / "flowers_small"
-CORAL = SHARED / "models" / "coral"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: real data lives in ../shared beside the project (see shared/README.md)")
-    return path
+from shared_data import CORAL, FLOWERS, SHARED, need  # noqa: F401
 
 
 # ---- fixtures -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from edgetl.measure.bench import ROW_KEYS, benchmark, expand_artifacts
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
 
-from fixtures_bench import CORAL_MNV2, LABELS, coral_data, need_coral, tiny_artifacts  # noqa: F401
+from fixtures_bench import CORAL_MNV2, LABELS, coral_data, need_coral
 
 REQUIRED = ("artifact", "runtime", "threads", "init_ms", "first_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms",
             "fps", "size_mb", "gzip_mb", "peak_rss_mb", "accuracy", "meets_budget", "error")
@@ -239,7 +239,7 @@ def test_bad_input_data_not_matching_labels(tiny_artifacts, tmp_path):
     data = tmp_path / "data"
     for cls in ("bee", "zebra"):
         (data / cls).mkdir(parents=True)
-        Image = pytest.importorskip("PIL.Image")
+        from PIL import Image
         Image.new("RGB", (40, 30), (200, 10, 10)).save(data / cls / "a.png")
     r = cli("benchmark", tiny_artifacts["tflite"], "--data", data, *FAST)
     assert r.exit_code == 2
@@ -252,7 +252,7 @@ def test_bad_input_data_not_matching_labels(tiny_artifacts, tmp_path):
 @pytest.mark.slow
 def test_accuracy_on_matching_data_through_the_cli(tiny_artifacts, tmp_path):
     """Images filed under the tiny model's labels: accuracy is a fraction of the 3 images, not None."""
-    Image = pytest.importorskip("PIL.Image")
+    from PIL import Image
     data = tmp_path / "data"
     for i, cls in enumerate(LABELS):
         (data / cls).mkdir(parents=True)

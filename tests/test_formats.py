@@ -51,7 +51,7 @@ def test_no_module_but_the_registry_lists_modes_io_types_or_targets():
     dtypes = {"uint8", "int8", "int16", "float16", "float32"}
     found = []
     for path in EDGETL.rglob("*.py"):
-        if path.name in ("registry.py", "metadata_schema_py_generated.py") and path.parent.name == "formats":
+        if (path.name == "registry.py" and path.parent.name == "formats") or path.parent.name == "_vendor":
             continue
         for line, items in _literal_string_collections(path):
             if sum(i in vocab for i in items) >= 2 and all(i in vocab for i in items) and set(items) - dtypes:

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fixtures_quantize import (CORAL, PTQ, TEST_AGREEMENT, convert_records, copy_run_without_model,  # noqa: F401
-                               need, prune_record, ptq_records, qat_record, qrun)
+from fixtures_quantize import CORAL, PTQ, TEST_AGREEMENT, copy_run_without_model, need
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
 
