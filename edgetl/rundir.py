@@ -351,11 +351,12 @@ def run_lock(path: str | Path, command: str = "edgetl", *, create: bool = False)
 
 
 def locks_run(command: str):
-    """Decorator: hold the lock of the run folder passed as first argument while ``fn`` runs (see ``run_lock``)."""
+    """Decorator: hold the lock of the run folder passed as first argument (a path, or a stage config whose
+    ``run`` is one) while ``fn`` runs (see ``run_lock``)."""
     def deco(fn):
         @functools.wraps(fn)
-        def wrapper(run_dir, *args, **kwargs):
-            with run_lock(run_dir, command):
-                return fn(run_dir, *args, **kwargs)
+        def wrapper(first, *args, **kwargs):
+            with run_lock(getattr(first, "run", first), command):
+                return fn(first, *args, **kwargs)
         return wrapper
     return deco

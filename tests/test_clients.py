@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures_quantize import TEST_AGREEMENT
+from fixtures_quantize import TEST_GATE
 from shared_data import CORAL, FLOWERS, need
 
 # Top-1 agreement. 99% (the issue's target) for float arithmetic. For 8-bit arithmetic the target is NOT met
@@ -47,6 +47,7 @@ def _files():
 def artifacts(qrun, ptq_records, qat_record, prune_record, tmp_path_factory):  # noqa: F811
     """{kind: .tflite} for every TFLite kind of the formats registry, int8 with float I/O, and the pruned model."""
     from edgetl.formats.registry import FORMATS
+    from edgetl.config.stages import QuantizeConfig
     from edgetl.stages.quantize import quantize_run
 
     _need_mediapipe()
@@ -56,13 +57,16 @@ def artifacts(qrun, ptq_records, qat_record, prune_record, tmp_path_factory):  #
             continue
         path = qrun / fmt.file_name("model")
         if not path.is_file():  # a mode the shared fixtures do not write (e.g. int16x8)
-            quantize_run(qrun, [fmt.mode], agreement={fmt.mode: 0.0}, calibration_images=100)
+            quantize_run(QuantizeConfig(run=str(qrun), modes=[fmt.mode], min_agreement=[f"{fmt.mode}=0.0"],
+                                        calibration_images=100))
         kinds[fmt.mode + (" (uint8 I/O)" if fmt.mode in ("int8", "qat") else "")] = path
     float_io = tmp_path_factory.mktemp("float_io") / "run"
     shutil.copytree(qrun, float_io, ignore=shutil.ignore_patterns("*.tflite", "*.onnx", "model_*.json"))
-    quantize_run(float_io, ["int8"], io="float32", agreement=TEST_AGREEMENT, calibration_images=100)
+    quantize_run(QuantizeConfig(run=str(float_io), modes=["int8"], io="float32", min_agreement=TEST_GATE,
+                                calibration_images=100))
     kinds["int8 (float I/O)"] = float_io / "model_int8.tflite"
-    quantize_run(qrun, ["float32"], model=Path(prune_record["artifact"]).name, agreement=TEST_AGREEMENT)
+    quantize_run(QuantizeConfig(run=str(qrun), modes=["float32"], model=Path(prune_record["artifact"]).name,
+                                min_agreement=TEST_GATE))
     kinds["pruned float32"] = qrun / "model_pruned_float32.tflite"
     return kinds
 

@@ -208,3 +208,44 @@ def test_every_recipe_key_of_every_stage_config_is_in_a_stage_fingerprint():
         after = fingerprints(changed)
         owner = next(st.name for st in STAGES if p.key in st.keys)
         assert after[owner] != before[owner], p.key
+
+
+def test_stage_entry_points_take_their_config_and_repeat_no_default():
+    """`quantize_run(QuantizeConfig(run=..., modes=[...]))`: a parameter of a config never reappears, with a
+    default of its own, in the signature of the function that runs the stage."""
+    import inspect
+
+    from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig, TrainConfig
+    from edgetl.stages.convert import convert_run
+    from edgetl.stages.prune import prune_run
+    from edgetl.stages.quantize import quantize_run
+    from edgetl.stages.train import train
+
+    for fn, cls in ((quantize_run, QuantizeConfig), (convert_run, ConvertConfig), (prune_run, PruneConfig),
+                    (train, TrainConfig)):
+        sig = inspect.signature(inspect.unwrap(fn))
+        first = next(iter(sig.parameters.values()))
+        assert first.annotation in (cls, cls.__name__), (fn.__name__, first)
+        repeated = {p.name for p in params(cls)} & set(list(sig.parameters)[1:])
+        assert not repeated, (fn.__name__, repeated)
+
+
+def test_no_command_declares_an_option_twice():
+    """A flag written by hand beside the generated one (or generated from two configs) is declared twice:
+    Click keeps one silently. Every command of the CLI is checked."""
+    import click
+
+    from edgetl.cli import main
+
+    def commands(group):
+        for cmd in group.commands.values():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd)
+            else:
+                yield cmd
+
+    for cmd in commands(main):
+        flags = [o for p in cmd.params for o in getattr(p, "opts", [])]
+        dup = {f for f in flags if flags.count(f) > 1}
+        names = [p.name for p in cmd.params]
+        assert not dup and len(names) == len(set(names)), (cmd.name, dup)

@@ -195,7 +195,7 @@ def test_recipe_convert_tflite_reaches_convert_run(tmp_path, monkeypatch):
     from edgetl.stages import convert
 
     seen = []
-    monkeypatch.setattr(convert, "convert_run", lambda out, to, **kw: seen.append((list(to), kw)) or [])
+    monkeypatch.setattr(convert, "convert_run", lambda cfg, **kw: seen.append((list(cfg.to), kw)) or [])
     recipe = validate({"quantize": ["int8"], "convert": ["tflite"]})
     logs = []
     assert runner._convert(_ctx(recipe, tmp_path, logs)) == {"artifacts": []}
@@ -226,6 +226,7 @@ def _fake_run_for_convert(monkeypatch, tmp_path):
 
 def test_convert_keeps_going_past_a_failed_format(tmp_path, monkeypatch):
     """Before: convert_run had no keep_going; one failed format stopped the stage (and `edgetl run`)."""
+    from edgetl.config.stages import ConvertConfig
     from edgetl.stages import convert
 
     _fake_run_for_convert(monkeypatch, tmp_path)
@@ -237,8 +238,8 @@ def test_convert_keeps_going_past_a_failed_format(tmp_path, monkeypatch):
     monkeypatch.setattr(convert, "check_opset", int)  # tf2onnx's opset table imports TensorFlow: not here
     monkeypatch.setattr(convert, "tflite_mode", lambda job, fmt: {"file": fmt.file_name(job.stem), "format": fmt.name})
     with pytest.raises(EdgetlError, match="boom"):
-        convert.convert_run(tmp_path, ["tflite", "onnx"])
-    rows = convert.convert_run(tmp_path, ["tflite", "onnx"], keep_going=True)
+        convert.convert_run(ConvertConfig(run=str(tmp_path), to=["tflite", "onnx"]))
+    rows = convert.convert_run(ConvertConfig(run=str(tmp_path), to=["tflite", "onnx"]), keep_going=True)
     by = {r["format"]: r for r in rows}
     assert set(by) == {"tflite:float32", "onnx:float32", "onnx:int8"}
     assert "boom" in by["onnx:float32"]["error"] and by["onnx:float32"]["artifact"] is None

@@ -133,11 +133,12 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     from edgetl.cli.progress import progress_bar
     from edgetl.stages.quantize import quantize_run
 
-    agreement = parse_agreement(min_agreement)
+    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
+    cfg = QuantizeConfig(run=run_dir, modes=list(modes), calibration_images=calibration_images, io=io,
+                         qat_epochs=qat_epochs, data=data, min_agreement=list(min_agreement),
+                         parity_images=parity_images, model=model, keep_float=list(keep_float), auto_keep_float=auto)
     with progress_bar() as progress:
-        records = quantize_run(run_dir, list(modes), calibration_images=calibration_images, io=io, qat_epochs=qat_epochs,
-                               data=data, agreement=agreement, parity_images=parity_images,
-                               progress=steps(progress), model=model, keep_float=list(keep_float), auto=auto)
+        records = quantize_run(cfg, progress=steps(progress))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl quantize {run_dir}", machine=as_json, wide=wide)
@@ -208,7 +209,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     from edgetl.stages.prune import prune_run
 
     with console.status("pruning (fine-tuning with the sparsity schedule)..."):
-        r = prune_run(run_dir, sparsity=sparsity, epochs=epochs, data=data)
+        r = prune_run(PruneConfig(run=run_dir, sparsity=sparsity, epochs=epochs, data=data))
     if as_json:
         emit_json(r)
     t = Table(title=f"edgetl prune {run_dir} -> {r['file']}")
@@ -228,7 +229,6 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
 @click.option("--to", "targets", multiple=True, type=click.Choice(CONVERT_TARGETS),
               help="tflite (float32) and/or onnx (float + int8) [default: both].")
 @click_options(ConvertConfig)
-@click_options(QuantizeConfig, only=("calibration_images",))
 @_common
 @user_errors
 def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, model, min_agreement, parity_images,
@@ -249,11 +249,12 @@ def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, 
     from edgetl.stages.convert import convert_run
     from edgetl.cli.progress import progress_bar
 
-    agreement = parse_agreement(min_agreement)
+    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
+    cfg = ConvertConfig(run=run_dir, to=list(targets) or list(CONVERT_TARGETS), opset=opset, data=data,
+                        min_agreement=list(min_agreement), parity_images=parity_images, model=model,
+                        int8_method=int8_method, calibration_images=calibration_images)
     with progress_bar() as progress:
-        records = convert_run(run_dir, list(targets) or list(CONVERT_TARGETS), opset=opset, data=data, agreement=agreement,
-                              parity_images=parity_images, model=model, int8_method=int8_method,
-                              calibration_images=calibration_images, progress=steps(progress))
+        records = convert_run(cfg, progress=steps(progress))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl convert {run_dir}", machine=as_json, wide=wide)

@@ -112,7 +112,33 @@ class TrainConfig(DataConfig):
 
 
 @dataclass
-class PruneConfig:
+class RunConfig:
+    """What every stage after training reads: the run folder and, if it moved, its data."""
+    run: str = param("", "Run directory written by `edgetl train` (RUN_DIR).", recipe="", cli=False)
+    data: Optional[str] = param(None, "The run's data folder, if it moved.", recipe="", cli=False,
+                                default_help="the one in manifest.json")
+
+
+@dataclass
+class GateConfig(RunConfig):
+    """What every stage that writes gated artifacts (quantize, convert) reads beside the run."""
+    model: Optional[str] = param(None, "Keras model to convert instead of RUN_DIR/model.keras, e.g. "
+                                 "model_pruned.keras from `edgetl prune`.", recipe="", cli=False)
+    parity_images: Optional[int] = param(None, "Parity-gate images: a stratified seeded sample of the validation "
+                                         "split.", min=1, recipe="", cli=False,
+                                         default_help="the whole split up to 2000 images, else 1000")
+    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
+                                     "onnx:int8=0.9).", cli=False)
+
+
+@dataclass
+class CalibrationConfig:
+    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
+                                    "--int8-method ort).", min=1)
+
+
+@dataclass
+class PruneConfig(RunConfig):
     sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
                                       max_open=True, recipe="prune_sparsity", recipe_default=None,
                                       recipe_help="TFMOT low-magnitude pruning target; null: no pruning.")
@@ -120,11 +146,9 @@ class PruneConfig:
 
 
 @dataclass
-class QuantizeConfig:
+class QuantizeConfig(CalibrationConfig, GateConfig):
     modes: list[str] = param(list(DEFAULT_MODES), "TFLite modes (see `edgetl quantize --help`).", choices=MODES,
                              flag="--mode", recipe="quantize", cli=False)
-    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
-                                    "--int8-method ort).", min=1)
     io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
     qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
     keep_float: list[str] = param(list(KEEP_FLOAT_DEFAULT), "What int8 (and qat) keeps in float: 'fallback' = every op with "
@@ -137,12 +161,10 @@ class QuantizeConfig:
     auto_keep_float: bool = param(False, "int8 keeps in float, beside --keep-float, the ops that cut the graph "
                                   "out of XNNPACK and the quantization debugger's worst tensors (`edgetl quantize "
                                   "--auto`, rule in docs/quantize.md).")
-    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
-                                     "onnx:int8=0.9).", cli=False)
 
 
 @dataclass
-class ConvertConfig:
+class ConvertConfig(CalibrationConfig, GateConfig):
     to: list[str] = param(["onnx"], "Extra formats written by `edgetl convert` (tflite: float32 TFLite; onnx: float "
                           "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)

@@ -6,14 +6,15 @@ adds quantization-aware training and the run level: the run's model, data, calib
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
-from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
+from edgetl.config.stages import QuantizeConfig
+from edgetl.formats.registry import check_io, parse_agreement, stem_of, tflite_format
 from edgetl.tflite.converter import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
 from edgetl.stages.finetune import fine_tune
@@ -115,11 +116,9 @@ def qat_finetune(q, model, contract: Contract, splits, calibration: np.ndarray, 
 # ---- the run-directory level ---------------------------------------------------------------------
 
 @locks_run("edgetl quantize")
-def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
-                 data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
-                 progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
-                 keep_float: Optional[Sequence[str]] = None, auto: bool = False) -> list:
-    """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
+def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, keep_going: bool = False) -> list:
+    """Quantize the run ``cfg.run``'s model (``cfg.model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in
+    each mode of ``cfg.modes``; every parameter, its default and its help is ``QuantizeConfig``'s.
 
     ``keep_float``: what the calibrated modes leave in float (``edgetl.tflite.selective``): op names
     (HARD_SWISH), tensor names, ``fallback`` (int8/qat: ops with no int8 kernel in XNNPACK that cut the graph)
@@ -134,6 +133,10 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     test-split accuracy. Returns one record per mode. ``keep_going``: a mode that fails or is refused by
     the gate gets a record with "error" instead of stopping the others (`edgetl run` uses this).
     """
+    run_dir, modes, io, data, model, parity_images = cfg.run, cfg.modes, cfg.io, cfg.data, cfg.model, cfg.parity_images
+    calibration_images, qat_epochs, keep_float, auto = cfg.calibration_images, cfg.qat_epochs, cfg.keep_float, \
+        cfg.auto_keep_float
+    agreement = parse_agreement(cfg.min_agreement)
     run = RunDir(run_dir)
     modes = check_modes(modes)
     check_io(io)
