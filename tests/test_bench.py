@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgetl.measure import stats, sysinfo
+from edgetl.config.stages import BenchmarkConfig
 from edgetl.measure.bench import ROW_KEYS, benchmark, expand_artifacts
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
@@ -115,7 +116,7 @@ def test_run_dir_expands_to_all_its_artifacts(tmp_path):
 @pytest.mark.slow
 def test_benchmark_real_tflite_onnx_keras(tiny_artifacts):
     """The run-like folder expands to model.keras, the TFLite and the ONNX file; every field is measured."""
-    res = benchmark([tiny_artifacts["dir"]], threads=(1,), runs=6, min_seconds=0.1, warmup=1, rounds=2)
+    res = benchmark([tiny_artifacts["dir"]], BenchmarkConfig(threads=list((1,)), runs=6, min_seconds=0.1, warmup=1, rounds=2))
     rows = {r["runtime"]: r for r in res["results"]}
     assert sorted(rows) == ["keras", "onnx", "tflite"]
     for runtime, r in rows.items():
@@ -178,7 +179,7 @@ def test_cli_csv_and_markdown(tiny_artifacts):
 @pytest.mark.slow
 def test_accuracy_on_coral_model_with_shared_images(tmp_path):
     data = coral_data(tmp_path / "data")
-    res = benchmark([CORAL_MNV2], runs=3, min_seconds=0.05, warmup=1, rounds=1, data=str(data))
+    res = benchmark([CORAL_MNV2], BenchmarkConfig(runs=3, min_seconds=0.05, warmup=1, rounds=1), data=str(data))
     (row,) = res["results"]
     assert row["error"] is None, row["error"]
     assert row["accuracy"] == 1.0 and row["accuracy_n"] == 4  # Egyptian cat, macaw, military uniform, hotdog
@@ -191,7 +192,7 @@ def test_accuracy_counts_wrong_predictions(tmp_path):
     data = coral_data(tmp_path / "data")
     (data / "Egyptian cat" / "cat.bmp").rename(data / "macaw" / "cat.bmp")
     (data / "Egyptian cat").rmdir()
-    res = benchmark([CORAL_MNV2], runs=3, min_seconds=0.05, warmup=1, rounds=1, data=str(data))
+    res = benchmark([CORAL_MNV2], BenchmarkConfig(runs=3, min_seconds=0.05, warmup=1, rounds=1), data=str(data))
     assert res["results"][0]["accuracy"] == pytest.approx(0.75)
 
 
@@ -229,9 +230,9 @@ def test_bad_input_settings(tmp_path, args, message):
 
 def test_bad_settings_through_the_api():
     with pytest.raises(EdgetlError, match="--threads"):
-        benchmark(["x.tflite"], threads=(0,))
+        benchmark(["x.tflite"], BenchmarkConfig(threads=list((0,))))
     with pytest.raises(EdgetlError, match="--runs"):
-        benchmark(["x.tflite"], runs=0)
+        benchmark(["x.tflite"], BenchmarkConfig(runs=0))
 
 
 @pytest.mark.slow

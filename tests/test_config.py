@@ -215,18 +215,19 @@ def test_stage_entry_points_take_their_config_and_repeat_no_default():
     default of its own, in the signature of the function that runs the stage."""
     import inspect
 
-    from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig, TrainConfig
+    from edgetl.config.stages import BenchmarkConfig, ConvertConfig, PruneConfig, QuantizeConfig, TrainConfig
+    from edgetl.measure.bench import benchmark
     from edgetl.stages.convert import convert_run
     from edgetl.stages.prune import prune_run
     from edgetl.stages.quantize import quantize_run
     from edgetl.stages.train import train
 
-    for fn, cls in ((quantize_run, QuantizeConfig), (convert_run, ConvertConfig), (prune_run, PruneConfig),
-                    (train, TrainConfig)):
+    for fn, cls, at in ((quantize_run, QuantizeConfig, 0), (convert_run, ConvertConfig, 0), (prune_run, PruneConfig, 0),
+                        (train, TrainConfig, 0), (benchmark, BenchmarkConfig, 1)):
         sig = inspect.signature(inspect.unwrap(fn))
-        first = next(iter(sig.parameters.values()))
-        assert first.annotation in (cls, cls.__name__), (fn.__name__, first)
-        repeated = {p.name for p in params(cls)} & set(list(sig.parameters)[1:])
+        cfg_param = list(sig.parameters.values())[at]
+        assert cls.__name__ in str(cfg_param.annotation), (fn.__name__, cfg_param)
+        repeated = {p.name for p in params(cls)} & (set(sig.parameters) - {cfg_param.name})
         assert not repeated, (fn.__name__, repeated)
 
 

@@ -282,6 +282,7 @@ def test_int16x8_end_to_end_quantize_gate_benchmark_report_android(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     from edgetl.cli import main
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
     from edgetl.report.markdown import artifact_rows
     from edgetl.export.android import export_android
@@ -300,7 +301,7 @@ def test_int16x8_end_to_end_quantize_gate_benchmark_report_android(tmp_path):
     assert "int16" in dtypes  # int16 activations inside
     assert json.loads(path.with_suffix(".json").read_text())["artifact"] == "tflite:int16x8"
 
-    bench = benchmark([path], runs=3, min_seconds=0.05, warmup=1, rounds=1)
+    bench = benchmark([path], BenchmarkConfig(runs=3, min_seconds=0.05, warmup=1, rounds=1))
     (row,) = bench["results"]
     assert not row["error"] and row["p50_ms"] > 0 and row["runtime"] == "tflite"
 

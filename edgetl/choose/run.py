@@ -334,12 +334,12 @@ def _latencies(rows: list, cfg: SearchConfig, table, state: dict, out: Path, pha
     key = f"x{cfg.threads}:" + "{}"
     todo = [r for r in rows if key.format(r["sha256"]) not in state["latency"]]
     if todo:
+        from edgetl.config.stages import BenchmarkConfig
         from edgetl.measure.bench import benchmark
 
         t0 = time.perf_counter()
         log(f"benchmarking {len(todo)} file(s), {cfg.rounds} interleaved rounds, {cfg.threads} thread(s)")
-        res = benchmark([r["path"] for r in todo], threads=(cfg.threads,), runs=20, min_seconds=cfg.min_seconds,
-                        warmup=5, rounds=cfg.rounds, budget_ms=cfg.budget_ms, measure_peak=False, progress=progress)
+        res = benchmark([r["path"] for r in todo], BenchmarkConfig(threads=list((cfg.threads,)), runs=20, min_seconds=cfg.min_seconds, warmup=5, rounds=cfg.rounds, budget_ms=cfg.budget_ms), measure_peak=False, progress=progress)
         phases["benchmark"] += time.perf_counter() - t0
         by_path = {row["artifact"]: row for row in res["results"]}
         for r in todo:

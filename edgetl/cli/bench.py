@@ -105,9 +105,10 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops
     if len(expanded) == 1 and expanded[0][1]:
         raise EdgetlError(expanded[0][1])  # a single bad artifact: one line, before any work
     with live_progress() as progress:
-        result = benchmark(list(artifacts), threads=thread_list, runs=runs, min_seconds=min_seconds, warmup=warmup,
-                           data=data, budget_ms=budget_ms, xnnpack=xnnpack, rounds=rounds, progress=progress,
-                           labels=labels, ops=with_ops)
+        cfg = BenchmarkConfig(threads=list(thread_list), runs=runs, min_seconds=min_seconds, warmup=warmup,
+                              budget_ms=budget_ms, rounds=rounds)
+        result = benchmark(list(artifacts), cfg, data=data, xnnpack=xnnpack, progress=progress, labels=labels,
+                           ops=with_ops)
     rows = result["results"]
     failed = failures(result)
     if len(rows) == len(failed) and len({r["artifact"] for r in rows}) == 1:

@@ -111,9 +111,7 @@ def convert_targets(recipe: dict) -> list:
 def _benchmark(ctx: Context) -> dict:
     from edgetl.measure.bench import benchmark
 
-    r = ctx.recipe
-    return benchmark([ctx.out], threads=tuple(r["threads"]), runs=r["runs"], min_seconds=r["min_seconds"],
-                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress,
+    return benchmark([ctx.out], from_recipe(BenchmarkConfig, ctx.recipe), progress=ctx.progress,
                      ops=True, ops_per_op=False)  # op coverage for report.md; per-op-type timing is the slow part
 
 
