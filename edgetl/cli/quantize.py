@@ -9,7 +9,7 @@ from edgetl.cli.common import console, emit_json, results_console, user_errors
 from edgetl.progress import steps
 from edgetl.config.params import click_options, params
 from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
-from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement, threshold_help
+from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement
 
 _KEEP_FLOAT = next(p for p in params(QuantizeConfig) if p.name == "keep_float")
 
@@ -68,17 +68,8 @@ def print_artifacts(records: list, title: str, machine: bool = False, wide: bool
                       "else inconclusive, written with a warning); test acc on the run's test split; records in gate.json")
 
 
+_GATE = ("data", "model", "min_agreement", "parity_images")  # GateConfig's options, shared by quantize and convert
 _COMMON = [
-    click.option("--data", default=None, help="The run's data folder, if it moved [default: the one in manifest.json]."),
-    click.option("--model", default=None,
-                 help="Keras model to convert instead of RUN_DIR/model.keras, e.g. model_pruned.keras from `edgetl prune`; "
-                      "artifacts are named after it (model_pruned_int8.tflite)."),
-    click.option("--min-agreement", multiple=True,
-                 help="Parity threshold (top-1 agreement with Keras): 0.97 for all, or MODE=0.9 / onnx:int8=0.9 "
-                      f"[defaults: {threshold_help()}]."),
-    click.option("--parity-images", type=int, default=None,
-                 help="Validation images the parity gate compares on: a stratified seeded sample across classes "
-                      "[default: the whole validation split up to 2000 images, else 1000]."),
     click.option("--json", "as_json", is_flag=True, help="Print the records as JSON to stdout."),
     click.option("--wide", is_flag=True, help="Show every column of the table [default: the columns that fit the terminal]."),
 ]
@@ -94,7 +85,7 @@ def _common(fn):
 @click.argument("run_dir")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
-@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs"))
+@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs") + _GATE)
 @click.option("--keep-float", "keep_float", multiple=True, default=_KEEP_FLOAT.default, show_default=True,
               help=_KEEP_FLOAT.help)
 @click.option("--auto", "auto", is_flag=True,
@@ -188,7 +179,6 @@ def print_auto(record: dict, console) -> None:
 @click.command("prune")
 @click.argument("run_dir")
 @click_options(PruneConfig)
-@click.option("--data", default=None, help="The run's data folder, if it moved [default: the one in manifest.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @user_errors
 def prune_cmd(run_dir, sparsity, epochs, data, as_json):

@@ -12,7 +12,8 @@ from typing import Optional
 
 from edgetl.config.params import param, params
 from edgetl.formats.keep_float import DEFAULT as KEEP_FLOAT_DEFAULT
-from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help
+from edgetl.formats.registry import (CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help,
+                                     threshold_help)
 
 
 def _backbones() -> tuple:
@@ -115,7 +116,7 @@ class TrainConfig(DataConfig):
 class RunConfig:
     """What every stage after training reads: the run folder and, if it moved, its data."""
     run: str = param("", "Run directory written by `edgetl train` (RUN_DIR).", recipe="", cli=False)
-    data: Optional[str] = param(None, "The run's data folder, if it moved.", recipe="", cli=False,
+    data: Optional[str] = param(None, "The run's data folder, if it moved.", recipe="",
                                 default_help="the one in manifest.json")
 
 
@@ -123,12 +124,15 @@ class RunConfig:
 class GateConfig(RunConfig):
     """What every stage that writes gated artifacts (quantize, convert) reads beside the run."""
     model: Optional[str] = param(None, "Keras model to convert instead of RUN_DIR/model.keras, e.g. "
-                                 "model_pruned.keras from `edgetl prune`.", recipe="", cli=False)
-    parity_images: Optional[int] = param(None, "Parity-gate images: a stratified seeded sample of the validation "
-                                         "split.", min=1, recipe="", cli=False,
-                                         default_help="the whole split up to 2000 images, else 1000")
-    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
-                                     "onnx:int8=0.9).", cli=False)
+                                 "model_pruned.keras from `edgetl prune`; artifacts are named after it "
+                                 "(model_pruned_int8.tflite).", recipe="")
+    parity_images: Optional[int] = param(None, "Validation images the parity gate compares on: a stratified seeded "
+                                         "sample across classes.", min=1, recipe="",
+                                         default_help="the whole validation split up to 2000 images, else 1000")
+    min_agreement: list[str] = param([], "Parity threshold (top-1 agreement with Keras): 0.97 for all, or MODE=0.9 / "
+                                     f"onnx:int8=0.9 (repeatable) [defaults: {threshold_help()}].",
+                                     recipe_help="Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
+                                     "onnx:int8=0.9).")
 
 
 @dataclass
