@@ -285,6 +285,7 @@ def test_int16x8_end_to_end_quantize_gate_benchmark_report_android(tmp_path):
     from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
     from edgetl.report.markdown import artifact_rows
+    from edgetl.config.stages import ExportConfig
     from edgetl.export.android import export_android
 
     run = _tiny_run(tmp_path / "run")
@@ -308,6 +309,6 @@ def test_int16x8_end_to_end_quantize_gate_benchmark_report_android(tmp_path):
     rows = {x["name"]: x for x in artifact_rows({"quantize": {"artifacts": list(records.values())}, "benchmark": bench})}
     assert rows["model_int16x8.tflite"]["agreement"] == rec["agreement"] and rows["model_int16x8.tflite"]["p50_ms"] > 0
 
-    out = export_android(run, artifact="int16x8", out=tmp_path / "assets")
+    out = export_android(ExportConfig(run=str(run), artifact="int16x8", out=str(tmp_path / "assets")))
     assert out["artifact"] == "tflite:int16x8" and out["input"]["dtype"] == "float32"
     assert (tmp_path / "assets" / "model.tflite").read_bytes() == path.read_bytes()

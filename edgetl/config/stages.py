@@ -113,9 +113,13 @@ class TrainConfig(DataConfig):
 
 
 @dataclass
-class RunConfig:
-    """What every stage after training reads: the run folder and, if it moved, its data."""
+class RunFolder:
     run: str = param("", "Run directory written by `edgetl train` (RUN_DIR).", recipe="", cli=False)
+
+
+@dataclass
+class RunConfig(RunFolder):
+    """What every stage after training reads: the run folder and, if it moved, its data."""
     data: Optional[str] = param(None, "The run's data folder, if it moved.", recipe="",
                                 default_help="the one in manifest.json")
 
@@ -197,10 +201,15 @@ class CompareConfig:
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(RunFolder):
     android: bool = param(False, "Export to android_demo's assets at the end of `edgetl run`.", cli=False)
     artifact: str = param("int8", "Which TFLite artifact of the run: a mode (see `edgetl quantize --help`; the "
                           "model_<mode>.tflite files in RUN_DIR) or a .tflite path.", recipe="android_artifact")
+    also: list[str] = param([], "More artifacts shipped beside it under their run file names (the app's model "
+                            "picker).", recipe="", cli=False)
+    out: Optional[str] = param(None, "Assets folder to write.", recipe="", cli=False,
+                               default_help="android_demo/app/src/main/assets from the edgetl checkout, else "
+                               "RUN_DIR/android")
 
 
 @dataclass

@@ -20,10 +20,10 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
+from edgetl.config.stages import ExportConfig
 from edgetl.formats.registry import FORMATS
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
@@ -124,12 +124,12 @@ def default_out(run_dir: Path) -> Path:
     return APP_ASSETS if APP_ASSETS.parent.is_dir() else run_dir / DEFAULT_OUT_SUBDIR
 
 
-def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[str | Path] = None,
-                   also: Sequence[str] = ()) -> dict:
-    """Write model.tflite + labels.txt + model.json for the Android demo, plus each artifact in ``also`` under its
-    run file names (model_<name>.tflite + its contract); returns what was written."""
-    with run_lock(run_dir, "edgetl export android"):
-        return _export(RunDir(run_dir), artifact, out, tuple(also))
+def export_android(cfg: ExportConfig) -> dict:
+    """Write model.tflite + labels.txt + model.json for the Android demo, plus each artifact in ``cfg.also`` under
+    its run file names (model_<name>.tflite + its contract); returns what was written. Parameters, defaults and
+    help: ``ExportConfig``."""
+    with run_lock(cfg.run, "edgetl export android"):
+        return _export(RunDir(cfg.run), cfg.artifact, cfg.out, tuple(cfg.also))
 
 
 def _checked(run: RunDir, artifact: str) -> tuple:

@@ -135,7 +135,7 @@ def _report(ctx: Context) -> dict:
 def _android(ctx: Context) -> dict:
     from edgetl.export.android import export_android
 
-    return export_android(ctx.out, artifact=ctx.recipe["android_artifact"])
+    return export_android(from_recipe(ExportConfig, ctx.recipe, run=str(ctx.out)))
 
 
 TRAIN_KEYS = recipe_keys(TrainParams)  # the training stage's fingerprint: every recipe key of its config
