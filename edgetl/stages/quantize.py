@@ -16,7 +16,7 @@ from edgetl.formats.contract import Contract
 from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
 from edgetl.tflite.converter import check_modes, convert_bytes, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
-from edgetl.stages.finetune import fine_tune
+from edgetl.training.finetune import fine_tune
 
 
 # ---- quantization-aware training -----------------------------------------------------------------
