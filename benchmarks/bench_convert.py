@@ -120,6 +120,7 @@ def accuracy(out: Path) -> None:
         print(f"\n== Part 2 skipped: {FLOWERS} or {WEIGHTS} absent (see ../shared/README.md) ==")
         return
     from edgetl.formats.contract import Contract
+    from edgetl.config.stages import ConvertConfig, QuantizeConfig
     from edgetl.stages.convert import convert_run, export_onnx_int8
     from edgetl.stages.quantize import quantize_run
     from edgetl.rundir import RunDir
@@ -132,9 +133,9 @@ def accuracy(out: Path) -> None:
                             weights_dir=str(WEIGHTS.parent), out=str(run_dir)), log=lambda m: None)  # train's defaults
     print(f"\n== Part 2: flowers_small, MobileNetV2 alpha 0.35, 224 px (trained in {time.perf_counter() - t:.0f} s, "
           f"Keras test accuracy {res['test']['accuracy']:.3f}) ==")
-    no_gate = {k: 0.0 for k in PTQ + ["qat", "onnx:float32", "onnx:int8"]}  # measure, do not refuse
-    recs = quantize_run(run_dir, PTQ + ["qat"], agreement=no_gate)
-    recs += convert_run(run_dir, ["onnx"], agreement=no_gate, int8_method="ort")
+    no_gate = [f"{k}=0.0" for k in PTQ + ["qat", "onnx:float32", "onnx:int8"]]  # measure, do not refuse
+    recs = quantize_run(QuantizeConfig(run=str(run_dir), modes=PTQ + ["qat"], min_agreement=no_gate))
+    recs += convert_run(ConvertConfig(run=str(run_dir), to=["onnx"], min_agreement=no_gate, int8_method="ort"))
     splits = RunDir(run_dir).splits()
     alt = export_onnx_int8(run_dir / "model_int8.tflite", Contract.load(run_dir / "model_int8.json"),
                            run_dir / "model_int8_from_tflite.onnx")

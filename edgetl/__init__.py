@@ -9,4 +9,20 @@ from edgetl.errors import EdgetlError
 from edgetl._version import __version__
 from edgetl.runtime.runners import open_artifact
 
-__all__ = ["Contract", "EdgetlError", "open_artifact", "__version__"]
+
+def search(cfg, **kw) -> dict:
+    """`edgetl search` as a function: ``edgetl.search(edgetl.SearchConfig(data=..., budget_ms=5))`` (docs/search.md)."""
+    from edgetl.choose.run import search as _search
+
+    return _search(cfg, **kw)
+
+
+def __getattr__(name):
+    if name == "SearchConfig":  # the typed config, defined once with the other stage configs
+        from edgetl.config.stages import SearchConfig
+
+        return SearchConfig
+    raise AttributeError(name)
+
+
+__all__ = ["Contract", "EdgetlError", "SearchConfig", "open_artifact", "search", "__version__"]

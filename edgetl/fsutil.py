@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -106,3 +107,21 @@ def check_creatable(path: str | os.PathLike, option: str, *, folder: bool = Fals
     if not os.access(anc, os.W_OK | os.X_OK):
         raise EdgetlError(f"{option} {p} cannot be written: no write permission in {anc}; pass another path")
     return p
+
+
+_SHA_CACHE: dict = {}
+
+
+def file_sha256(*paths: str | os.PathLike) -> str:
+    """SHA-256 of the files' bytes, read in order (of one file: its sha256): the one file hasher of edgetl
+    (artifact provenance, gate records, the feature cache's weights key). Cached per (path, size, mtime)."""
+    key = tuple((str(Path(p).resolve()), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in paths)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        for p in paths:
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+

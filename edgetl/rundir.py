@@ -22,7 +22,6 @@ import contextlib
 import errno
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from edgetl.errors import EdgetlError
+from edgetl.fsutil import file_sha256  # noqa: F401 - the one file hasher (re-exported for rundir's users)
 from edgetl.formats.contract import Contract
 from edgetl.runtime.runners import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
 
@@ -291,23 +291,6 @@ def _recorded_source(p: Path):
     return doc.get(SOURCE_KEY)
 
 
-_SHA_CACHE: dict = {}
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, cached per (path, size, mtime) within the process."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
-
-
 # ---- one command per run folder ------------------------------------------------------------------------
 
 _HELD: dict = {}  # resolved run path -> depth: a process holding a run's lock may take it again (edgetl run -> stages)
@@ -368,11 +351,12 @@ def run_lock(path: str | Path, command: str = "edgetl", *, create: bool = False)
 
 
 def locks_run(command: str):
-    """Decorator: hold the lock of the run folder passed as first argument while ``fn`` runs (see ``run_lock``)."""
+    """Decorator: hold the lock of the run folder passed as first argument (a path, or a stage config whose
+    ``run`` is one) while ``fn`` runs (see ``run_lock``)."""
     def deco(fn):
         @functools.wraps(fn)
-        def wrapper(run_dir, *args, **kwargs):
-            with run_lock(run_dir, command):
-                return fn(run_dir, *args, **kwargs)
+        def wrapper(first, *args, **kwargs):
+            with run_lock(getattr(first, "run", first), command):
+                return fn(first, *args, **kwargs)
         return wrapper
     return deco

@@ -24,15 +24,7 @@ from edgetl.errors import EdgetlError
 from edgetl.data.images import decode_rgb, resize_rgb
 from edgetl.runtime.runners import open_artifact, top_k
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FLOWERS = SHARED / "data" / "flowers_small"
-CORAL = SHARED / "models" / "coral"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: real data lives in ../shared beside the project (see shared/README.md)")
-    return path
+from shared_data import CORAL, FLOWERS, SHARED, need  # noqa: F401
 
 
 # ---- fixtures -------------------------------------------------------------------------------
@@ -425,10 +417,12 @@ def test_java_rejects_mismatched_assets(java_core, exported, tmp_path):
 def test_real_trained_run_int8_export_and_java_parity(small_run, java_core, tmp_path):
     """The whole road on a real run (MobileNetV2 0.35, 96 px, trained on flowers): quantize int8 with
     edgetl, export for Android, and the Java core feeds and reads the model exactly as Python does."""
+    from edgetl.config.stages import QuantizeConfig
     from edgetl.stages.quantize import quantize_run
 
     run = Path(shutil.copytree(small_run[0], tmp_path / "run", symlinks=True))
-    quantize_run(run, ["int8"], calibration_images=32, parity_images=16, agreement={"int8": 0.0})
+    quantize_run(QuantizeConfig(run=str(run), modes=["int8"], calibration_images=32, parity_images=16,
+                                min_agreement=["int8=0.0"]))
     out = tmp_path / "assets"
     result = export_android(run, artifact="int8", out=out)
     assert result["input"]["dtype"] == "uint8" and result["output"]["dtype"] == "uint8"

@@ -98,7 +98,7 @@ def test_compare_bad_input(args, message):
 @pytest.mark.slow
 def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
     """--data/--weights-dir: a transfer classifier per backbone; accuracy per artifact on the run's test split."""
-    from fixtures_bench import SHARED
+    from shared_data import SHARED
 
     flowers, weights = SHARED / "data" / "flowers_small", SHARED / "weights" / "imagenet"
     if not flowers.is_dir() or not weights.is_dir():

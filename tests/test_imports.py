@@ -102,7 +102,7 @@ def test_stages_import_the_run_object_not_each_other():
 # inside functions count, and so does any "edgetl.x" string or comment (importlib names, mock targets, docs), because a
 # lazy import is still a dependency, only hidden from the interpreter. docs/ARCHITECTURE.md shows this order.
 LAYERS = (
-    "_version", "errors", "fsutil", "_tf", "console", "progress", "metrics",  # core: no edgetl knowledge
+    "_vendor", "_version", "errors", "fsutil", "_tf", "console", "progress", "metrics",  # core: no edgetl knowledge
     "data", "backbones",  # files -> labelled splits; the backbone registry
     "formats",  # what a file is and carries: the format registry, contract, TFLite metadata
     "config",  # every stage parameter, defined once
@@ -116,15 +116,17 @@ LAYERS = (
     "compare",  # `edgetl compare`: a pipeline of its own over the stages and measure
     "export",  # hand-off to device projects
     "pipeline",  # `edgetl run`
+    "choose",  # `edgetl search`: measures candidates, writes a recipe for `edgetl run`
     "cli", "__main__",  # the command line
     "",  # the package itself (edgetl/__init__.py): the API facade, imported by nothing inside edgetl
 )
 _MENTION = re.compile(r"\bedgetl(?:\.[A-Za-z_][A-Za-z_0-9]*)+")
 
 
-def layer_of(dotted: str, mods: dict) -> "str | None":
-    """The layer of an edgetl name ("edgetl.stages.train.train" -> "stages"); None for a name that is no module
-    (a file name such as ".edgetl.lock"). Attributes of the package itself ("edgetl.__version__") are the facade."""
+def layer_of(dotted: str, mods: dict, imported: bool = True) -> "str | None":
+    """The layer of an edgetl name ("edgetl.stages.train.train" -> "stages"). A name imported from the package itself
+    that is no module (``from edgetl import search``) is the facade; in a string such a name is no module (a file
+    name such as ".edgetl.lock", the API's ``edgetl.search``): None."""
     parts = dotted.split(".")
     if parts[0] != "edgetl":
         return None
@@ -132,25 +134,26 @@ def layer_of(dotted: str, mods: dict) -> "str | None":
         return ""
     if f"edgetl.{parts[1]}" in mods:
         return parts[1]
-    return "" if parts[1].startswith("__") else None
+    return "" if imported else None
 
 
 def _targets(source: str, package: str) -> list:
-    """[(line, dotted name)] of every import, at any depth, and every "edgetl.x" mention in a string or comment."""
+    """[(line, dotted name, imported)] of every import, at any depth, and every "edgetl.x" mention in a string or
+    comment."""
     tree = ast.parse(source)
-    out = [(t.start[0], m) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+    out = [(t.start[0], m, False) for t in tokenize.generate_tokens(io.StringIO(source).readline)
            if t.type == tokenize.COMMENT for m in _MENTION.findall(t.string)]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
+            out += [(node.lineno, a.name, True) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 up = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(up + ([node.module] if node.module else []))
-            out += [(node.lineno, f"{base}.{a.name}") for a in node.names]
+            out += [(node.lineno, f"{base}.{a.name}", True) for a in node.names]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            out += [(node.lineno, m) for m in _MENTION.findall(node.value)]
+            out += [(node.lineno, m, False) for m in _MENTION.findall(node.value)]
     return out
 
 
@@ -160,8 +163,8 @@ def layer_edges(mods: dict) -> list:
     for name, f in mods.items():
         src = layer_of(name, mods)
         package = name if f.name == "__init__.py" else name.rpartition(".")[0]
-        for line, target in _targets(f.read_text(encoding="utf-8"), package):
-            dst = layer_of(target, mods)
+        for line, target, imported in _targets(f.read_text(encoding="utf-8"), package):
+            dst = layer_of(target, mods, imported)
             if dst is not None and dst != src:
                 edges.append((f"{f.relative_to(PACKAGE.parent)}:{line}", src, dst))
     return edges
@@ -187,8 +190,8 @@ def test_the_layer_check_sees_lazy_imports_and_strings():
     mods = {"edgetl": None, "edgetl.errors": None, "edgetl.stages": None, "edgetl.stages.convert": None}
     src = ('def f():\n    from edgetl.stages import convert\n'
            'W = "edgetl.stages.convert:onnx_float"\nL = ".edgetl.lock"\nfrom edgetl import __version__\n'
-           'X = 1  # see edgetl.errors\n')
-    got = sorted({layer_of(t, mods) for _, t in _targets(src, "edgetl")} - {None})
+           'X = 1  # see edgetl.errors, edgetl.search\n')
+    got = sorted({layer_of(t, mods, imported) for _, t, imported in _targets(src, "edgetl")} - {None})
     assert got == ["", "errors", "stages"]
     assert upward([("x.py:1", "errors", "stages"), ("x.py:2", "stages", "errors")]) == ["x.py:1: errors -> stages"]
 

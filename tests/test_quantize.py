@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fixtures_quantize import (CORAL, PTQ, TEST_AGREEMENT, convert_records, copy_run_without_model,  # noqa: F401
-                               need, prune_record, ptq_records, qat_record, qrun)
+from fixtures_quantize import CORAL, PTQ, TEST_AGREEMENT, copy_run_without_model, need
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
 
@@ -248,12 +247,14 @@ def test_pruning_reaches_the_target_and_shrinks_the_gzipped_size(prune_record, q
 
 
 def test_quantize_and_convert_accept_the_pruned_model(prune_record, qrun):
+    from edgetl.config.stages import ConvertConfig, QuantizeConfig
     from edgetl.stages.convert import convert_run
     from edgetl.stages.quantize import quantize_run
 
-    (rec,) = quantize_run(qrun, ["float16"], model="model_pruned.keras")
+    (rec,) = quantize_run(QuantizeConfig(run=str(qrun), modes=["float16"], model="model_pruned.keras"))
     assert rec["file"] == "model_pruned_float16.tflite" and rec["agreement"] >= 0.99
-    (onnx_rec,) = convert_run(qrun, ["onnx"], model="model_pruned.keras", int8_method="tflite")[:1]
+    (onnx_rec,) = convert_run(ConvertConfig(run=str(qrun), to=["onnx"], model="model_pruned.keras",
+                                            int8_method="tflite"))[:1]
     assert onnx_rec["file"] == "model_pruned.onnx" and onnx_rec["max_abs_diff"] < 1e-4
 
 

@@ -30,7 +30,7 @@ def test_int8_hard_swish_falls_back_and_keep_float_puts_it_back_in_xnnpack(tmp_p
     model = keras.Model(inp, x)
     c = Contract(labels=["a", "b", "c"], height=32, width=32, output_units=3)
     cal = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
-    convert_tflite(model, c, ["int8"], tmp_path / "plain", calibration=cal)
+    convert_tflite(model, c, ["int8"], tmp_path / "plain", calibration=cal, keep_float=["none"])
     convert_tflite(model, c, ["int8"], tmp_path / "keep", calibration=cal, keep_float=["HARD_SWISH"])
 
     def fallback(path):
@@ -132,3 +132,98 @@ def test_auto_keeps_the_fallback_op_in_float_and_the_file_passes_the_gate(tmp_pa
     assert "HARD_SWISH" not in [n["op"] for n in cov["nodes"] if n["partition"] is None]
     saved = load_records(tmp_path)["model_int8.tflite"]
     assert saved["gate"] == "pass" and saved["auto_keep_float"]["keep_float"] == sel["keep_float"]
+
+
+# ---- the default int8 is the fast int8 (issue 19): --keep-float fallback ----------------------------------
+
+def test_keep_float_keywords_resolve_to_the_rule_and_names():
+    from edgetl.errors import EdgetlError
+    from edgetl.formats.keep_float import resolve
+
+    assert resolve(None) == (True, [])  # the default: QuantizeConfig.keep_float = ["fallback"]
+    assert resolve(["none"]) == (False, [])
+    assert resolve(["HARD_SWISH"]) == (False, ["HARD_SWISH"])  # names replace the default...
+    assert resolve(["fallback,MEAN", "x/y"]) == (True, ["MEAN", "x/y"])  # ...unless it is named too
+    with pytest.raises(EdgetlError, match="none means nothing in float"):
+        resolve(["none", "MEAN"])
+
+
+def test_only_fallback_ops_between_two_xnnpack_steps_cut_the_graph():
+    from edgetl.tflite.keep_float import split_fallback
+
+    steps = [{"kind": "fallback", "op": "QUANTIZE"}, {"kind": "XNNPACK", "op": "partition 0"},
+             {"kind": "fallback", "op": "HARD_SWISH"}, {"kind": "XNNPACK", "op": "partition 1"},
+             {"kind": "fallback", "op": "HARD_SWISH"}, {"kind": "XNNPACK", "op": "partition 2"},
+             {"kind": "fallback", "op": "SOFTMAX"}, {"kind": "fallback", "op": "DEQUANTIZE"}]
+    assert split_fallback(steps) == ({"HARD_SWISH": 2, "SOFTMAX": 1}, {"HARD_SWISH": 2})
+    assert split_fallback([{"kind": "fallback", "op": "SOFTMAX"}]) == ({"SOFTMAX": 1}, {})
+
+
+def test_fast_int8_converts_again_with_the_cutting_ops_in_float_and_says_why(monkeypatch):
+    from edgetl.errors import EdgetlError
+    from edgetl.tflite import keep_float as selective
+
+    coverage = {b"plain": ({"HARD_SWISH": 3, "SOFTMAX": 1}, {"HARD_SWISH": 3}), b"kept": ({"SOFTMAX": 1}, {})}
+    monkeypatch.setattr(selective, "fallback_ops", lambda data: coverage[data])
+    calls = []
+
+    def convert(names):
+        calls.append(list(names))
+        return b"kept" if "HARD_SWISH" in names else b"plain"
+
+    data, rec = selective.fast_int8(convert, None)
+    assert data == b"kept" and calls == [[], ["HARD_SWISH"]] and rec["keep_float"] == ["HARD_SWISH"]
+    assert rec["fallback_ops_left"] == {"SOFTMAX": 1} and "HARD_SWISH: no int8 kernel in XNNPACK" in rec["reasons"][0]
+    assert any(r.startswith("SOFTMAX:") and "left int8" in r for r in rec["reasons"])
+
+    calls.clear()
+    data, rec = selective.fast_int8(convert, ["none"])
+    assert data == b"plain" and calls == [[]] and rec["keep_float"] == [] and rec["rule"] == "none"
+
+    def refuses(names):  # e.g. a graph the debugger cannot denylist: the first file stays, said so
+        if names:
+            raise EdgetlError("denylisting failed")
+        return b"plain"
+
+    data, rec = selective.fast_int8(refuses, None)
+    assert data == b"plain" and rec["keep_float"] == []
+    assert any("could not keep HARD_SWISH in float (denylisting failed)" in r for r in rec["reasons"])
+
+
+@pytest.mark.slow
+def test_default_int8_of_mobilenet_v3_keeps_hard_swish_float_and_none_writes_the_plain_file(tmp_path):
+    """A real MobileNetV3-Small (random weights, 32 px) through convert_tflite, the gate and LiteRT: the default
+    int8 file has no HARD_SWISH outside XNNPACK and one partition; --keep-float none has them all outside."""
+    import json
+
+    from edgetl import _tf
+    from edgetl.backbones.registry import build_base, get_backbone
+    from edgetl.formats.contract import Contract
+    from edgetl.tflite.converter import convert_tflite
+    from edgetl.measure.ops import tflite_coverage
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
+
+    keras = _tf.keras()
+    _tf.set_seed(0)
+    base = build_base(get_backbone("mobilenet_v3_small"), 32, None, None)
+    model = keras.Model(base.input, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(base.output)))
+    c = Contract(labels=["a", "b", "c"], height=32, width=32, output_units=3)
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    files = {}
+    for name, keep in (("default", None), ("plain", ["none"])):
+        gate = Gate(KerasRunner(tmp_path / "model.keras", c, model=model), pixels, {"int8": 0.0}, pixels,
+                    np.zeros(16, int), "synthetic")  # random weights: the gate runs, its threshold is not the point
+        rec = convert_tflite(model, c, ["int8"], tmp_path / name, calibration=pixels[:8], gate=gate,
+                             keep_float=keep)["int8"]
+        cov = tflite_coverage(tmp_path / name / "model_int8.tflite")
+        files[name] = (rec, [n["op"] for n in cov["nodes"] if n["partition"] is None], len(cov["partitions"]))
+    rec, fallback, parts = files["default"]
+    assert rec["keep_float"] == ["HARD_SWISH"] and rec["kept_float"]["fallback_ops"]["HARD_SWISH"] >= 10
+    assert "HARD_SWISH" not in fallback and parts == 1 and rec["input_dtype"] == "uint8"  # --io is honoured
+    contract = json.loads((tmp_path / "default" / "model_int8.json").read_text())
+    assert contract["kept_float"]["keep_float"] == ["HARD_SWISH"] and "no int8 kernel" in contract["kept_float"]["reasons"][0]
+    assert load_records(tmp_path / "default")["model_int8.tflite"]["keep_float"] == ["HARD_SWISH"]
+    rec, fallback, parts = files["plain"]
+    assert rec["keep_float"] == [] and fallback.count("HARD_SWISH") >= 10 and parts > 10

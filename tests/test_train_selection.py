@@ -127,7 +127,18 @@ def test_phase1_head_is_the_logistic_regression_with_the_best_validation_C(n_cla
     rng = np.random.default_rng(0)
     y = rng.integers(0, n_classes, 120)
     x = (rng.normal(size=(120, tm.base.output.shape[-1])) + 0.3 * y[:, None]).astype(np.float32)
-    h = fit_linear_head(tm, x[:80], y[:80], x[80:], y[80:])
+    seen = []
+
+    class Progress:  # rich.progress.Progress's task methods: the head fit shows one step per C tried
+        def add_task(self, description, total):
+            return 0
+
+        def update(self, task, description, completed, total):
+            seen.append((description, completed, total))
+
+    h = fit_linear_head(tm, x[:80], y[:80], x[80:], y[80:], progress=Progress())
+    assert [(d, t) for _, d, t in seen] == [(i, len(HEAD_C)) for i in range(len(HEAD_C) + 1)]
+    assert all(d.startswith("phase 1 head: logistic regression on 80 x ") for d, _, _ in seen)
     fits = {c: LogisticRegression(C=c, max_iter=3000).fit(x[:80], y[:80]) for c in HEAD_C}
     losses = {c: log_loss(y[80:], fits[c].predict_proba(x[80:]), labels=list(range(n_classes))) for c in HEAD_C}
     assert h["C"] == min(losses, key=losses.get)

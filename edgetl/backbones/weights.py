@@ -81,17 +81,42 @@ def _imagenet_alphas(spec: BackboneSpec):
 
 def _download(spec: BackboneSpec, name: str, searched) -> str:
     """keras' own download (into ~/.keras/models), as keras.applications does for weights='imagenet'."""
+    import contextlib
     import socket
+    import sys
 
     from edgetl import _tf
 
+    url = spec.weights_url + name
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(20)
     try:
-        return _tf.keras().utils.get_file(name, spec.weights_url + name, cache_subdir="models")
+        # Keras prints "Downloading data from ..." and its progress bar on stdout: progress belongs on stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            return _tf.keras().utils.get_file(name, url, cache_subdir="models")
     except Exception as e:  # network errors come as many types
-        reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
-        raise EdgetlError(f"could not download {name} ({reason}); put it in --weights-dir "
-                          f"(searched {', '.join(map(str, searched))}) or use --weights none") from e
+        raise EdgetlError(download_failure(name, url, e, searched)) from e
     finally:
         socket.setdefaulttimeout(old)
+
+
+def download_failure(name: str, url: str, err: BaseException, searched) -> str:
+    """What a failed weight download says: the URL whole, the reason, the file wanted and where to put it."""
+    reason = _reason(err)
+    return (f"could not download {url} ({reason}); put {name} in a folder passed as --weights-dir DIR or "
+            f"${WEIGHTS_DIR_ENV} (searched: {', '.join(map(str, searched))}), or use --weights none")
+
+
+def _reason(err: BaseException) -> str:
+    """The innermost cause of a download error in one line (Keras wraps urllib's error in a bare Exception)."""
+    import urllib.error
+
+    chain = [err]
+    while len(chain) < 10 and (chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    inner = chain[-1]
+    if isinstance(inner, urllib.error.HTTPError):
+        return f"HTTP {inner.code} {inner.reason}"
+    reason = getattr(inner, "reason", None)
+    text = " ".join(str(reason if reason is not None else inner).split()) or type(inner).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

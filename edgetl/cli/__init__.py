@@ -14,6 +14,7 @@ from edgetl.cli.inspect import inspect_cmd
 from edgetl.cli.quantize import convert_cmd, prune_cmd, quantize_cmd
 from edgetl.cli.recipes import recipes_cmd
 from edgetl.cli.run import run_cmd
+from edgetl.cli.search import search_cmd
 from edgetl.cli.train import backbones_cmd, train_cmd
 
 
@@ -39,6 +40,6 @@ def main(debug, verbose):
 
 
 for _cmd in (backbones_cmd, train_cmd, prune_cmd, quantize_cmd, convert_cmd, benchmark_cmd, compare_cmd,
-             evaluate_cmd, predict_cmd, inspect_cmd, run_cmd, recipes_cmd, export_group):
+             evaluate_cmd, predict_cmd, inspect_cmd, run_cmd, recipes_cmd, search_cmd, export_group):
     main.add_command(_cmd)
 

@@ -8,13 +8,13 @@ from typing import Optional
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import console, emit_json, results_console, results_stream, user_errors
 from edgetl.config.params import click_options
 from edgetl.config.stages import BenchmarkConfig
 from edgetl.errors import EdgetlError
 from edgetl.formats.registry import COMPARE_FORMATS
-from edgetl.report.tables import (BENCH_COLUMNS, SEED_COLUMNS, _measured_display, compare_markdown, csv_table,
-                                  markdown_table, measured_columns, measured_keys, print_table, rich_table)
+from edgetl.report.tables import (BENCH_COLUMNS, BENCH_DROP, SEED_COLUMNS, _measured_display, compare_markdown,
+                                  csv_table, markdown_table, measured_columns, measured_drop, measured_keys, show_table)
 
 @contextlib.contextmanager
 def live_progress():
@@ -47,12 +47,17 @@ def parse_threads(value) -> list:
     return items
 
 
+WIDE_OPTION = click.option("--wide", is_flag=True,
+                           help="Show every column of the table [default: the columns that fit the terminal].")
+
+
 def _bench_options(fn):
     opts = [
         click_options(BenchmarkConfig, only=("runs", "min_seconds", "warmup", "rounds")),
         click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV to stdout."),
         click.option("--markdown", "as_markdown", is_flag=True, help="Print a Markdown table to stdout."),
+        WIDE_OPTION,
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -73,7 +78,7 @@ def _bench_options(fn):
 @_bench_options
 @user_errors
 def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops, runs, min_seconds, warmup, rounds,
-                  as_json, as_csv, as_markdown):
+                  as_json, as_csv, as_markdown, wide):
     """Measure latency (p50/p90/p99), init and first-run time, peak memory, size and accuracy of artifacts.
 
     \b
@@ -100,32 +105,34 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops
     if len(expanded) == 1 and expanded[0][1]:
         raise EdgetlError(expanded[0][1])  # a single bad artifact: one line, before any work
     with live_progress() as progress:
-        result = benchmark(list(artifacts), threads=thread_list, runs=runs, min_seconds=min_seconds, warmup=warmup,
-                           data=data, budget_ms=budget_ms, xnnpack=xnnpack, rounds=rounds, progress=progress,
-                           labels=labels, ops=with_ops)
+        cfg = BenchmarkConfig(threads=list(thread_list), runs=runs, min_seconds=min_seconds, warmup=warmup,
+                              budget_ms=budget_ms, rounds=rounds)
+        result = benchmark(list(artifacts), cfg, data=data, xnnpack=xnnpack, progress=progress, labels=labels,
+                           ops=with_ops)
     rows = result["results"]
     failed = failures(result)
     if len(rows) == len(failed) and len({r["artifact"] for r in rows}) == 1:
         raise EdgetlError(rows[0]["error"].removeprefix("failed: "))  # a single bad artifact: one line
     s = result["settings"]
-    print_table(rich_table(
-        "edgetl benchmark", BENCH_COLUMNS, rows,
-        caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
-                f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}" + peak_line(result.get("peak"))))
+    res = results_console(fmt_name is not None)
+    show_table(res, "edgetl benchmark", BENCH_COLUMNS, rows, wide=wide, drop=BENCH_DROP,
+               caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
+                       f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}"
+                       + peak_line(result.get("peak")))
     for note in result.get("notes") or ():  # e.g. a dynamic-range file measured slower than float32
-        console.print(f"[bold yellow]note:[/] {note}")
+        res.print(f"[bold yellow]note:[/] {note}")
     if result.get("ops"):
         from edgetl.measure.ops import OPS_COLUMNS, table_row
 
-        print_table(rich_table("op coverage (time share: each step cut out and timed alone; ONNX: onnxruntime profiler)",
-                               OPS_COLUMNS, [table_row(p) for p in result["ops"]]))
+        show_table(res, "op coverage (time share: each step cut out and timed alone; ONNX: onnxruntime profiler)",
+                   OPS_COLUMNS, [table_row(p) for p in result["ops"]], wide=wide)
     emit(result, rows, fmt_name, BENCH_COLUMNS, ROW_KEYS)
     if fmt_name == "markdown" and result.get("notes"):
-        click.echo("\n" + "\n".join(f"Note: {n}" for n in result["notes"]))
+        click.echo("\n" + "\n".join(f"Note: {n}" for n in result["notes"]), file=results_stream)
     if fmt_name == "markdown" and result.get("ops"):
         from edgetl.measure.ops import OPS_COLUMNS, table_row
 
-        click.echo("\n" + markdown_table(OPS_COLUMNS, [table_row(p) for p in result["ops"]]))
+        click.echo("\n" + markdown_table(OPS_COLUMNS, [table_row(p) for p in result["ops"]]), file=results_stream)
     if failed:
         click.echo("error: " + "; ".join(failed), err=True)
         sys.exit(2)
@@ -143,9 +150,9 @@ def emit(result: dict, rows, fmt_name, columns, keys) -> None:
     if fmt_name == "json":
         emit_json(result)
     elif fmt_name == "csv":
-        click.echo(csv_table(rows, keys), nl=False)
+        click.echo(csv_table(rows, keys), nl=False, file=results_stream)
     elif fmt_name == "markdown":
-        click.echo(markdown_table(columns, rows))
+        click.echo(markdown_table(columns, rows), file=results_stream)
 
 
 def _reference_line(ref: Optional[dict]) -> Optional[str]:
@@ -180,7 +187,7 @@ def _reference_line(ref: Optional[dict]) -> Optional[str]:
 @_bench_options
 @user_errors
 def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs, reference, workdir, plot_file,
-                formats, runs, min_seconds, warmup, rounds, as_json, as_csv, as_markdown):
+                formats, runs, min_seconds, warmup, rounds, as_json, as_csv, as_markdown, wide):
     """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), measured beside the seed's claims.
 
     \b
@@ -219,21 +226,23 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
     measured = _measured_display(result["measured"])
     formats = result["settings"]["formats"]
     columns = measured_columns(formats, accuracy=bool(data))
-    print_table(rich_table("the seed's table (as stated)", SEED_COLUMNS, result["seed"]))
+    res = results_console(fmt_name is not None)
+    show_table(res, "the seed's table (as stated)", SEED_COLUMNS, result["seed"], wide=wide)
     caption = one_line(result["system"]) if result.get("system") else None
-    print_table(rich_table(f"measured ({threads} thread(s), p50 of {runs}+ runs)", columns, measured, caption=caption))
+    show_table(res, f"measured ({threads} thread(s), p50 of {runs}+ runs)", columns, measured, caption=caption,
+               wide=wide, drop=measured_drop(columns))
     ref_line = _reference_line(result.get("reference"))
     if ref_line:
-        console.print(ref_line)
+        res.print(ref_line)
     if plot_file:
-        console.print(f"plot: {plot(result, plot_file)}")
+        res.print(f"plot: {plot(result, plot_file)}")
     if fmt_name == "json":
         emit_json(result)
     elif fmt_name == "csv":
         click.echo(csv_table([{**r, "flags": "; ".join(r["flags"]), "errors": "; ".join(r["errors"])}
-                              for r in result["measured"]], measured_keys(formats)), nl=False)
+                              for r in result["measured"]], measured_keys(formats)), nl=False, file=results_stream)
     elif fmt_name == "markdown":
-        click.echo(compare_markdown(result) + (f"\n\n{ref_line}" if ref_line else ""))
+        click.echo(compare_markdown(result) + (f"\n\n{ref_line}" if ref_line else ""), file=results_stream)
     failed = [f"{r['backbone']}: {'; '.join(r['errors'])}" for r in result["measured"] if r["errors"]]
     if result.get("reference") and result["reference"].get("error"):
         failed.append(f"reference: {result['reference']['error']}")

@@ -1,4 +1,9 @@
-"""Small pieces every CLI command shares: the error boundary, JSON output, the rich console, log noise.
+"""Small pieces every CLI command shares: the error boundary, JSON output, the two consoles, log noise.
+
+stdout carries results only (tables, ``--json``/``--csv``/``--markdown``), so ``edgetl backbones > f``, ``| grep``
+and ``--json | python -m json.tool`` work; progress, logs and warnings go to stderr (``console``). While a command
+runs, anything else written to stdout (Keras's "Downloading data from ...", a library's print, native code writing
+to file descriptor 1) is sent to stderr: only ``out`` and ``emit_json`` reach the real stdout.
 
 ``--debug`` (or ``EDGETL_DEBUG=1``) shows the full traceback, with its causes, behind every one-line error.
 ``--verbose`` (or ``EDGETL_VERBOSE=1``) lets TensorFlow, absl and ONNX Runtime print their own logs; by default
@@ -15,10 +20,12 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 
 import click
 
-from edgetl.console import console  # noqa: F401  (re-exported: every command prints through it)
+from edgetl.console import (console, out, reserve_stdout, results_console,  # noqa: F401  (re-exported: every
+                            results_stream)  # command prints through them)
 from edgetl.errors import EdgetlError
 
 DEBUG_ENV = "EDGETL_DEBUG"
@@ -37,9 +44,28 @@ def verbose_enabled() -> bool:
     return _flag(VERBOSE_ENV)
 
 
+# Library warnings that reach users of a correct setup and say nothing they can act on (README: silenced unless
+# --verbose). Matched by message, so a new warning still shows until it is judged.
+QUIET_WARNINGS = (
+    r"\s*Warning: tf\.lite\.Interpreter is deprecated",  # TF's converter/debugger build tf.lite.Interpreter internally
+    r"Statistics for quantized inputs were expected",  # TF's convert.py, for uint8/int8 I/O with a representative set
+)
+
+
+def quiet_library_warnings() -> None:
+    """Filter the known library warnings (and every DeprecationWarning from libraries) unless --verbose."""
+    if verbose_enabled():
+        return
+    for pattern in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def _quiet_python_loggers() -> None:
     if verbose_enabled():
         return
+    quiet_library_warnings()
     for name in ("tensorflow", "absl", "tf2onnx", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs its advice on the root logger
@@ -109,7 +135,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         _quiet_python_loggers()
         debug = debug_enabled()
-        with quiet_native_stderr() as log:
+        with quiet_native_stderr() as log, reserve_stdout():
             try:
                 return fn(*args, **kwargs)
             except EdgetlError as e:
@@ -143,4 +169,4 @@ def user_errors(fn):
 def emit_json(obj) -> None:
     from edgetl.fsutil import _json_default
 
-    click.echo(json.dumps(obj, indent=2, default=_json_default))
+    click.echo(json.dumps(obj, indent=2, default=_json_default), file=results_stream)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import console, emit_json, results_console, user_errors
 from edgetl.measure.evaluate import SPLIT_CHOICES
 
 
@@ -44,10 +44,10 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
                               threads=threads, progress=progress)
     if as_json:
         emit_json(m)
-    _print_metrics(m)
+    _print_metrics(m, results_console(as_json))
 
 
-def _print_metrics(m: dict) -> None:
+def _print_metrics(m: dict, console) -> None:
     from rich.table import Table
 
     labels = list(m["per_class"])
@@ -112,6 +112,6 @@ def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
     for p in out["predictions"]:
         t.add_row(p["file"], p["label"], f"{p['score']:.3f}",
                   ", ".join(f"{x['label']} {x['score']:.3f}" for x in p["top"]))
-    console.print(t)
+    results_console().print(t)
     for s in out["skipped"]:
         console.print(f"[yellow]skipped {s}[/]")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import emit_json, results_console, user_errors
 from edgetl.config.params import params
 from edgetl.config.stages import ExportConfig
 from edgetl.formats.registry import FORMATS
@@ -53,6 +53,7 @@ def android_cmd(run_dir, artifacts, out, as_json):
     if as_json:
         emit_json(result)
         return
+    console = results_console()
     inp = result["input"]
     q = f", scale {inp['scale']:.6g}, zero point {inp['zero_point']}" if "scale" in inp else ""
     console.print(f"[bold]exported[/bold] {result['artifact']} ({result['bytes'] / 1024:.0f} KiB) -> {result['out']}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import emit_json, out, user_errors
 
 
 @click.command("inspect")
@@ -44,44 +44,44 @@ def _tensor_line(t: dict) -> str:
 
 
 def _print(info: dict) -> None:
-    console.print(f"[bold]{info['file']}[/]  {info['format']}, {info['bytes'] / 1024:.0f} KiB, "
+    out.print(f"[bold]{info['file']}[/]  {info['format']}, {info['bytes'] / 1024:.0f} KiB, "
                   f"{info['op_count']} ops, {info['tensors']['count']} tensors")
     meta = info["metadata"]
     if info["format"] == "tflite":
         if meta is None:
-            console.print("[yellow]no TFLite metadata[/]: clients such as MediaPipe Tasks get no labels and refuse a "
+            out.print("[yellow]no TFLite metadata[/]: clients such as MediaPipe Tasks get no labels and refuse a "
                           "float input (re-export with edgetl quantize to embed it)")
         else:
-            console.print(f"metadata: [bold]{meta['name']}[/] version {meta['version']}, author {meta['author']}, "
+            out.print(f"metadata: [bold]{meta['name']}[/] version {meta['version']}, author {meta['author']}, "
                           f"licence {meta['license']} (parser >= {meta['min_parser_version']})")
             if meta.get("description"):
-                console.print(f"  {meta['description']}")
+                out.print(f"  {meta['description']}")
             for t in meta["inputs"]:
                 norm = t.get("normalization")
                 color = (t.get("content") or {}).get("image", {}).get("color_space")
-                console.print(f"  input '{t['name']}': image {color or '-'}, "
+                out.print(f"  input '{t['name']}': image {color or '-'}, "
                               + (f"mean {norm['mean']} std {norm['std']}" if norm else "no normalisation"))
             for t in meta["outputs"]:
                 files = ", ".join(f"{f['name']} ({f['type']})" for f in t["associated_files"]) or "no files"
-                console.print(f"  output '{t['name']}': {files}")
+                out.print(f"  output '{t['name']}': {files}")
             if meta.get("labels"):
-                console.print(f"  labels: {meta['labels']['count']} ({', '.join(meta['labels']['first'])}, ...)")
-            console.print(f"  packed files: {', '.join(f'{n} ({b} B)' for n, b in meta['packed_files'].items()) or '-'}"
+                out.print(f"  labels: {meta['labels']['count']} ({', '.join(meta['labels']['first'])}, ...)")
+            out.print(f"  packed files: {', '.join(f'{n} ({b} B)' for n, b in meta['packed_files'].items()) or '-'}"
                           + ("; edgetl contract embedded" if meta.get("edgetl_contract") else ""))
     else:
-        console.print(f"metadata: producer {meta['producer']}, opsets {meta['opsets']}")
+        out.print(f"metadata: producer {meta['producer']}, opsets {meta['opsets']}")
         for k, v in meta["metadata_props"].items():
-            console.print(f"  {k}: {v}")
-    console.print("inputs:")
+            out.print(f"  {k}: {v}")
+    out.print("inputs:")
     for t in info["inputs"]:
-        console.print(_tensor_line(t))
-    console.print("outputs:")
+        out.print(_tensor_line(t))
+    out.print("outputs:")
     for t in info["outputs"]:
-        console.print(_tensor_line(t))
-    console.print("ops: " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
+        out.print(_tensor_line(t))
+    out.print("ops: " + ", ".join(f"{k} {v}" for k, v in info["ops"].items()))
     g = info.get("parity_gate")
     if g:
         acc = "" if g.get("accuracy") is None else f"; test accuracy {g['accuracy']:.1%} (Keras {g['keras_accuracy']:.1%})"
         from edgetl.runtime.parity import summary
 
-        console.print(f"parity gate: {g['gate']}, {summary(g)}, max |dp| {g['max_abs_diff']:.3f}{acc}")
+        out.print(f"parity gate: {g['gate']}, {summary(g)}, max |dp| {g['max_abs_diff']:.3f}{acc}")

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from rich.markup import escape
+
+from edgetl.cli.common import console, emit_json, results_console, user_errors
 from edgetl.progress import steps
-from edgetl.config.params import click_options
+from edgetl.config.params import click_options, params
 from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
 from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement, threshold_help
 
+_KEEP_FLOAT = next(p for p in params(QuantizeConfig) if p.name == "keep_float")
 
 
 def _fmt(v, spec):
@@ -21,31 +24,46 @@ def _interval(r: dict) -> str:
     return f"{r['agreement_low']:.1%}-{r['agreement_high']:.1%}"
 
 
-def print_artifacts(records: list, title: str) -> None:
-    from rich.table import Table
+ARTIFACT_COLUMNS = [("file", "file"), ("format", "format"), ("io", "io"), ("size_mb", "size MB"),
+                    ("gzip_mb", "gzip MB"), ("test_acc", "test acc"), ("keras_acc", "keras acc"),
+                    ("agreement", "agreement"), ("interval", "95% interval"), ("n", "n"), ("gate", "gate"),
+                    ("max_dp", "max |dp|"), ("seconds", "seconds")]
+# Left out first when the table must fit a narrow terminal; file, size, accuracy, agreement and gate stay.
+ARTIFACT_DROP = ("seconds", "max_dp", "gzip_mb", "keras_acc", "io", "n", "interval", "format")
 
-    t = Table(title=title)
-    for col in ("file", "format", "io", "size MB", "gzip MB", "test acc", "keras acc", "agreement", "95% interval",
-                "n", "gate", "max |dp|", "seconds"):
-        t.add_column(col, justify="left" if col in ("file", "format", "io") else "right")
+
+def artifact_rows(records: list) -> list:
+    """The quantize/convert table's cells, formatted (a skipped file: its name, format and "skipped")."""
+    rows = []
     for r in records:
         if "skipped" in r:
-            t.add_row(r["file"], r["format"], *[""] * 11, end_section=False)
-            t.add_row(f"  [yellow]skipped: {r['skipped']}[/]", *[""] * 12)
+            rows.append({"file": r["file"], "format": r["format"], "gate": "skipped"})
             continue
-        io = f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}"
-        t.add_row(r["file"], r["format"], io, _fmt(r.get("size_mb"), ".3f"), _fmt(r.get("gzip_mb"), ".3f"),
-                  _fmt(r.get("accuracy"), ".3f"), _fmt(r.get("keras_accuracy"), ".3f"),
-                  _fmt(r.get("agreement"), ".1%"), _interval(r), _fmt(r.get("parity_images"), "d"), r.get("gate") or "-",
-                  _fmt(r.get("max_abs_diff"), ".2g"), _fmt(r.get("seconds"), ".1f"))
-    console.print(t)
+        rows.append({"file": r["file"], "format": r["format"],
+                     "io": f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}",
+                     "size_mb": _fmt(r.get("size_mb"), ".3f"), "gzip_mb": _fmt(r.get("gzip_mb"), ".3f"),
+                     "test_acc": _fmt(r.get("accuracy"), ".3f"), "keras_acc": _fmt(r.get("keras_accuracy"), ".3f"),
+                     "agreement": _fmt(r.get("agreement"), ".1%"), "interval": _interval(r),
+                     "n": _fmt(r.get("parity_images"), "d"), "gate": r.get("gate") or "-",
+                     "max_dp": _fmt(r.get("max_abs_diff"), ".2g"), "seconds": _fmt(r.get("seconds"), ".1f")})
+    return rows
+
+
+def print_artifacts(records: list, title: str, machine: bool = False, wide: bool = False) -> None:
+    from edgetl.report.tables import show_table
+
+    res = results_console(machine)
+    show_table(res, title, ARTIFACT_COLUMNS, artifact_rows(records), wide=wide, drop=ARTIFACT_DROP)
+    for r in records:
+        if "skipped" in r:
+            console.print(f"[yellow]skipped[/] {r['file']} ({r['format']}): {escape(str(r['skipped']))}")
     for r in records:
         if r.get("gate_warning"):
-            console.print(f"[yellow]warning:[/] {r['gate_warning']}")
+            console.print(f"[yellow]warning:[/] {escape(r['gate_warning'])}")
     src = {r.get("parity_source") for r in records if r.get("parity_source")}
     if src:
         n = max(r.get("parity_images", 0) for r in records)
-        console.print(f"parity gate: top-1 agreement with the Keras model on {n} images ({', '.join(sorted(src))}), "
+        res.print(f"parity gate: top-1 agreement with the Keras model on {n} images ({', '.join(sorted(src))}), "
                       "decided by its 95% Wilson interval (pass: lower bound >= threshold; refuse: upper bound < threshold; "
                       "else inconclusive, written with a warning); test acc on the run's test split; records in gate.json")
 
@@ -62,6 +80,7 @@ _COMMON = [
                  help="Validation images the parity gate compares on: a stratified seeded sample across classes "
                       "[default: the whole validation split up to 2000 images, else 1000]."),
     click.option("--json", "as_json", is_flag=True, help="Print the records as JSON to stdout."),
+    click.option("--wide", is_flag=True, help="Show every column of the table [default: the columns that fit the terminal]."),
 ]
 
 
@@ -76,17 +95,16 @@ def _common(fn):
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
 @click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs"))
-@click.option("--keep-float", "keep_float", multiple=True,
-              help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
-                   "comma-separated or repeated; find candidates with `edgetl benchmark --ops` (fallback ops).")
+@click.option("--keep-float", "keep_float", multiple=True, default=_KEEP_FLOAT.default, show_default=True,
+              help=_KEEP_FLOAT.help)
 @click.option("--auto", "auto", is_flag=True,
-              help="int8 also keeps in float the ops that fall back from XNNPACK in plain int8 and the worst tensors "
-                   "of TFLite's quantization debugger (rmse/scale > 0.7, at most 5); prints what it chose and why "
+              help="int8 also keeps in float the worst tensors of TFLite's quantization debugger (rmse/scale > 0.7, "
+                   "at most 5) beside the ops that cut the graph out of XNNPACK; prints what it chose and why "
                    "(rule: docs/quantize.md).")
 @_common
 @user_errors
 def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, auto, data, model, min_agreement,
-                 parity_images, as_json):
+                 parity_images, as_json, wide):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
     \b
@@ -94,33 +112,60 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     images) or is not written. The table gives size, gzipped size, test accuracy and agreement.
 
     \b
+    int8 and qat are the FAST int8 by default: an op XNNPACK has no int8 kernel for (MobileNetV3's
+    HARD_SWISH) would cut the graph and make the file slower than float32, so it stays in float
+    (--keep-float fallback); what was kept and why is printed and saved in the file's contract and
+    gate.json. --keep-float none writes the plain int8 file.
+
+    \b
     Examples:
       edgetl quantize runs/flowers --mode float32 --mode int8
       edgetl quantize runs/flowers --mode dynamic --mode float16 --mode int8 --mode qat --json
       edgetl quantize runs/flowers --mode int8 --io float32 --calibration-images 500
       edgetl quantize runs/flowers --mode int16x8          # int16 activations: when int8 loses too much accuracy
-      edgetl quantize runs/v3 --mode int8 --keep-float HARD_SWISH   # XNNPACK has no int8 hard-swish
-      edgetl quantize runs/v3 --mode int8 --auto        # choose what stays in float from coverage + debugger
+      edgetl quantize runs/v3 --mode int8                    # HARD_SWISH stays float: no int8 kernel in XNNPACK
+      edgetl quantize runs/v3 --mode int8 --keep-float none  # the plain int8 file (slower than float32 here)
+      edgetl quantize runs/v3 --mode int8 --keep-float fallback,MEAN   # the default plus MEAN
+      edgetl quantize runs/v3 --mode int8 --auto        # also the debugger's worst tensors (accuracy)
       edgetl quantize runs/flowers --mode int8 --model model_pruned.keras      # after `edgetl prune`
       edgetl quantize runs/flowers --mode int8 --data /new/place/of/photos --min-agreement int8=0.9
     """
     from edgetl.cli.progress import progress_bar
     from edgetl.stages.quantize import quantize_run
 
-    agreement = parse_agreement(min_agreement)
+    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
+    cfg = QuantizeConfig(run=run_dir, modes=list(modes), calibration_images=calibration_images, io=io,
+                         qat_epochs=qat_epochs, data=data, min_agreement=list(min_agreement),
+                         parity_images=parity_images, model=model, keep_float=list(keep_float), auto_keep_float=auto)
     with progress_bar() as progress:
-        records = quantize_run(run_dir, list(modes), calibration_images=calibration_images, io=io, qat_epochs=qat_epochs,
-                               data=data, agreement=agreement, parity_images=parity_images,
-                               progress=steps(progress), model=model, keep_float=list(keep_float), auto=auto)
+        records = quantize_run(cfg, progress=steps(progress))
     if as_json:
         emit_json(records)
-    print_artifacts(records, f"edgetl quantize {run_dir}")
+    print_artifacts(records, f"edgetl quantize {run_dir}", machine=as_json, wide=wide)
     for r in records:
         if r.get("auto_keep_float"):
-            print_auto(r)
+            print_auto(r, results_console(as_json))
+        elif r.get("kept_float"):
+            print_kept(r)
+    if any(r.get("kept_float") is not None for r in records):  # an int8 / qat file was written
+        from edgetl.measure.sysinfo import collect, int8_note
+
+        note = int8_note(collect())
+        if note:
+            console.print(f"[yellow]note:[/] {note} (no VNNI / AMX / dotprod / i8mm in this CPU's flags).")
 
 
-def print_auto(record: dict) -> None:
+def print_kept(record: dict) -> None:
+    """What an int8 file keeps in float and why (``keep_float.fast_int8``)."""
+    from edgetl.tflite.auto_float import short
+
+    kept = record["kept_float"]
+    console.print(f"{record['file']} keeps in float: {', '.join(map(short, kept['keep_float'])) or 'nothing'}")
+    for reason in kept.get("reasons") or []:
+        console.print(f"  - {reason}")
+
+
+def print_auto(record: dict, console) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
     from rich.table import Table
 
@@ -164,7 +209,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     from edgetl.stages.prune import prune_run
 
     with console.status("pruning (fine-tuning with the sparsity schedule)..."):
-        r = prune_run(run_dir, sparsity=sparsity, epochs=epochs, data=data)
+        r = prune_run(PruneConfig(run=run_dir, sparsity=sparsity, epochs=epochs, data=data))
     if as_json:
         emit_json(r)
     t = Table(title=f"edgetl prune {run_dir} -> {r['file']}")
@@ -176,7 +221,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     t.add_row("gzipped float32 TFLite: pruned / unpruned MB", f"{r['tflite_gzip_mb']:.3f} / {r['unpruned_tflite_gzip_mb']:.3f}")
     t.add_row("test accuracy: pruned / unpruned", f"{_fmt(r['accuracy'], '.3f')} / {_fmt(r['keras_accuracy'], '.3f')}")
     t.add_row("seconds", f"{r['seconds']:.1f}")
-    console.print(t)
+    results_console(as_json).print(t)
 
 
 @click.command("convert")
@@ -184,11 +229,10 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
 @click.option("--to", "targets", multiple=True, type=click.Choice(CONVERT_TARGETS),
               help="tflite (float32) and/or onnx (float + int8) [default: both].")
 @click_options(ConvertConfig)
-@click_options(QuantizeConfig, only=("calibration_images",))
 @_common
 @user_errors
 def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, model, min_agreement, parity_images,
-                as_json):
+                as_json, wide):
     """Convert a trained run to float TFLite and ONNX (float + int8), each with its contract, behind the parity gate.
 
     \b
@@ -205,11 +249,12 @@ def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, 
     from edgetl.stages.convert import convert_run
     from edgetl.cli.progress import progress_bar
 
-    agreement = parse_agreement(min_agreement)
+    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
+    cfg = ConvertConfig(run=run_dir, to=list(targets) or list(CONVERT_TARGETS), opset=opset, data=data,
+                        min_agreement=list(min_agreement), parity_images=parity_images, model=model,
+                        int8_method=int8_method, calibration_images=calibration_images)
     with progress_bar() as progress:
-        records = convert_run(run_dir, list(targets) or list(CONVERT_TARGETS), opset=opset, data=data, agreement=agreement,
-                              parity_images=parity_images, model=model, int8_method=int8_method,
-                              calibration_images=calibration_images, progress=steps(progress))
+        records = convert_run(cfg, progress=steps(progress))
     if as_json:
         emit_json(records)
-    print_artifacts(records, f"edgetl convert {run_dir}")
+    print_artifacts(records, f"edgetl convert {run_dir}", machine=as_json, wide=wide)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import console, emit_json, out, user_errors
 
 
 @click.command("recipes")
@@ -18,12 +18,12 @@ def recipes_cmd(as_json):
       edgetl run flowers_mobilenet_v2 --data photos/
     """
     from edgetl.pipeline.recipes import list_recipes
-    from edgetl.report.tables import print_table, rich_table
+    from edgetl.report.tables import show_table
 
     rows = list_recipes()
     if as_json:
         emit_json(rows)
         return
-    print_table(rich_table("edgetl recipes", [("name", "recipe"), ("backbone", "backbone"), ("data", "data"),
-                                              ("description", "what it makes")], rows))
+    show_table(out, "edgetl recipes", [("name", "recipe"), ("backbone", "backbone"), ("data", "data"),
+                                       ("description", "what it makes")], rows, drop=("data",))
     console.print("run one with: edgetl run NAME [--data DIR] (any recipe key as an --option)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import emit_json, results_console, user_errors
 from edgetl.pipeline.recipes import SCHEMA
 
 _NOT_OPTIONS = ("name", "description", "data_help", "android")
@@ -51,6 +51,7 @@ def run_cmd(recipe, out, force, android, until, as_json, **overrides):
     from edgetl.pipeline.runner import run_pipeline
     from edgetl.cli.progress import progress_bar
     from edgetl.pipeline.recipes import load_recipe, validate
+    from rich.markup import escape
 
     base, source = load_recipe(recipe)
     raw = dict(base)
@@ -69,10 +70,10 @@ def run_cmd(recipe, out, force, android, until, as_json, **overrides):
     out = out or f"runs/{cfg['name']}"
     with progress_bar() as progress:
         summary = run_pipeline(cfg, out, force=force, progress=progress,
-                               log=lambda m: progress.console.print(m), recipe_source=source, until=until)
+                               log=lambda m: progress.console.print(escape(m)), recipe_source=source, until=until)
     if as_json:
         emit_json(summary)
-    _print_summary(summary)
+    _print_summary(summary, results_console(as_json))
     if summary.get("refused"):
         import sys
 
@@ -101,7 +102,7 @@ def _check_data(cfg: dict) -> None:
     raise EdgetlError(f"data folder {src} not found.{hint} Pass --data DIR (one sub-folder per class).")
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, console) -> None:
     from rich.table import Table
 
     t = Table(title=f"edgetl run -> {summary['out']}")

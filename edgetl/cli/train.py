@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import console, emit_json, out, results_console, user_errors
 from edgetl.config.params import click_options
 from edgetl.config.stages import TrainConfig  # every option's default, type, range and help (generated below)
 
 
 @click.command("backbones")
 @click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+@click.option("--wide", is_flag=True, help="Show every column [default: the columns that fit the terminal].")
 @user_errors
-def backbones_cmd(as_json):
+def backbones_cmd(as_json, wide):
     """List the backbones with input sizes, parameters, depth and where their ImageNet weights come from.
 
     \b
@@ -43,16 +44,14 @@ def backbones_cmd(as_json):
     if as_json:
         emit_json(rows)
         return
-    from rich.table import Table
+    from edgetl.report.tables import show_table
 
-    t = Table(title="edgetl backbones")
-    for col in ("backbone", "default px", "min px", "alpha", "params (M)", "depth", "ImageNet weights"):
-        t.add_column(col)
-    for r, kind in zip(rows, kinds):
-        t.add_row(r["name"], str(r["default_size"]), str(r["min_size"]),
-                  ",".join(map(str, r["alphas"])) if r["alphas"] else "-", f"{r['params'] / 1e6:.1f}", str(r["depth"]),
-                  kind)
-    console.print(t)
+    cells = [{"name": r["name"], "default_px": str(r["default_size"]), "min_px": str(r["min_size"]),
+              "alphas": ",".join(map(str, r["alphas"])) if r["alphas"] else "-", "params_m": f"{r['params'] / 1e6:.1f}",
+              "depth": str(r["depth"]), "description": kind} for r, kind in zip(rows, kinds)]
+    show_table(out, "edgetl backbones", [("name", "backbone"), ("default_px", "default px"), ("min_px", "min px"),
+                                         ("alphas", "alpha"), ("params_m", "params (M)"), ("depth", "depth"),
+                                         ("description", "ImageNet weights")], cells, wide=wide, drop=("alphas",))
 
 
 
@@ -81,17 +80,19 @@ def train_cmd(as_json, force, **kw):
     from edgetl.cli.progress import progress_bar
     from edgetl.stages.train import TrainConfig, train
 
+    from rich.markup import escape
+
     cfg = TrainConfig(**kw)
     cfg.validate()  # a bad value is one line before any progress output
     with progress_bar() as progress:
-        result = train(cfg, progress=progress, log=lambda m: console.print(f"[bold yellow]{m}[/]"), force=force)
+        result = train(cfg, progress=progress, log=lambda m: console.print(f"[bold yellow]{escape(m)}[/]"), force=force)
     metrics = {k: v for k, v in result.items() if k not in ("history",)}
     if as_json:
         emit_json(metrics)
-    print_train_summary(result)
+    print_train_summary(result, machine=as_json)
 
 
-def print_train_summary(result: dict) -> None:
+def print_train_summary(result: dict, machine: bool = False) -> None:
     from rich.table import Table
 
     t = Table(title=f"trained {result['backbone']} -> {result['out']}")
@@ -114,4 +115,4 @@ def print_train_summary(result: dict) -> None:
     t.add_row("test figures from", str(d.get("test_from", "?")))
     t.add_row("params", f"{result['params']:,}")
     t.add_row("train time", f"{result['train_seconds']:.1f} s")
-    console.print(t)
+    results_console(machine).print(t)

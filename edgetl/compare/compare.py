@@ -130,6 +130,7 @@ def _convert(plans, work: Path, s: Settings, progress, log) -> tuple:
 
 def _benchmark(entries: list, twin, work: Path, s: Settings, progress) -> dict:
     """Every artifact benchmarked together (with data: ours on the run's test split, the reference pair apart)."""
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
 
     test_dir = None
@@ -143,8 +144,9 @@ def _benchmark(entries: list, twin, work: Path, s: Settings, progress) -> dict:
         paths = list(dict.fromkeys(p for p in paths if p))
         if not paths:
             continue
-        res = benchmark(paths, threads=(s.threads,), runs=s.runs, min_seconds=s.min_seconds, warmup=s.warmup, data=d,
-                        rounds=s.rounds, progress=progress)
+        cfg = BenchmarkConfig(threads=[s.threads], runs=s.runs, min_seconds=s.min_seconds, warmup=s.warmup,
+                              rounds=s.rounds)
+        res = benchmark(paths, cfg, data=d, progress=progress)
         rows += res["results"]
         system, settings = res["system"], res["settings"]
     return {"results": rows, "system": system, "settings": settings}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from edgetl.config.params import param, params
+from edgetl.formats.keep_float import DEFAULT as KEEP_FLOAT_DEFAULT
 from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help
 
 
@@ -111,7 +112,33 @@ class TrainConfig(DataConfig):
 
 
 @dataclass
-class PruneConfig:
+class RunConfig:
+    """What every stage after training reads: the run folder and, if it moved, its data."""
+    run: str = param("", "Run directory written by `edgetl train` (RUN_DIR).", recipe="", cli=False)
+    data: Optional[str] = param(None, "The run's data folder, if it moved.", recipe="", cli=False,
+                                default_help="the one in manifest.json")
+
+
+@dataclass
+class GateConfig(RunConfig):
+    """What every stage that writes gated artifacts (quantize, convert) reads beside the run."""
+    model: Optional[str] = param(None, "Keras model to convert instead of RUN_DIR/model.keras, e.g. "
+                                 "model_pruned.keras from `edgetl prune`.", recipe="", cli=False)
+    parity_images: Optional[int] = param(None, "Parity-gate images: a stratified seeded sample of the validation "
+                                         "split.", min=1, recipe="", cli=False,
+                                         default_help="the whole split up to 2000 images, else 1000")
+    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
+                                     "onnx:int8=0.9).", cli=False)
+
+
+@dataclass
+class CalibrationConfig:
+    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
+                                    "--int8-method ort).", min=1)
+
+
+@dataclass
+class PruneConfig(RunConfig):
     sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
                                       max_open=True, recipe="prune_sparsity", recipe_default=None,
                                       recipe_help="TFMOT low-magnitude pruning target; null: no pruning.")
@@ -119,22 +146,25 @@ class PruneConfig:
 
 
 @dataclass
-class QuantizeConfig:
+class QuantizeConfig(CalibrationConfig, GateConfig):
     modes: list[str] = param(list(DEFAULT_MODES), "TFLite modes (see `edgetl quantize --help`).", choices=MODES,
                              flag="--mode", recipe="quantize", cli=False)
-    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
-                                    "--int8-method ort).", min=1)
     io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
     qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
-    auto_keep_float: bool = param(False, "int8 keeps in float the ops that fall back from XNNPACK and the "
-                                  "quantization debugger's worst tensors (`edgetl quantize --auto`, rule in "
-                                  "docs/quantize.md).")
-    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
-                                     "onnx:int8=0.9).", cli=False)
+    keep_float: list[str] = param(list(KEEP_FLOAT_DEFAULT), "What int8 (and qat) keeps in float: 'fallback' = every op with "
+                                  "no int8 kernel in XNNPACK that cuts the graph (MobileNetV3's HARD_SWISH), found "
+                                  "by opening the int8 file with the runtime; 'none' = nothing (the plain int8 "
+                                  "file); or TFLite op names in capitals (HARD_SWISH, MEAN) / tensor names from "
+                                  "`edgetl benchmark --ops`, which replace the default (add 'fallback' to keep it). "
+                                  "Comma-separated or repeated; the file's contract and gate.json say what was kept "
+                                  "and why.", flag="--keep-float", cli=False)
+    auto_keep_float: bool = param(False, "int8 keeps in float, beside --keep-float, the ops that cut the graph "
+                                  "out of XNNPACK and the quantization debugger's worst tensors (`edgetl quantize "
+                                  "--auto`, rule in docs/quantize.md).")
 
 
 @dataclass
-class ConvertConfig:
+class ConvertConfig(CalibrationConfig, GateConfig):
     to: list[str] = param(["onnx"], "Extra formats written by `edgetl convert` (tflite: float32 TFLite; onnx: float "
                           "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
@@ -167,6 +197,41 @@ class ExportConfig:
     android: bool = param(False, "Export to android_demo's assets at the end of `edgetl run`.", cli=False)
     artifact: str = param("int8", "Which TFLite artifact of the run: a mode (see `edgetl quantize --help`; the "
                           "model_<mode>.tflite files in RUN_DIR) or a .tflite path.", recipe="android_artifact")
+
+
+@dataclass
+class SearchConfig(DataConfig):
+    """`edgetl search`: the model to ship within a latency and size budget (docs/search.md). Not a recipe stage."""
+
+    budget_ms: Optional[float] = param(None, "Latency budget: the pick's p50 (this machine's, or --latency-from's) must "
+                                       "be at most this many ms.", min=0, min_open=True, recipe="",
+                                       default_help="required")
+    max_mb: Optional[float] = param(None, "Size budget: the pick's .tflite file must be at most this many MB.", min=0,
+                                    min_open=True, recipe="")
+    threads: int = param(1, "Threads of the latency benchmark.", min=1, recipe="")
+    backbones: list[str] = param([], "Backbones to try (comma-separated; empty: every backbone of the registry with "
+                                 "ImageNet weights).", choices=_backbones, cli=False, recipe="")
+    alphas: list[float] = param([], "Width multipliers to try (comma-separated; empty: every one with ImageNet weights; "
+                                "backbones without a width multiplier are kept).", min=0, min_open=True, cli=False,
+                                recipe="")
+    sizes: list[int] = param([96, 128, 160, 192, 224], "Input sizes in px to try (comma-separated).", min=1, cli=False,
+                             recipe="")
+    folds: int = param(5, "Stratified cross-validation folds over the train + validation images.", min=2, recipe="")
+    calibration_images: int = param(100, "Training images that calibrate each candidate's int8 file.", min=1,
+                                    recipe="")
+    rounds: int = param(3, "Benchmark rounds interleaved across every candidate file.", min=1, recipe="")
+    min_seconds: float = param(1.0, "Timed seconds per file, at least (over all rounds).", min=0, recipe="")
+    latency_from: Optional[str] = param(None, "JSON of latencies measured elsewhere (format edgetl-latency/1, "
+                                        "docs/search.md): replaces this machine's benchmark.", recipe="")
+    download: bool = param(True, "Download missing ImageNet weights when online (else: only local weights).",
+                           recipe="")
+    weights_dir: Optional[str] = param(None, "Folder with keras.applications weight files [env: EDGETL_WEIGHTS_DIR].",
+                                       envvar="EDGETL_WEIGHTS_DIR", recipe="")
+    cache_dir: Optional[str] = param(None, "Folder of the on-disk phase-1 feature cache (shared with `edgetl train`).",
+                                     envvar="EDGETL_CACHE_DIR", recipe="",
+                                     default_help="$EDGETL_CACHE_DIR or ~/.cache/edgetl")
+    out: str = param("runs/search", "Folder for search.json, the candidate files and recipe.yaml (a rerun resumes).",
+                     recipe="")
 
 
 STAGE_CONFIGS = (("data", DataConfig), ("train", TrainConfig), ("prune", PruneConfig), ("quantize", QuantizeConfig),

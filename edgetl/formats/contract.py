@@ -63,6 +63,7 @@ class Contract:
     positive_label: Optional[str] = None  # binary decision: this class when its probability >= threshold
     threshold: Optional[float] = None
     source_model: Optional[dict] = None  # {"file", "sha256"} of the Keras model this artifact came from (RunDir)
+    kept_float: Optional[dict] = None  # int8: {"keep_float": ops/tensors left in float, "reasons": why} (selective)
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -93,6 +94,7 @@ class Contract:
             **({"decision": {"positive_label": self.positive_label, "threshold": float(self.threshold)}}
                if self.threshold is not None else {}),
             **({"source_model": dict(self.source_model)} if self.source_model else {}),
+            **({"kept_float": dict(self.kept_float)} if self.kept_float is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -122,6 +124,7 @@ class Contract:
                 positive_label=(d.get("decision") or {}).get("positive_label"),
                 threshold=(d.get("decision") or {}).get("threshold"),
                 source_model=d.get("source_model") if isinstance(d.get("source_model"), dict) else None,
+                kept_float=d.get("kept_float") if isinstance(d.get("kept_float"), dict) else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise EdgetlError(f"not an edgetl contract (missing or bad field {e}); re-export the artifact with edgetl") from e

@@ -27,7 +27,7 @@ from typing import Optional
 import flatbuffers
 
 from edgetl.errors import EdgetlError
-from edgetl.formats import metadata_schema_py_generated as md
+from edgetl._vendor import metadata_schema_py_generated as md
 from edgetl.formats.contract import Contract
 
 METADATA_NAME = "TFLITE_METADATA"

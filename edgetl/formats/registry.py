@@ -88,6 +88,7 @@ class ArtifactFormat:
     default_quantize: bool = False  # in a recipe's default `quantize:` list
     android: bool = False  # `export android` can ship it (the app runs LiteRT)
     refusal_hint: str = "use a float mode"  # what to try when the parity gate refuses a file of this format
+    int8_kernels: bool = False  # runs XNNPACK's int8 kernels: ops without one stay float by default (--keep-float)
 
     def file_name(self, stem: str = "model") -> str:
         return f"{stem}{self.suffix}"
@@ -121,11 +122,12 @@ FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
                    refusal_hint="use float32 (float16 rounding moved near-ties)"),
     ArtifactFormat("tflite:int8", "_int8.tflite", "tflite", "int8", QUANT_AGREEMENT,
                    "int8 weights and activations (full integer)", _int8, io=IO_TYPES, calibration=True,
-                   compare_label="int8", default_quantize=True, android=True, refusal_hint=_INT8_HINT),
+                   compare_label="int8", default_quantize=True, android=True, refusal_hint=_INT8_HINT,
+                   int8_kernels=True),
     ArtifactFormat("tflite:qat", "_qat.tflite", "tflite", "qat", QUANT_AGREEMENT,
                    "int8 weights and activations after quantization-aware training", _int8, io=IO_TYPES,
                    calibration=True, training=True, android=True,
-                   refusal_hint="fine-tune longer (--qat-epochs) or use --mode int8"),
+                   refusal_hint="fine-tune longer (--qat-epochs) or use --mode int8", int8_kernels=True),
     ArtifactFormat("tflite:int16x8", "_int16x8.tflite", "tflite", "int16x8", INT16_AGREEMENT,
                    "int16 activations, int8 weights (when int8 loses too much accuracy)", _int16x8, calibration=True,
                    android=True, refusal_hint="calibrate on more images (--calibration-images) or use float16"),

@@ -67,20 +67,15 @@ def _check_training(recipe: dict, out: Path) -> None:
 def _prune(ctx: Context) -> dict:
     from edgetl.stages.prune import prune_run
 
-    r = ctx.recipe
-    return prune_run(ctx.out, sparsity=r["prune_sparsity"], epochs=r["prune_epochs"])
+    return prune_run(from_recipe(PruneConfig, ctx.recipe, run=str(ctx.out)))
 
 
 def _quantize(ctx: Context) -> dict:
     from edgetl.stages.quantize import quantize_run
 
-    r = ctx.recipe
-    from edgetl.formats.registry import parse_agreement
-
-    rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
-                        qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
-                        progress=steps(ctx.progress, "quantize"), keep_going=True,
-                        auto=bool(r["auto_keep_float"]) and "int8" in r["quantize"])
+    cfg = from_recipe(QuantizeConfig, ctx.recipe, run=str(ctx.out))
+    cfg.auto_keep_float = cfg.auto_keep_float and "int8" in cfg.modes  # the recipe's --auto applies to its int8 only
+    rows = quantize_run(cfg, progress=steps(ctx.progress, "quantize"), keep_going=True)
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
@@ -91,14 +86,13 @@ def _convert(ctx: Context) -> dict:
     from edgetl.stages.convert import convert_run
 
     r = ctx.recipe
-    from edgetl.formats.registry import parse_agreement
-
     to = convert_targets(r)
     if not to:
         ctx.log("stage convert: every format of " + ", ".join(r["convert"]) + " was written by the quantize stage")
         return {"artifacts": []}
-    rows = convert_run(ctx.out, to=to, opset=r["opset"], agreement=parse_agreement(r["min_agreement"]),
-                       int8_method=r["int8_method"], progress=steps(ctx.progress, "convert"), keep_going=True)
+    cfg = from_recipe(ConvertConfig, r, run=str(ctx.out))
+    cfg.to = to
+    rows = convert_run(cfg, progress=steps(ctx.progress, "convert"), keep_going=True)
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
@@ -117,9 +111,7 @@ def convert_targets(recipe: dict) -> list:
 def _benchmark(ctx: Context) -> dict:
     from edgetl.measure.bench import benchmark
 
-    r = ctx.recipe
-    return benchmark([ctx.out], threads=tuple(r["threads"]), runs=r["runs"], min_seconds=r["min_seconds"],
-                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress,
+    return benchmark([ctx.out], from_recipe(BenchmarkConfig, ctx.recipe), progress=ctx.progress,
                      ops=True, ops_per_op=False)  # op coverage for report.md; per-op-type timing is the slow part
 
 
@@ -147,7 +139,6 @@ def _android(ctx: Context) -> dict:
 
 
 TRAIN_KEYS = recipe_keys(TrainParams)  # the training stage's fingerprint: every recipe key of its config
-_GATE_KEYS = ("min_agreement",)  # the parity-gate thresholds: a QuantizeConfig key that every gated stage reads
 
 # Each stage's fingerprint is every recipe key of its config (edgetl/config/stages.py), never a hand-kept list:
 # a new parameter reruns its stage when its value changes.
@@ -155,7 +146,7 @@ STAGES = (
     Stage("train", TRAIN_KEYS, _train),
     Stage("prune", recipe_keys(PruneConfig), _prune, lambda r: r["prune_sparsity"] is not None),
     Stage("quantize", recipe_keys(QuantizeConfig), _quantize),
-    Stage("convert", recipe_keys(ConvertConfig) + _GATE_KEYS, _convert, lambda r: bool(r["convert"])),
+    Stage("convert", recipe_keys(ConvertConfig), _convert, lambda r: bool(r["convert"])),
     Stage("benchmark", recipe_keys(BenchmarkConfig), _benchmark),
     Stage("compare", recipe_keys(CompareConfig), _compare),
     Stage("report", (), _report),

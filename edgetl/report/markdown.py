@@ -265,7 +265,7 @@ def measured_notes_markdown(results: dict) -> list:
     from edgetl.measure.verdicts import speed_notes
 
     bench = results.get("benchmark") or {}
-    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [])]
+    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [], bench.get("system"))]
     md += [""] if md else []
     profiles = bench.get("ops") or []
     if profiles:

@@ -42,26 +42,114 @@ def _cells(row: dict, columns, full_error: bool = True) -> list:
     return [fmt(k, row.get(k)) for k, _ in columns]
 
 
-def rich_table(title: str, columns, rows: Sequence[dict], caption: Optional[str] = None):
-    from rich.table import Table
+# Columns of words that may wrap between words; every other cell (numbers, names, paths) stays on one line.
+PROSE_KEYS = ("description", "flags", "key_advantage", "use_case", "family", "error", "errors", "reasons", "note",
+              "fallback_summary", "top_ops")
+LEFT_KEYS = ("name", "backbone", "runtime", "artifact", "flags", "data", "description", "file", "format", "io", "gate",
+             "key_advantage", "use_case", "family", "tensor", "op", "class", "image", "label", "top", "stage", "status")
+# Benchmark columns left out first (first in this list, first out) when the table must fit a narrow terminal.
+BENCH_DROP = ("gzip_mb", "pct_peak", "gmacs", "macs", "peak_rss_mb", "first_ms", "init_ms", "std_ms", "mean_ms",
+              "p99_ms", "fps", "threads", "runtime", "p90_ms")
 
-    t = Table(title=title, caption=caption)
-    for key, header in columns:
-        t.add_column(header, justify="left" if key in ("name", "backbone", "runtime", "artifact", "flags", "data", "description") else "right",
-                     overflow="fold")
+
+def _plain_len(text: str) -> int:
+    from rich.text import Text
+
+    return Text.from_markup(text).cell_len
+
+
+def _min_width(key: str, header: str, cells: Sequence[str]) -> int:
+    """The narrowest a column may get without breaking a cell: its longest cell (prose: its longest word, up to 24)."""
+    words = header.split() or [""]
+    if key in PROSE_KEYS:
+        longest = max([len(w) for c in cells for w in c.split()] or [1])
+        return max(min(longest, 24), max(map(len, words)))
+    return max([_plain_len(c) for c in cells] + [max(map(len, words))])
+
+
+def fit_columns(columns, cells: Sequence[Sequence[str]], width: Optional[int], drop: Sequence[str] = ()) -> list:
+    """Indexes of the columns to show so the table fits ``width`` terminal columns (None: all of them).
+
+    Columns named in ``drop`` are left out in that order until it fits; the others are always shown (and may
+    then make the table wider than ``width``: a name is never cut).
+    """
+    keep = list(range(len(columns)))
+    if width is None:
+        return keep
+    mins = [_min_width(k, h, [row[i] for row in cells]) for i, (k, h) in enumerate(columns)]
+    order = [i for key in drop for i, (k, _) in enumerate(columns) if k == key]
+    while sum(mins[i] for i in keep) + 3 * len(keep) + 1 > width and order:
+        keep.remove(order.pop(0))
+    return keep
+
+
+def _widths(columns, cells: Sequence[Sequence[str]], width: Optional[int]) -> Optional[list]:
+    """Content widths that fit ``width``: every cell whole on one line (prose wraps between words), headers
+    whole when there is room, then prose columns widened. None when the table cannot fit or no width is given
+    (rich then lays it out: nothing is cut, a long name may fold)."""
+    if width is None:
+        return None
+    mins = [_min_width(k, h, [row[i] for row in cells]) for i, (k, h) in enumerate(columns)]
+    room = width - (sum(mins) + 3 * len(columns) + 1)
+    if room < 0:
+        return None
+    widths = list(mins)
+
+    def widen(i: int, want: int) -> None:
+        nonlocal room
+        extra = min(max(want - widths[i], 0), room)
+        widths[i] += extra
+        room -= extra
+
+    longest = [max([_plain_len(row[i]) for row in cells] + [0]) for i in range(len(columns))]
+    prose = [i for i, (key, _) in enumerate(columns) if key in PROSE_KEYS]
+    for i in prose:  # short prose on one line ("keras file")
+        widen(i, min(longest[i], 30))
+    for i, (_, header) in enumerate(columns):  # then headers on one line
+        widen(i, len(header))
+    for i in prose:  # then long prose on fewer lines
+        widen(i, longest[i])
+    return widths
+
+
+def rich_table(title: str, columns, rows: Sequence[dict], caption: Optional[str] = None,
+               width: Optional[int] = None, drop: Sequence[str] = ()):
+    """A rich table whose numbers and names never break across lines or get cut.
+
+    ``width``: fit that many terminal columns by leaving out ``drop`` columns (the caption names them and
+    ``--wide``); None shows every column.
+    """
+    from rich.markup import escape
+    from rich.table import Column, Table
+
+    keys = [k for k, _ in columns]
+    cells = []
     for row in rows:
-        cells = _cells(row, columns, full_error=False)
-        if row.get("error") and "error" not in [k for k, _ in columns]:
-            cells[1] = f"[red]{cells[1]}[/]"
-        t.add_row(*cells)
+        c = [escape(x) for x in _cells(row, columns, full_error=False)]
+        if row.get("error") and "error" not in keys:
+            c[1] = f"[red]{c[1]}[/]"
+        cells.append(c)
+    keep = fit_columns(columns, cells, width, drop)
+    hidden = [columns[i][1] for i in range(len(columns)) if i not in keep]
+    if hidden:
+        note = f"not shown at this width: {', '.join(hidden)} (--wide shows every column)"
+        caption = f"{caption}\n{note}" if caption else note
+    widths = _widths([columns[i] for i in keep], [[c[i] for i in keep] for c in cells], width)
+    cols = []
+    for j, i in enumerate(keep):
+        key, header = columns[i]
+        cols.append(Column(header, justify="left" if key in LEFT_KEYS else "right", overflow="fold",
+                           no_wrap=key not in PROSE_KEYS and widths is None, width=widths[j] if widths else None))
+    t = Table(*cols, title=title, caption=caption)
+    for c in cells:
+        t.add_row(*[c[i] for i in keep])
     return t
 
 
-def print_table(table) -> None:
-    """To stderr, through the one console (wide enough for the table when stderr is not a terminal)."""
-    from edgetl.console import console
-
-    console.print(table)
+def show_table(console, title: str, columns, rows: Sequence[dict], caption: Optional[str] = None, wide: bool = False,
+               drop: Sequence[str] = ()) -> None:
+    """Print ``rich_table`` fitted to ``console``'s width (every column with ``wide``)."""
+    console.print(rich_table(title, columns, rows, caption=caption, width=None if wide else console.width, drop=drop))
 
 
 def markdown_table(columns, rows: Sequence[dict]) -> str:
@@ -95,13 +183,25 @@ def compare_kinds(formats: Optional[Sequence[str]] = None) -> list:
 def measured_columns(formats: Optional[Sequence[str]] = None, accuracy: bool = False) -> list:
     """The measured compare table's columns: size, p50 (and accuracy) per format, from the registry."""
     kinds = compare_kinds(formats)
-    cols = [("backbone", "backbone"), ("input_size", "px"), ("depth", "depth (weight layers)"), ("params", "params")]
+    cols = [("backbone", "backbone"), ("alpha", "alpha"), ("input_size", "px"), ("depth", "depth (weight layers)"),
+            ("params", "params")]
     cols += [(f"{k}_mb", f"{label} MB") for k, label in kinds]
     cols += [(f"{k}_p50_ms", f"{label} p50 ms") for k, label in kinds]
     cols += [("fps_int8", "int8 FPS")]
     if accuracy:
         cols += [("artifact_params", "trained params")] + [(f"{k}_accuracy", f"{label} acc") for k, label in kinds]
     return cols + [("flags", "seed vs measured")]
+
+
+def measured_drop(columns) -> list:
+    """The measured compare table's columns in the order a narrow terminal leaves them out: the first format's
+    size and latency (and accuracy) and the flags stay."""
+    keys = [k for k, _ in columns]
+    mb = [k for k in keys if k.endswith("_mb")]
+    p50 = [k for k in keys if k.endswith("_p50_ms")]
+    acc = [k for k in keys if k.endswith("_accuracy")]
+    return (["fps_int8", "artifact_params", "depth"] + mb[:0:-1] + p50[:1:-1] + acc[:1:-1] + ["alpha"]
+            + p50[1:2] + acc[1:2])
 
 
 def measured_keys(formats: Optional[Sequence[str]] = None) -> list:

@@ -18,7 +18,7 @@ so a record never describes a different file): report, compare and inspect read 
 """
 from __future__ import annotations
 
-import hashlib
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgetl.errors import EdgetlError
+from edgetl.fsutil import file_sha256
 
 GATE_CONFIDENCE = 0.95
 WHOLE_SPLIT_MAX = 2000  # validation splits up to this size are used whole by default
@@ -313,14 +314,6 @@ RECORD_KEYS = ("format", "gate", "agreement", "agreement_low", "agreement_high",
                "accuracy_n", "keras_accuracy", "mcnemar_p")
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_record(runner, fmt, rec: dict) -> Path:
     """Add this check to ARTIFACT_DIR/gate.json under the artifact's final file name.
 
@@ -339,7 +332,7 @@ def save_record(runner, fmt, rec: dict) -> Path:
         records = {}
     entry = {k: rec.get(k) for k in RECORD_KEYS}
     entry["format"] = getattr(fmt, "name", None)
-    entry["sha256"] = None if rec["gate"] == "refuse" else sha256_file(runner.path)
+    entry["sha256"] = None if rec["gate"] == "refuse" else file_sha256(runner.path)
     records[name] = entry
     write_json(path, records)
     return path
@@ -373,6 +366,6 @@ def record_for(artifact) -> Optional[dict]:
     """The saved gate record of ``artifact`` when it still describes this very file (same sha256), else None."""
     artifact = Path(artifact)
     rec = load_records(artifact.parent).get(artifact.name)
-    if not rec or not artifact.is_file() or rec.get("sha256") != sha256_file(artifact):
+    if not rec or not artifact.is_file() or rec.get("sha256") != file_sha256(artifact):
         return None
     return rec

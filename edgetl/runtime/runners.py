@@ -82,13 +82,18 @@ class Runner:
 class TFLiteRunner(Runner):
     runtime = "tflite"
 
-    def __init__(self, path, contract: Optional[Contract] = None, labels=None, threads: Optional[int] = None, xnnpack: bool = True):
+    def __init__(self, path, contract: Optional[Contract] = None, labels=None, threads: Optional[int] = None, xnnpack: bool = True,
+                 preserve_tensors: bool = False):
+        """``preserve_tensors``: keep every intermediate tensor readable after invoke (no XNNPACK; `edgetl search`
+        reads an int8 file's own pooled features this way)."""
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         path = Path(path)
         kwargs = {"num_threads": threads} if threads else {}
-        if not xnnpack:
+        if not xnnpack or preserve_tensors:
             kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        if preserve_tensors:
+            kwargs["experimental_preserve_all_tensors"] = True
         try:
             self.interpreter = Interpreter(model_path=str(path), **kwargs)
             self.interpreter.allocate_tensors()

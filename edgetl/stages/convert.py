@@ -10,13 +10,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from edgetl import _tf
-from edgetl.config.stages import INT8_ONNX_METHODS
-from edgetl.formats.registry import CONVERT_TARGETS, ONNX_CONTRACT_KEY, check_targets, get_format, stem_of, target_formats
+from edgetl.config.stages import INT8_ONNX_METHODS, ConvertConfig
+from edgetl.formats.registry import (ONNX_CONTRACT_KEY, check_targets, get_format, parse_agreement, stem_of,
+                                    target_formats)
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, gzip_mb
@@ -339,10 +340,9 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
 
 
 @locks_run("edgetl convert")
-def convert_run(run_dir, to: Sequence[str] = CONVERT_TARGETS, opset: int = 17, data: Optional[str] = None, *,
-                agreement: Optional[dict] = None, parity_images: Optional[int] = None, model: Optional[str] = None,
-                int8_method: str = "tflite", calibration_images: int = 200, progress=None, keep_going: bool = False) -> list:
-    """`edgetl convert`: every format of each ``to`` target in the registry: float TFLite
+def convert_run(cfg: ConvertConfig, *, progress=None, keep_going: bool = False) -> list:
+    """`edgetl convert`: every format of each ``cfg.to`` target in the registry (every parameter, its default and
+    its help is ``ConvertConfig``'s): float TFLite
     (``<stem>_float32.tflite``), float ONNX (``<stem>.onnx``) and int8 ONNX (``<stem>_int8.onnx``).
 
     ``int8_method``: "tflite" (default; tf2onnx from ``<stem>_int8.tflite``, written and gated by
@@ -352,7 +352,9 @@ def convert_run(run_dir, to: Sequence[str] = CONVERT_TARGETS, opset: int = 17, d
     ``keep_going``: a format that fails or is refused by the gate gets a record with "error" and the
     others go on (`edgetl run` uses this), as in ``quantize_run``.
     """
-    run = RunDir(run_dir)
+    to, opset, int8_method, calibration_images = cfg.to, cfg.opset, cfg.int8_method, cfg.calibration_images
+    model, data, parity_images, agreement = cfg.model, cfg.data, cfg.parity_images, parse_agreement(cfg.min_agreement)
+    run = RunDir(cfg.run)
     to = check_targets(to)
     if int8_method not in INT8_ONNX_METHODS:
         raise EdgetlError(f"--int8-method {int8_method} is unknown; choose one of: {', '.join(INT8_ONNX_METHODS)}")

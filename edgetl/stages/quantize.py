@@ -6,15 +6,16 @@ adds quantization-aware training and the run level: the run's model, data, calib
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
-from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
-from edgetl.tflite.converter import check_modes, convert_bytes, convert_tflite, failed_record, trace, write_tflite
+from edgetl.config.stages import QuantizeConfig
+from edgetl.formats.registry import check_io, parse_agreement, stem_of, tflite_format
+from edgetl.tflite.converter import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
 from edgetl.training.finetune import fine_tune
 
@@ -115,14 +116,14 @@ def qat_finetune(q, model, contract: Contract, splits, calibration: np.ndarray, 
 # ---- the run-directory level ---------------------------------------------------------------------
 
 @locks_run("edgetl quantize")
-def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
-                 data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
-                 progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
-                 keep_float: Sequence[str] = (), auto: bool = False) -> list:
-    """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
+def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, keep_going: bool = False) -> list:
+    """Quantize the run ``cfg.run``'s model (``cfg.model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in
+    each mode of ``cfg.modes``; every parameter, its default and its help is ``QuantizeConfig``'s.
 
-    ``keep_float``: op names (HARD_SWISH) or tensor names the calibrated modes leave in float
-    (``edgetl.tflite.selective``). ``auto``: int8 also keeps in float what ``edgetl.tflite.auto_float``
+    ``keep_float``: what the calibrated modes leave in float (``edgetl.tflite.selective``): op names
+    (HARD_SWISH), tensor names, ``fallback`` (int8/qat: ops with no int8 kernel in XNNPACK that cut the graph)
+    or ``none``; None is the default, ``fallback``. What was kept and why is each int8 record's "kept_float"
+    (also in its contract and gate.json). ``auto``: int8 also keeps in float what ``edgetl.tflite.auto_float``
     chooses from the plain int8 file's op coverage and the quantization debugger's per-tensor error;
     the choice and its reasons are the int8 record's "auto_keep_float" (also saved in gate.json).
 
@@ -132,6 +133,10 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     test-split accuracy. Returns one record per mode. ``keep_going``: a mode that fails or is refused by
     the gate gets a record with "error" instead of stopping the others (`edgetl run` uses this).
     """
+    run_dir, modes, io, data, model, parity_images = cfg.run, cfg.modes, cfg.io, cfg.data, cfg.model, cfg.parity_images
+    calibration_images, qat_epochs, keep_float, auto = cfg.calibration_images, cfg.qat_epochs, cfg.keep_float, \
+        cfg.auto_keep_float
+    agreement = parse_agreement(cfg.min_agreement)
     run = RunDir(run_dir)
     modes = check_modes(modes)
     check_io(io)
@@ -143,6 +148,9 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         raise EdgetlError(f"--parity-images must be a positive number, got {parity_images}")
     if auto and "int8" not in modes:
         raise EdgetlError("--auto chooses what int8 keeps in float; add --mode int8")
+    from edgetl.formats.keep_float import resolve
+
+    resolve(keep_float)  # a bad --keep-float fails here, before any work
     model_path = run.resolve_model(model)
     contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
@@ -170,8 +178,10 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         cal = run.calibration(splits, calibration_images)
         q = qat_finetune(q, keras_model, contract, splits, cal, epochs=int(qat_epochs))
         try:
-            data_bytes = convert_bytes(trace(q, contract), mode, io=io, calibration=cal, contract=contract)
-            rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate)
+            data_bytes, kept = convert_mode(trace(q, contract), mode, keep_float, io=io, calibration=cal,
+                                            contract=contract)
+            rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate,
+                               kept_float=kept)
         except EdgetlError as e:
             if not keep_going:
                 raise
@@ -200,12 +210,14 @@ def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, ke
         if not keep_going:
             raise
         return failed_record(tflite_format("int8"), out_dir, stem, e)
-    chosen = list(dict.fromkeys(list(keep_float) + sel["keep_float"]))
+    from edgetl.formats.keep_float import FALLBACK, resolve
+
+    rule, names = resolve(keep_float)
+    chosen = list(dict.fromkeys(names + sel["keep_float"] + ([FALLBACK] if rule else [])))
     rec = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem, gate=gate,
                          progress=progress, keep_going=keep_going, keep_float=chosen)["int8"]
     rec["seconds"] = time.perf_counter() - t
-    rec["keep_float"] = chosen
     rec["auto_keep_float"] = sel
     if rec.get("artifact"):
-        annotate_record(rec["artifact"], keep_float=chosen, auto_keep_float=sel)
+        annotate_record(rec["artifact"], auto_keep_float=sel)
     return rec

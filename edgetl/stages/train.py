@@ -131,7 +131,7 @@ def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cf
         (ftr, ltr), (fva, lva) = feats["train"], feats["val"]
         if not tm.label_smoothing and len(np.unique(ltr)) == tm.n_classes:  # else Adam (below)
             t1 = time.perf_counter()
-            h = fit_linear_head(tm, np.asarray(ftr), ltr, np.asarray(fva), lva, cw)
+            h = fit_linear_head(tm, np.asarray(ftr), ltr, np.asarray(fva), lva, cw, progress=progress)
             return {**h, "phase": "feature_extraction", "feature_cache": True,
                     "feature_store": "disk" if cache is not None else "memory", "feature_cache_reused": reused,
                     "feature_cache_dir": str(cache.entry) if cache else None, "cache_seconds": round(cache_s, 2),
@@ -162,12 +162,15 @@ def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cf
 HEAD_C = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strengths tried for the linear head; 1.0 is scikit-learn's default
 
 
-def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None) -> dict:
+def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None, progress=None) -> dict:
     """Phase 1's head on cached features: a linear classifier on frozen features is a convex problem, so it is
     solved to convergence (L2-regularised logistic regression, L-BFGS) rather than by a few epochs of Adam, which
     underfit small sets (224 photos: validation loss still falling after 50 epochs) and stop on noise on larger
-    ones. The L2 strength with the lowest validation loss is kept (1.0 without a validation split)."""
+    ones. The L2 strength with the lowest validation loss is kept (1.0 without a validation split).
+    ``progress`` shows one step per L2 strength tried, with the elapsed time (a fit can take minutes)."""
     import warnings
+
+    from edgetl.progress import steps
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -180,12 +183,19 @@ def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None) ->
 
     names = [str(i) for i in range(tm.n_classes)]
     tried = {}
-    for c in HEAD_C if len(lva) else (1.0,):
+    strengths = HEAD_C if len(lva) else (1.0,)
+    step = steps(progress, "phase 1 head")
+    for i, c in enumerate(strengths):
+        if step:
+            step(f"logistic regression on {len(ftr)} x {ftr.shape[1]} features, C={c:g}", i, len(strengths))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight).fit(ftr, ltr)
         val = metrics_of(probs(clf, fva), lva, names) if len(lva) else {"loss": None, "accuracy": None}
         tried[c] = (val["loss"], clf, val["accuracy"])
+    if step:
+        step(f"logistic regression on {len(ftr)} x {ftr.shape[1]} features, C chosen on validation loss",
+             len(strengths), len(strengths))
     best = min(tried, key=lambda c: tried[c][0] if tried[c][0] is not None else 0.0)
     val_l, clf, val_acc = tried[best]
     dense = tm.head_layers[-1]

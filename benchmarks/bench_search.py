@@ -1,0 +1,91 @@
+"""`edgetl search` on ../shared/data/flower_photos: phase wall times, the front and the pick per budget.
+
+Runs the search with a cold feature cache (a fresh folder), then again with that cache warm into a new
+--out (features reused; CV, conversion and benchmark redone), and prints for each: the wall time of
+each phase (features, cv, convert, benchmark), the Pareto front, and the pick for budgets of 2, 5 and
+10 ms (the picks reuse the scored search: only the rule runs). Prints the host line with every figure.
+Goals (issue 21): the default search <= 15 min cold and <= 3 min warm on 2 cores.
+
+    python benchmarks/bench_search.py [--sizes 96,128,160,192,224] [--backbones ...] [--alphas ...] [--folds 5]
+                                      [--no-warm] [--out /tmp/bench_search]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data" / "flower_photos"
+WEIGHTS = SHARED / "weights" / "imagenet"
+
+
+def _list(kind):
+    return lambda s: [kind(x) for x in s.split(",") if x]
+
+
+def run(label: str, out: Path, cache: Path, args) -> dict:
+    from edgetl.choose.run import search
+    from edgetl.config.stages import SearchConfig
+
+    cfg = SearchConfig(data=str(args.data), weights_dir=str(WEIGHTS), download=False, budget_ms=10.0,
+                       backbones=args.backbones, alphas=args.alphas, sizes=args.sizes, folds=args.folds,
+                       cache_dir=str(cache), out=str(out))
+    t0 = time.perf_counter()
+    res = search(cfg, log=lambda m: print("  " + m, file=sys.stderr, flush=True))
+    wall = time.perf_counter() - t0
+    ph = res["phases_seconds"]
+    print(f"{label}: {wall:.0f} s wall for {len(res['candidates'])} files "
+          f"({len(res['candidates']) // 2} candidates x float32/int8); phases: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in ph.items()))
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--sizes", type=_list(int), default=[96, 128, 160, 192, 224])
+    ap.add_argument("--backbones", type=_list(str), default=[])
+    ap.add_argument("--alphas", type=_list(float), default=[])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--no-warm", action="store_true")
+    ap.add_argument("--out", default="/tmp/bench_search")
+    args = ap.parse_args()
+    if not Path(args.data).is_dir():
+        sys.exit(f"{args.data} is absent: real data lives in ../shared beside the project")
+    from edgetl.choose.front import pick
+    from edgetl.errors import EdgetlError
+    from edgetl.measure import sysinfo
+
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    print("host:", sysinfo.one_line(sysinfo.collect()))
+    print(f"data: {args.data}; sizes {args.sizes}; backbones {args.backbones or 'all with local weights'}; "
+          f"alphas {args.alphas or 'all'}; {args.folds} folds")
+    res = run("cold cache", out / "cold", out / "cache", args)
+    if not args.no_warm:
+        run("warm cache", out / "warm", out / "cache", args)
+    rows = {r["key"]: r for r in res["candidates"]}
+    print(f"\nfront (accuracy: {args.folds}-fold CV, Wilson 95%; p50 on this host, 1 thread):")
+    print(f"{'candidate':<26}{'precision':<10}{'accuracy [95%]':<24}{'p50 ms':>8}{'MB':>7}{'MMACs':>8}")
+    for k in res["front"]:
+        r = rows[k]
+        print(f"{r['candidate']:<26}{r['precision']:<10}{r['accuracy']:.3f} [{r['low']:.3f}, {r['high']:.3f}]    "
+              f"{r['p50_ms']:>8.2f}{r['size_mb']:>7.2f}{(r['macs'] or 0) / 1e6:>8.1f}")
+    for budget in (2.0, 5.0, 10.0):
+        try:
+            p, tied = pick(list(rows.values()), budget)
+            best = max((r for r in rows.values() if r["p50_ms"] <= budget), key=lambda r: r["accuracy"])
+            print(f"budget {budget:g} ms: pick {p['id']} {p['accuracy']:.3f} [{p['low']:.3f}, {p['high']:.3f}] "
+                  f"p50 {p['p50_ms']:.2f} ms {p['size_mb']:.2f} MB; most accurate within budget {best['id']} "
+                  f"{best['accuracy']:.3f} [{best['low']:.3f}, {best['high']:.3f}]; {len(tied)} tied")
+        except EdgetlError as e:
+            print(f"budget {budget:g} ms: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""`edgetl search`: the model to ship within a latency and size budget (edgetl.choose, docs/search.md)."""
+from __future__ import annotations
+
+import click
+
+from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.config.params import click_options
+from edgetl.config.stages import SearchConfig
+
+
+def _csv(kind):
+    def parse(ctx, param, value):
+        if value is None or value == "":
+            return []
+        try:
+            return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
+        except ValueError as e:
+            raise click.BadParameter(f"comma-separated {kind.__name__} values, got {value!r}") from e
+
+    return parse
+
+
+@click.command("search")
+@click_options(SearchConfig)
+@click.option("--backbones", callback=_csv(str), help="Backbones to try, comma-separated [default: every backbone "
+              "of the registry with ImageNet weights].")
+@click.option("--alphas", callback=_csv(float), help="Width multipliers to try, comma-separated [default: every one "
+              "with ImageNet weights; backbones without one are kept].")
+@click.option("--sizes", callback=_csv(int), default="96,128,160,192,224", show_default=True,
+              help="Input sizes in px, comma-separated.")
+@click.option("--json", "as_json", is_flag=True, help="Print search.json (candidates, front, pick, recipe) to stdout.")
+@user_errors
+def search_cmd(as_json, **kw):
+    """The most accurate model within --budget-ms (and --max-mb), on your photos, with 95% intervals.
+
+    \b
+    Every backbone x width x input size with ImageNet weights (narrow with --backbones, --alphas,
+    --sizes), each in float32 and int8: accuracy by K-fold cross-validation of the phase-1 head on
+    cached frozen features, latency by one interleaved benchmark of every file (or --latency-from),
+    size and MACs. Prints the Pareto front and the pick, writes OUT/search.json, the candidate files
+    in OUT/models and OUT/recipe.yaml (train it with the `edgetl run` line shown). A rerun resumes.
+
+    \b
+    Examples:
+      edgetl search --data photos/ --budget-ms 5
+      edgetl search --data ../shared/data/flowers_small --weights-dir ../shared/weights/imagenet \\
+                    --budget-ms 2 --backbones mobilenet,mobilenet_v2 --sizes 96,128 --folds 3 --out runs/search
+      edgetl search --data photos/ --budget-ms 20 --max-mb 2 --latency-from pixel7.json --out runs/search
+    """
+    from edgetl.cli.progress import progress_bar
+    from edgetl.choose.run import search
+
+    from edgetl.choose.run import validate
+
+    cfg = SearchConfig(**kw)
+    validate(cfg)  # a bad value is one line before any progress output
+    with progress_bar() as progress:
+        result = search(cfg, progress=progress, log=lambda m: progress.console.print(m, markup=False, highlight=False))
+    if as_json:
+        emit_json(result)
+    print_search(result)
+
+
+def _acc(r) -> str:
+    return f"{r['accuracy']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+def print_search(result: dict) -> None:
+    from rich.table import Table
+
+    rows = {r["key"]: r for r in result["candidates"]}
+    cfg = result["config"]
+    budget = f"{cfg['budget_ms']:g} ms" + (f", {cfg['max_mb']:g} MB" if cfg.get("max_mb") else "")
+    t = Table(title=f"accuracy / latency front ({len(result['front'])} of {len(rows)} files; budget {budget})",
+              caption=f"accuracy: {cfg['folds']}-fold cross-validated phase-1 head, Wilson 95% interval; "
+                      f"latency: {result['latency_device']}")
+    for col in ("candidate", "precision", "accuracy [95%]", "p50 ms", "size MB", "MMACs", "budget", ""):
+        t.add_column(col)
+    pick = result["pick"]["key"]
+    for key in result["front"]:
+        r = rows[key]
+        t.add_row(r["candidate"], r["precision"], _acc(r), f"{r['p50_ms']:.2f}", f"{r['size_mb']:.2f}",
+                  f"{r['macs'] / 1e6:.1f}" if r.get("macs") else "-", "ok" if r["meets_budget"] else "over",
+                  "[bold green]PICK[/]" if key == pick else "")
+    console.print(t)
+    p = result["pick"]
+    console.print(f"[bold]pick:[/] {p['id']}: accuracy {_acc(p)}, p50 {p['p50_ms']:.2f} ms, {p['size_mb']:.2f} MB"
+                  + (f"; tied with {len(p['tied_with'])} other file(s) inside the best one's interval: the fastest, "
+                     "then the smallest, wins" if p["tied_with"] else ""))
+    console.print(f"train it fully:  [bold]{result['run_line']}[/]")

@@ -1,0 +1,183 @@
+"""`edgetl search`, fast tier: the pick and tie rule, the Pareto front, the latency file, the grid, the
+cross-validation's bookkeeping, and bad input (one line, exit 2). The real search: test_search_e2e.py."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgetl.choose.candidates import grid
+from edgetl.choose.cv import check_folds, cross_validate, fold_ids, inner_split
+from edgetl.choose.front import pareto_front, pick
+from edgetl.choose.latency import LATENCY_FORMAT, latency_of, parse_latency
+from edgetl.errors import EdgetlError
+
+
+def row(id, acc, p50, mb=1.0, half=0.03):
+    return {"id": id, "key": id, "accuracy": acc, "low": acc - half, "high": acc + half, "p50_ms": p50, "size_mb": mb}
+
+
+# ---- front and pick ---------------------------------------------------------------------------------
+
+def test_front_drops_dominated_rows_and_sorts_by_latency():
+    rows = [row("a", 0.80, 1.0), row("b", 0.85, 2.0), row("c", 0.82, 3.0), row("d", 0.90, 5.0), row("e", 0.80, 1.5)]
+    assert [r["id"] for r in pareto_front(rows)] == ["a", "b", "d"]  # c: b is better and faster; e: a ties, faster
+
+
+def test_pick_is_most_accurate_within_budget_when_intervals_do_not_overlap():
+    rows = [row("fast", 0.70, 1.0), row("mid", 0.85, 4.0), row("slow", 0.95, 9.0)]
+    assert pick(rows, 5.0)[0]["id"] == "mid"
+    assert pick(rows, 10.0)[0]["id"] == "slow"
+    assert pick(rows, 1.0)[0]["id"] == "fast"
+
+
+def test_ties_within_the_best_interval_go_to_the_faster_then_the_smaller():
+    rows = [row("best", 0.90, 4.0, mb=3.0), row("tied_fast", 0.88, 2.0, mb=2.0),
+            row("tied_fast_small", 0.875, 2.0, mb=1.0), row("outside", 0.85, 0.5)]
+    chosen, tied = pick(rows, 5.0)
+    assert chosen["id"] == "tied_fast_small"  # inside [0.87, 0.93]; same p50 as tied_fast, smaller
+    assert {r["id"] for r in tied} == {"best", "tied_fast", "tied_fast_small"}  # 0.85 is outside the interval
+
+
+def test_pick_respects_the_size_budget():
+    rows = [row("big", 0.95, 1.0, mb=10.0), row("small", 0.80, 1.0, mb=1.0)]
+    assert pick(rows, 5.0, max_mb=2.0)[0]["id"] == "small"
+    with pytest.raises(EdgetlError, match="--max-mb 0.5.*smallest is small"):
+        pick(rows, 5.0, max_mb=0.5)
+
+
+def test_a_budget_no_row_meets_names_the_fastest_and_its_p50():
+    rows = [row("a", 0.9, 3.25), row("b", 0.8, 2.5)]
+    with pytest.raises(EdgetlError, match=r"--budget-ms 1: the fastest is b at p50 2.50 ms"):
+        pick(rows, 1.0)
+
+
+# ---- latency file ------------------------------------------------------------------------------------
+
+SHA = "ab" * 32
+
+
+def doc(**over):
+    d = {"format": LATENCY_FORMAT, "device": "Pixel 7", "models": [{"file": "m_int8.tflite", "sha256": SHA, "p50_ms": 3}]}
+    d.update(over)
+    return d
+
+
+def test_latency_file_matches_by_sha256_and_refuses_stale_names():
+    t = parse_latency(doc())
+    assert t["device"] == "Pixel 7"
+    assert latency_of(t, "renamed.tflite", SHA) == 3.0
+    assert latency_of(t, "other.tflite", "cd" * 32) is None
+    with pytest.raises(EdgetlError, match="measure the current files again"):
+        latency_of(t, "m_int8.tflite", "cd" * 32)
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"format": "edgetl-latency/2"}, '"format" must be'),
+    ({"device": ""}, '"device"'),
+    ({"models": []}, '"models"'),
+    ({"models": [{"file": "m.tflite", "sha256": "xyz", "p50_ms": 1}]}, "sha256"),
+    ({"models": [{"file": "m.tflite", "sha256": SHA, "p50_ms": -1}]}, "p50_ms"),
+    ({"models": [{"file": "m.tflite", "sha256": SHA, "p50_ms": "3"}]}, "p50_ms"),
+])
+def test_malformed_latency_files_are_refused(bad, msg):
+    with pytest.raises(EdgetlError, match=msg):
+        parse_latency(doc(**bad))
+
+
+# ---- grid ------------------------------------------------------------------------------------------------
+
+def test_grid_comes_from_the_registry_and_narrows():
+    from edgetl.backbones.registry import BACKBONES
+
+    every = grid([], [], [96])
+    names = {s.name for s, _, _ in every}
+    assert names == {n for n, s in BACKBONES.items() if s.weights_url or s.parts}  # alexnet has no ImageNet weights
+    narrow = grid(["mobilenet_v2", "vgg16"], [0.35], [96, 128])
+    assert [(s.name, a, z) for s, a, z in narrow] == [("mobilenet_v2", 0.35, 96), ("mobilenet_v2", 0.35, 128),
+                                                       ("vgg16", None, 96), ("vgg16", None, 128)]
+    with pytest.raises(EdgetlError, match="no public ImageNet weights"):
+        grid(["alexnet"], [], [96])
+
+
+# ---- cross-validation ---------------------------------------------------------------------------------
+
+def test_folds_are_stratified_and_every_image_is_predicted_once():
+    labels = np.repeat([0, 1, 2], [10, 20, 30])
+    f = fold_ids(labels, 5, seed=1)
+    for k in range(5):
+        assert np.bincount(labels[f == k]).tolist() == [2, 4, 6]
+    fi, vi = inner_split(labels, 0.2, seed=0)
+    assert len(set(fi) & set(vi)) == 0 and len(fi) + len(vi) == len(labels)
+    assert np.bincount(labels[vi]).tolist() == [2, 4, 6]
+
+
+def test_cross_validation_scores_held_out_images_only():
+    """A 'head' that memorises its training images and guesses class 0 elsewhere scores only the guess."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 50)
+    x = rng.normal(size=(100, 4)).astype(np.float32)
+    x[:, 0] = np.arange(100)  # an id per image
+
+    def fit(ftr, ltr, fva, lva):
+        seen = dict(zip(ftr[:, 0].tolist(), ltr.tolist()))
+        return lambda q: np.eye(2)[[seen.get(i, 0) for i in q[:, 0].tolist()]]
+
+    res = cross_validate(x, labels, fold_ids(labels, 5, 0), fit, 0.2, 0)
+    assert res["correct"] == 50 and res["n"] == 100 and res["accuracy"] == 0.5  # never credited for memorising
+    assert res["low"] < 0.5 < res["high"] and len(res["fold_accuracy"]) == 5
+
+
+def test_too_few_images_per_class_for_the_folds_is_one_line():
+    with pytest.raises(EdgetlError, match="class 'b' has 3 .* pass --folds 3"):
+        check_folds(np.array([0] * 10 + [1] * 3), 5, ["a", "b"])
+    with pytest.raises(EdgetlError, match="one class"):
+        check_folds(np.zeros(10, int), 5, ["a"])
+
+
+# ---- bad input through the CLI ------------------------------------------------------------------------------
+
+def cli(*args):
+    from edgetl.cli import main
+
+    r = CliRunner().invoke(main, ["search", *args])
+    return r.exit_code, r.output
+
+
+def test_cli_refuses_bad_input_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("EDGETL_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty keras cache
+    from PIL import Image
+
+    for c in "ab":
+        (tmp_path / "photos" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), (10, 20 * i, 30)).save(tmp_path / "photos" / c / f"{i}.png")
+    code, out = cli("--data", str(tmp_path / "photos"))
+    assert code == 2 and "--budget-ms is required" in out
+    code, out = cli("--data", str(tmp_path / "nowhere"), "--budget-ms", "5")
+    assert code == 2 and "nowhere" in out and "Traceback" not in out
+    bad = tmp_path / "lat.json"
+    bad.write_text("{not json")
+    code, out = cli("--data", str(tmp_path / "photos"), "--budget-ms", "5", "--latency-from", str(bad))
+    assert code == 2 and "not valid JSON" in out
+    bad.write_text(json.dumps(doc(format="other")))
+    code, out = cli("--data", str(tmp_path / "photos"), "--budget-ms", "5", "--latency-from", str(bad))
+    assert code == 2 and '"format" must be' in out
+    code, out = cli("--data", str(tmp_path / "photos"), "--budget-ms", "5", "--weights-dir", str(tmp_path),
+                    "--no-download", "--backbones", "mobilenet_v2", "--out", str(tmp_path / "out"))
+    assert code == 2 and "no ImageNet weights for any candidate" in out
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    code, out = cli("--data", str(tmp_path / "photos"), "--budget-ms", "0")
+    assert code == 2 and "--budget-ms" in out
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_one_class_is_refused(tmp_path):
+    (tmp_path / "one" / "daisy").mkdir(parents=True)
+    code, out = cli("--data", str(tmp_path / "one"), "--budget-ms", "5", "--out", str(tmp_path / "o"))
+    assert code == 2 and "single class" in out and "Traceback" not in out, out
+    assert not (tmp_path / "o").exists()
+    assert len(out.strip().splitlines()) == 1

@@ -1,0 +1,54 @@
+"""`edgetl search` end to end on flowers_small: two small candidates, 3 folds (slow tier)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+pytestmark = pytest.mark.slow
+
+
+def test_search_end_to_end_picks_within_budget_and_writes_a_recipe(tmp_path, flowers, weights_dir):
+    from edgetl.cli import main
+
+    out = tmp_path / "search"
+    args = ["search", "--data", str(flowers), "--weights-dir", str(weights_dir), "--no-download",
+            "--backbones", "mobilenet_v2,mobilenet", "--alphas", "0.35,0.25", "--sizes", "96", "--folds", "3",
+            "--rounds", "2", "--min-seconds", "0.3", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    r = CliRunner().invoke(main, args + ["--budget-ms", "1000", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "search.json").read_text())
+    rows = {c["key"]: c for c in res["candidates"]}
+    assert set(rows) == {f"{c}:{p}" for c in ("mobilenet_v2_a0.35_96", "mobilenet_a0.25_96") for p in ("float32", "int8")}
+    for c in rows.values():
+        assert c["low"] <= c["accuracy"] <= c["high"] and c["n"] > 100 and len(c["fold_accuracy"]) == 3
+        assert c["p50_ms"] > 0 and c["size_mb"] > 0 and c["macs"] > 1e6 and (out / "models" / c["file"]).is_file()
+        assert c["accuracy"] > 1 / 5 + 0.15, c  # ImageNet features on 5 flower classes: far above chance
+    assert set(res["front"]) <= set(rows) and res["front"]
+    p = res["pick"]
+    assert p["p50_ms"] <= 1000 and p["key"] in res["front"]
+    best = max(rows.values(), key=lambda c: c["accuracy"])
+    assert best["low"] <= p["accuracy"] <= best["high"]  # every row meets 1000 ms: the pick ties with the best
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert (recipe["backbone"], recipe["alpha"], recipe["input_size"]) == (p["backbone"], p["alpha"], p["input_size"])
+    assert res["run_line"] == f"edgetl run {out / 'recipe.yaml'}"
+    assert p["precision"] in recipe["quantize"]
+
+    # a rerun with a tight budget reuses every score and measurement, and names the fastest file
+    fastest = min(rows.values(), key=lambda c: c["p50_ms"])
+    r = CliRunner().invoke(main, args + ["--budget-ms", str(fastest["p50_ms"] / 2)])
+    assert r.exit_code == 2, r.output
+    assert f"the fastest is {fastest['id']}" in r.output and "scored before" in r.output
+    assert "benchmarking" not in r.output
+
+    # latencies measured elsewhere replace this machine's
+    lat = tmp_path / "phone.json"
+    lat.write_text(json.dumps({"format": "edgetl-latency/1", "device": "test phone", "models": [
+        {"file": c["file"], "sha256": c["sha256"], "p50_ms": 5.0 if c["precision"] == "int8" else 50.0}
+        for c in rows.values()]}))
+    r = CliRunner().invoke(main, args + ["--budget-ms", "10", "--latency-from", str(lat), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "search.json").read_text())
+    assert res["latency_device"] == "test phone" and res["pick"]["precision"] == "int8"

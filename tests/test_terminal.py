@@ -1,0 +1,245 @@
+"""Issue 20: a terminal that stays clean. Results on stdout, everything else on stderr; --json is one document."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import urllib.error
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import PROJECT
+from edgetl.cli import main
+
+
+def cli(*args, **kw):
+    return CliRunner().invoke(main, [str(a) for a in args], **kw)
+
+
+@pytest.mark.parametrize("cmd, needle", [("backbones", "mobilenet_v2"), ("recipes", "flowers_mobilenet_v2")])
+def test_tables_go_to_stdout_so_redirects_and_grep_work(cmd, needle):
+    r = cli(cmd)
+    assert r.exit_code == 0, r.output
+    assert needle in r.stdout and f"edgetl {cmd}" in r.stdout and needle not in r.stderr  # hints may go to stderr
+    assert any(needle in line for line in r.stdout.splitlines())  # `| grep` finds it on one line
+
+
+@pytest.mark.parametrize("cmd", ["backbones", "recipes"])
+def test_json_is_the_whole_of_stdout(cmd):
+    r = cli(cmd, "--json")
+    assert r.exit_code == 0, r.output
+    assert isinstance(json.loads(r.stdout), list)
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def test_stray_stdout_writes_python_and_native_go_to_stderr_while_a_command_runs():
+    """What a library prints (Keras's "Downloading data from ...") or native code writes to fd 1 never reaches stdout."""
+    script = textwrap.dedent("""
+        import os, click
+        from edgetl.cli.common import emit_json, out, user_errors
+
+        @click.command()
+        @user_errors
+        def cmd():
+            print("Downloading data from https://example.invalid/w.h5")
+            os.write(1, b"native noise on fd 1\\n")
+            emit_json({"ok": 1})
+            out.print("a table line")
+
+        cmd()
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc, _, rest = r.stdout.partition("\n}\n")
+    assert json.loads(doc + "\n}") == {"ok": 1} and rest.strip() == "a table line"
+    assert "Downloading data from" in r.stderr and "Downloading" not in r.stdout and "native noise" not in r.stdout
+
+
+def _keras_style_failure(url):
+    """The exception chain tf_keras.utils.get_file raises offline: a bare Exception raised while handling URLError."""
+    try:
+        try:
+            raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+        except urllib.error.URLError as e:
+            raise Exception(f"URL fetch failure on {url}: None -- {e.reason}")
+    except Exception as e:
+        return e
+
+
+def test_a_failed_download_names_the_url_whole_the_reason_the_file_and_weights_dir(monkeypatch, capsys, tmp_path):
+    from edgetl import _tf
+    from edgetl.backbones import weights
+    from edgetl.backbones.registry import get_backbone
+
+    spec = get_backbone("mobilenet_v2")
+    name = spec.weight_files(0.35, 96)[0]
+
+    class FakeUtils:
+        @staticmethod
+        def get_file(fname, origin, cache_subdir):
+            print(f"Downloading data from {origin}")
+            raise _keras_style_failure(origin)
+
+    class FakeKeras:
+        utils = FakeUtils
+
+    monkeypatch.setattr(_tf, "keras", lambda: FakeKeras)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv(weights.WEIGHTS_DIR_ENV, raising=False)
+    resolved = weights.resolve_weights(spec, 0.35, 96, "auto")
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Downloading data from" in captured.err  # Keras's progress goes to stderr
+    msg = resolved.warning
+    assert resolved.path is None and spec.weights_url + name in msg  # the URL whole, not cut at 100 characters
+    assert "Temporary failure in name resolution" in msg and "URL fetch failure" not in msg
+    assert f"put {name} in" in msg and "--weights-dir" in msg and weights.WEIGHTS_DIR_ENV in msg
+    assert "--weights none" in msg
+
+
+def test_http_error_reason_reads_as_status():
+    from edgetl.backbones.weights import _reason
+
+    err = urllib.error.HTTPError("https://x/w.h5", 404, "Not Found", {}, None)
+    assert _reason(err) == "HTTP 404 Not Found"
+
+
+# --- tables at 80/100/120 columns: numbers and names whole, on one line -------------------------------------------
+
+def _render(table, width):
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None).print(table)
+    return buf.getvalue()
+
+
+def _bench_rows():
+    names = ["model_float32.tflite", "model_dynamic.tflite", "model_float16.tflite", "model_int8.tflite",
+             "model.onnx", "model_int8.onnx", "model.keras"]
+    rows = []
+    for i, name in enumerate(names):
+        rows.append({"name": name, "runtime": "onnxruntime" if name.endswith("onnx") else "tflite", "threads": 1,
+                     "init_ms": 149.04 + i, "first_ms": 12.34, "mean_ms": 49.04 + i, "std_ms": 0.1234,
+                     "p50_ms": 49.04 + i, "p90_ms": 51.27, "p99_ms": 123.4, "fps": 20.4, "size_mb": 1.726,
+                     "gzip_mb": 1.534, "peak_rss_mb": 143.2, "accuracy": 0.9504, "macs": 58_000_000, "gmacs": 1.18,
+                     "pct_peak": 12.0, "meets_budget": True})
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_benchmark_table_fits_and_never_splits_a_number_or_a_name(width):
+    from edgetl.report.tables import BENCH_COLUMNS, BENCH_DROP, _cells, rich_table
+
+    rows = _bench_rows()
+    text = _render(rich_table("edgetl benchmark", BENCH_COLUMNS, rows, width=width, drop=BENCH_DROP), width)
+    lines = text.splitlines()
+    assert max(len(ln) for ln in lines) <= width
+    shown_headers = [h for k, h in BENCH_COLUMNS if h.split()[0] in text]
+    assert "…" not in text
+    for row in rows:
+        line = next(ln for ln in lines if f" {row['name']} " in ln)  # the name whole, on its row's line
+        for key in ("p50_ms", "size_mb", "accuracy"):  # always shown, whole on that same line
+            assert _cells(row, [(key, key)])[0] in line, (key, line)
+    assert "--wide" in text if width < 120 else True
+    assert len(shown_headers) >= 5
+
+
+def test_benchmark_table_wide_shows_every_column():
+    from edgetl.report.tables import BENCH_COLUMNS, BENCH_DROP, rich_table
+
+    text = _render(rich_table("edgetl benchmark", BENCH_COLUMNS, _bench_rows(), width=None, drop=BENCH_DROP), 400)
+    assert all(h.split()[0] in text for _, h in BENCH_COLUMNS) and "not shown" not in text
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_quantize_table_keeps_file_format_agreement_and_gate_whole(width):
+    from edgetl.cli.quantize import ARTIFACT_COLUMNS, ARTIFACT_DROP, artifact_rows
+    from edgetl.report.tables import rich_table
+
+    records = [{"file": f"model_{m}.tflite", "format": f"tflite:{m}", "input_dtype": "uint8", "output_dtype": "uint8",
+                "size_mb": 0.532, "gzip_mb": 0.47, "accuracy": 0.9504, "keras_accuracy": 0.9511, "agreement": 0.987,
+                "agreement_low": 0.961, "agreement_high": 0.995, "parity_images": 225, "gate": gate,
+                "max_abs_diff": 0.0123, "seconds": 12.3}
+               for m, gate in (("float32", "pass"), ("int8", "inconclusive"), ("float16", "pass"))]
+    records.append({"file": "model_qat.tflite", "format": "tflite:qat", "skipped": "needs training data"})
+    text = _render(rich_table("edgetl quantize runs/x", ARTIFACT_COLUMNS, artifact_rows(records), width=width,
+                              drop=ARTIFACT_DROP), width)
+    lines = text.splitlines()
+    assert max(len(ln) for ln in lines) <= width and "…" not in text
+    for r in records[:3]:
+        line = next(ln for ln in lines if f" {r['file']} " in ln)
+        for cell in ("0.532", "98.7%", r["gate"]) + ((r["format"],) if width >= 100 else ()):
+            assert f" {cell} " in line, (cell, line)
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_recipes_and_backbones_names_are_never_broken(width, monkeypatch):
+    from edgetl.backbones.registry import BACKBONES
+    from edgetl.cli import common
+    from edgetl.pipeline.recipes import list_recipes
+
+    monkeypatch.setattr(common.out, "width", width)
+    for cmd, names in (("recipes", [r["name"] for r in list_recipes()]), ("backbones", list(BACKBONES))):
+        r = cli(cmd)
+        assert r.exit_code == 0, r.output
+        lines = r.stdout.splitlines()
+        assert max(len(ln) for ln in lines) <= width
+        for name in names:
+            assert any(f" {name} " in ln for ln in lines), (cmd, name)
+
+
+# --- library warnings: silenced unless --verbose -------------------------------------------------------------------
+
+LEAKED = [  # verbatim from TensorFlow 2.21 (tensorflow/lite/python/interpreter.py and convert.py)
+    "    Warning: tf.lite.Interpreter is deprecated and is scheduled for deletion in\n    TF 2.20. Please use the "
+    "LiteRT interpreter from the ai_edge_litert package.\n",
+    "Statistics for quantized inputs were expected, but not specified; continuing anyway.",
+]
+
+
+WARNING_SCRIPT = textwrap.dedent("""
+    import sys, warnings, click
+    from edgetl.cli.common import user_errors
+
+    @click.command()
+    @user_errors
+    def cmd():
+        for message in {leaked!r}:
+            warnings.warn(message, UserWarning)
+        warnings.warn("an edgetl-unknown library warning", UserWarning)
+
+    cmd()
+""").format(leaked=LEAKED)
+
+
+def test_known_library_warnings_are_silenced_and_shown_with_verbose():
+    env = {k: v for k, v in _env().items() if k not in ("EDGETL_VERBOSE", "PYTHONWARNINGS")}
+    r = subprocess.run([sys.executable, "-c", WARNING_SCRIPT], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "tf.lite.Interpreter" not in r.stderr and "Statistics for quantized" not in r.stderr
+    assert "an edgetl-unknown library warning" in r.stderr  # precise filters: an unknown warning still shows
+    r = subprocess.run([sys.executable, "-c", WARNING_SCRIPT], capture_output=True, text=True,
+                       env={**env, "EDGETL_VERBOSE": "1"}, timeout=60)
+    assert "tf.lite.Interpreter is deprecated" in r.stderr and "Statistics for quantized" in r.stderr
+
+
+@pytest.mark.slow
+def test_run_json_until_train_with_weights_auto_prints_only_json_on_stdout(tmp_path):
+    """The default path (--weights auto, no local weight file): Keras's download line must not precede the JSON."""
+    env = {**_env(), "KERAS_HOME": str(tmp_path / "keras"), "EDGETL_WEIGHTS_DIR": ""}
+    r = subprocess.run([sys.executable, "-m", "edgetl", "run", "--json", "--until", "train", "--out", tmp_path / "run",
+                        "--limit-images", "6", "--input-size", "48", "--epochs", "1", "--fine-tune-epochs", "0"],
+                       capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout)
+    assert summary["stages"]["train"]["status"] == "ran"
+    assert "Downloading data from" in r.stderr  # it tried (offline: then warned), on stderr
+    assert "edgetl run" in r.stderr  # the summary table, on stderr beside --json
