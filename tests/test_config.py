@@ -152,7 +152,7 @@ def test_smoothed_loss_matches_the_formula():
     import numpy as np
 
     from edgetl import _tf
-    from edgetl.stages.finetune import loss_for
+    from edgetl.training.finetune import loss_for
 
     keras = _tf.keras()
     inp = keras.Input((2,))

@@ -28,7 +28,7 @@ def _input_pipelines() -> tuple:
     return INPUT_PIPELINES
 
 
-STRATEGIES = ("none", "mirrored", "multiworker")  # --distribute (stages/distribute.py builds them)
+STRATEGIES = ("none", "mirrored", "multiworker")  # --distribute (training/distribute.py builds them)
 INT8_ONNX_METHODS = ("tflite", "ort")  # --int8-method: where the int8 ONNX file comes from (stages/convert.py)
 
 

@@ -55,7 +55,7 @@ class ModelInfo:
     @classmethod
     def for_contract(cls, contract: Contract, manifest: Optional[dict] = None) -> "ModelInfo":
         """Defaults from the contract and (when known) the run's manifest.json."""
-        from edgetl import __version__
+        from edgetl._version import __version__
 
         m = manifest or {}
         arch = contract.backbone or "model"

@@ -18,7 +18,7 @@ from edgetl.data.access import split_labels
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, gzip_mb
 from edgetl.rundir import RunDir, locks_run
-from edgetl.stages.finetune import fine_tune
+from edgetl.training.finetune import fine_tune
 
 PRUNED_MODEL_FILE = "model_pruned.keras"
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Dense": "kernel"}  # what TFMOT 0.8 prunes (not depthwise kernels)

@@ -17,7 +17,7 @@ from edgetl.config.stages import QuantizeConfig
 from edgetl.formats.registry import check_io, parse_agreement, stem_of, tflite_format
 from edgetl.tflite.converter import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
-from edgetl.stages.finetune import fine_tune
+from edgetl.training.finetune import fine_tune
 
 
 # ---- quantization-aware training -----------------------------------------------------------------

@@ -31,7 +31,7 @@ from edgetl.backbones.registry import BackboneSpec, build_base
 from edgetl.config.stages import TrainConfig  # noqa: F401 - the one training config, re-exported for the API
 from edgetl.formats.contract import Contract
 from edgetl.progress import keras_callback
-from edgetl.stages.finetune import compile_model
+from edgetl.training.finetune import compile_model
 from edgetl.data.access import is_streamed, open_splits, split_dataset
 from edgetl.data.access import predict_split as predict_split_with
 from edgetl.data.sources import Splits, check_source, class_weights
@@ -96,7 +96,7 @@ class TransferModel:
         return names
 
     def compile(self, model, lr: float) -> None:
-        # the fine-tuning set-up shared with prune and QAT (stages.finetune)
+        # the fine-tuning set-up shared with prune and QAT (training.finetune)
         compile_model(model, lr, label_smoothing=self.label_smoothing)
 
 
@@ -415,7 +415,7 @@ def check_out_folder(out, force: bool = False) -> Path:
 
 def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
     from edgetl.data.feature_cache import FeatureCache, cache_key, resolve_cache_dir
-    from edgetl.stages.distribute import make_distribution
+    from edgetl.training.distribute import make_distribution
 
     spec = cfg.validate()
     dist = make_distribution(cfg.distribute, cfg.distribute_timeout)  # first TensorFlow work (MultiWorker needs it)
