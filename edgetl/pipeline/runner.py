@@ -78,10 +78,12 @@ def _quantize(ctx: Context) -> dict:
     rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
                         qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
                         progress=steps(ctx.progress, "quantize"), keep_going=True,
-                        keep_float=r["keep_float"], auto=bool(r["auto_keep_float"]) and "int8" in r["quantize"])
+                        keep_float=r["keep_float"], max_drop=r["max_drop"], auto=bool(r["auto_keep_float"]) and "int8" in r["quantize"])
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
+        if row.get("max_drop_warning"):
+            ctx.log(f"[yellow]{row['file']}: {row['max_drop_warning']}[/]")
     return {"artifacts": rows}
 
 
@@ -150,7 +152,7 @@ STAGES = (
     Stage("train", TRAIN_KEYS, _train),
     Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
     Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs", "min_agreement", "keep_float",
-                       "auto_keep_float"), _quantize),
+                       "max_drop", "auto_keep_float"), _quantize),
     Stage("convert", ("convert", "opset", "int8_method", "min_agreement"), _convert, lambda r: bool(r["convert"])),
     Stage("benchmark", ("threads", "runs", "min_seconds", "warmup", "budget_ms", "bench_rounds"), _benchmark),
     Stage("compare", ("compare_backbones", "compare_input_size"), _compare),

@@ -118,7 +118,8 @@ def qat_finetune(q, model, contract: Contract, splits, calibration: np.ndarray, 
 def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
                  data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
                  progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
-                 keep_float: Optional[Sequence[str]] = None, auto: bool = False) -> list:
+                 keep_float: Optional[Sequence[str]] = None, auto: bool = False,
+                 max_drop: Optional[float] = None) -> list:
     """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
 
     ``keep_float``: what the calibrated modes leave in float (``edgetl.stages.selective``): op names
@@ -127,6 +128,9 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     (also in its contract and gate.json). ``auto``: int8 also keeps in float what ``edgetl.stages.auto_float``
     chooses from the plain int8 file's op coverage and the quantization debugger's per-tensor error;
     the choice and its reasons are the int8 record's "auto_keep_float" (also saved in gate.json).
+    ``max_drop``: int8's accuracy drop from float on the validation split, in points, is held within this limit by
+    putting the worst tensors back into float (``edgetl.stages.max_drop``); the steps are the int8 record's
+    "max_drop", a drop that does not fit is its "max_drop_warning" (naming --mode qat). None: not measured.
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
@@ -143,6 +147,8 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         raise EdgetlError(f"--qat-epochs must be 0 or more, got {qat_epochs}")
     if parity_images is not None and int(parity_images) <= 0:
         raise EdgetlError(f"--parity-images must be a positive number, got {parity_images}")
+    if max_drop is not None and not float(max_drop) >= 0:
+        raise EdgetlError(f"--max-drop must be 0 or more accuracy points, got {max_drop}")
     if auto and "int8" not in modes:
         raise EdgetlError("--auto chooses what int8 keeps in float; add --mode int8")
     from edgetl.formats.keep_float import resolve
@@ -167,6 +173,9 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         if auto:
             recs["int8"] = _auto_int8(keras_model, contract, run.path, cal, io, stem, gate, progress, keep_going,
                                       keep_float)
+        if max_drop is not None and "int8" in recs and recs["int8"].get("artifact"):
+            recs["int8"] = _max_drop_int8(recs["int8"], keras_model, contract, run.path, cal, io, stem, gate, splits,
+                                          float(max_drop), progress)
         records += [recs[m] for m in ptq]
     for mode in trained:
         if progress:
@@ -193,6 +202,64 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     return records
 
 
+def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, splits, limit, progress) -> dict:
+    """int8 within --max-drop: measure the written file on the validation split, put the worst tensors back into
+    float while it is above the limit (``max_drop.control``), rewrite the best file behind the gate."""
+    from edgetl.data.access import predict_split, split_labels
+    from edgetl.formats.keep_float import FALLBACK
+    from edgetl.measure.parity import annotate_record
+    from edgetl.measure.runtime import open_artifact
+    from edgetl.stages import max_drop as md
+
+    if splits is None or not len(split_labels(splits, "val")):
+        rec["max_drop"] = {"limit": limit, "verdict": "not measured", "message": "no validation images to measure on"}
+        return rec
+    if progress:
+        progress(f"int8 --max-drop {limit:g}: accuracy drop on the validation split", 0, 1)
+    ref_probs, labels = predict_split(gate.reference.predict, splits, "val", contract)
+    ref_ok = contract.decide(ref_probs) == np.asarray(labels)
+
+    def predict_val(runner):
+        return predict_split(runner.predict, splits, "val", runner.contract)
+
+    kept = list(rec.get("keep_float") or [])
+    rule = (rec.get("kept_float") or {}).get("rule") == FALLBACK
+    base = kept + ([FALLBACK] if rule else [])
+    convert_measure = md.measurer(keras_model, contract, cal, io, base, ref_ok, predict_val)
+
+    def measure(extra: list) -> dict:
+        if extra:
+            if progress:
+                progress(f"int8 --max-drop: {len(extra)} tensor(s) back in float", len(extra), md.MAX_STEPS)
+            return convert_measure(extra)
+        runner = open_artifact(rec["artifact"])  # the file as written: no second conversion
+        probs, got_labels = predict_val(runner)
+        return md.paired_drop(ref_ok, runner.contract.decide(probs) == np.asarray(got_labels))
+
+    result = md.control(measure, lambda: md.ranking(keras_model, contract, cal, io, kept), limit)
+    best = result["steps"][result["best"]]
+    if best["kept"]:
+        why = {t: f"put back into float by --max-drop {limit:g} (step {i + 1}: the worst remaining tensor by the "
+                  "quantization debugger's rmse/scale)" for i, t in enumerate(best["kept"])}
+        why.update({t: r.split(": ", 1)[1] for r in (rec.get("kept_float") or {}).get("reasons", [])
+                    for t in kept if r.startswith(f"{t}: ")})
+        try:
+            new = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem,
+                                 gate=gate, keep_float=base + best["kept"], keep_why=why)["int8"]
+        except EdgetlError as e:  # e.g. refused by the gate: the file already written stays, and says why
+            result["verdict"], result["best"] = "not applied", 0
+            result["message"] += f"; the better file was not written ({e}), the first one stays"
+        else:
+            new["seconds"] = (rec.get("seconds") or 0.0) + new["seconds"]
+            new.update({k: rec[k] for k in ("auto_keep_float",) if k in rec})
+            rec = new
+    rec["max_drop"] = result
+    if result["verdict"] != "fits":
+        rec["max_drop_warning"] = result["message"]
+    annotate_record(rec["artifact"], max_drop=result)
+    return rec
+
+
 def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float) -> dict:
     """int8 with --auto: measure, choose (``auto_float``), convert by the --keep-float path behind the gate."""
     from edgetl.measure.parity import annotate_record
@@ -211,8 +278,10 @@ def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, ke
 
     rule, names = resolve(keep_float)
     chosen = list(dict.fromkeys(names + sel["keep_float"] + ([FALLBACK] if rule else [])))
+    why = dict(zip(sel["keep_float"], [r.split(": ", 1)[1] for r in sel["reasons"][:len(sel["keep_float"])]]))
+    why = {k: f"--auto: {v}" for k, v in why.items() if k not in names}
     rec = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem, gate=gate,
-                         progress=progress, keep_going=keep_going, keep_float=chosen)["int8"]
+                         progress=progress, keep_going=keep_going, keep_float=chosen, keep_why=why)["int8"]
     rec["seconds"] = time.perf_counter() - t
     rec["auto_keep_float"] = sel
     if rec.get("artifact"):
