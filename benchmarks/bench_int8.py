@@ -113,11 +113,12 @@ def coverage_line(prof: dict) -> str:
 
 
 def part1(out: Path, rounds: int) -> None:
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
 
     files = build_files(out)
     paths = [p for v in files.values() for p in v.values()]
-    res = benchmark(paths, threads=[1], runs=60, min_seconds=2.0, rounds=rounds, ops=True)
+    res = benchmark(paths, BenchmarkConfig(threads=[1], runs=60, min_seconds=2.0, rounds=rounds), ops=True)
     rows = {r["artifact"]: r for r in res["results"]}
     profs = {p["artifact"]: p for p in res["ops"]}
     pk = res.get("peak") or {}
@@ -154,6 +155,7 @@ def edgetl(*args) -> subprocess.CompletedProcess:
 
 
 def part2(out: Path, rounds: int) -> None:
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
     from edgetl.runtime.parity import load_records
 
@@ -174,7 +176,7 @@ def part2(out: Path, rounds: int) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     gates = load_records(run)
     ours, f32 = run / "model_int8.tflite", run / "model_float32.tflite"
-    res = benchmark([ours, CORAL, f32], threads=[1], runs=100, min_seconds=3.0, rounds=rounds)
+    res = benchmark([ours, CORAL, f32], BenchmarkConfig(threads=[1], runs=100, min_seconds=3.0, rounds=rounds))
     rows = {Path(r["artifact"]).name if r["artifact"] != str(CORAL) else "google": r for r in res["results"]}
     o, g, f = rows["model_int8.tflite"], rows["google"], rows["model_float32.tflite"]
     print(f"\n== Part 2: MobileNetV2 1.0 224 on flower_photos, dequantized ImageNet weights, one benchmark run "

@@ -227,3 +227,108 @@ def test_default_int8_of_mobilenet_v3_keeps_hard_swish_float_and_none_writes_the
     assert load_records(tmp_path / "default")["model_int8.tflite"]["keep_float"] == ["HARD_SWISH"]
     rec, fallback, parts = files["plain"]
     assert rec["keep_float"] == [] and fallback.count("HARD_SWISH") >= 10 and parts > 10
+
+
+# ---- --max-drop (issue 19 item 2): the paired drop and the greedy put-back, on fake measurements ------------
+
+def test_paired_drop_counts_points_on_the_same_images_with_an_interval():
+    from edgetl.tflite.max_drop import paired_drop
+
+    ref = np.array([1] * 90 + [0] * 10, bool)
+    got = ref.copy()
+    got[:4] = False  # four images right in float, wrong in int8
+    got[95] = True  # one the other way
+    d = paired_drop(ref, got)
+    assert d["n"] == 100 and d["drop"] == pytest.approx(3.0) and d["low"] < 3.0 < d["high"]
+    assert d["float_acc"] == pytest.approx(0.9) and d["int8_acc"] == pytest.approx(0.87)
+    assert paired_drop(ref, ref)["drop"] == 0.0 and paired_drop(ref, ref)["high"] == 0.0
+
+
+def _drop(points, half=1.0):
+    return {"drop": points, "low": points - half, "high": points + half, "n": 200}
+
+
+def test_max_drop_puts_back_the_worst_tensors_until_the_drop_fits():
+    from edgetl.tflite.max_drop import control
+
+    drops = {(): 3.0, ("t1",): 2.0, ("t1", "t2"): 0.5}
+    asked = []
+    res = control(lambda extra: _drop(drops[tuple(extra)]), lambda: asked.append(1) or ["t1", "t2", "t3"], 1.0)
+    assert [s["kept"] for s in res["steps"]] == [[], ["t1"], ["t1", "t2"]] and res["best"] == 2
+    assert res["verdict"] == "fits" and "after putting 2 tensor(s) back into float" in res["message"] and asked == [1]
+    # within the limit at once: no ranking asked for, no step taken
+    asked.clear()
+    res = control(lambda extra: _drop(0.4), lambda: asked.append(1) or ["t1"], 1.0)
+    assert len(res["steps"]) == 1 and res["verdict"] == "fits" and asked == []
+
+
+def test_max_drop_that_cannot_fit_stops_at_the_cap_keeps_the_best_step_and_names_qat():
+    from edgetl.tflite.max_drop import control
+
+    drops = iter([4.0, 3.0, 3.5, 3.2])
+    res = control(lambda extra: _drop(next(drops)), lambda: ["a", "b", "c", "d", "e"], 1.0, max_steps=3)
+    assert len(res["steps"]) == 4 and res["best"] == 1 and res["steps"][1]["kept"] == ["a"]
+    assert res["verdict"] == "exceeds" and "--mode qat" in res["message"] and "+3.0 points" in res["message"]
+    wide = control(lambda extra: _drop(1.5, half=2.0), lambda: [], 1.0)  # nothing to put back; interval spans 1
+    assert wide["verdict"] == "above" and "interval includes the limit" in wide["message"]
+
+
+@pytest.mark.slow
+def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_real(tmp_path):
+    """A real untrained model (near-ties everywhere, so int8 flips many top-1s) judged against its own Keras
+    decisions: the drop is 100 - agreement; the loop converts, runs and records each step with LiteRT."""
+    import json
+
+    from edgetl import _tf
+    from edgetl.data.types import ImageSet, Splits
+    from edgetl.formats.contract import Contract
+    from edgetl.tflite.converter import convert_tflite
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
+    from edgetl.stages.quantize import _max_drop_int8
+
+    keras = _tf.keras()
+    _tf.set_seed(1)
+    x = inp = keras.Input((32, 32, 3))
+    for filters in (8, 16):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, x)
+    c = Contract(labels=list("abcd"), height=32, width=32, output_units=4)
+    pixels = np.random.default_rng(0).integers(0, 256, (120, 32, 32, 3), dtype=np.uint8)
+    labels = c.decide(model.predict(c.normalize(pixels), verbose=0))  # float is right on every image
+    val = ImageSet(pixels, labels)
+    splits = Splits(train=val, val=val, test=val, class_names=c.labels, source="synthetic", data_hash="x")
+    gate = Gate(KerasRunner(tmp_path / "model.keras", c, model=model), pixels, {"int8": 0.0}, pixels, labels,
+                "synthetic")
+    cal = pixels[:32]
+    rec = convert_tflite(model, c, ["int8"], tmp_path, calibration=cal, gate=gate)["int8"]
+    rec = _max_drop_int8(rec, model, c, tmp_path, cal, "uint8", "model", gate, splits, 0.0, None)
+    md = rec["max_drop"]
+    first = md["steps"][0]
+    assert first["n"] == 120 and first["kept"] == [] and first["float_acc"] == 1.0
+    assert first["drop"] == pytest.approx(100 * (1 - first["int8_acc"]))
+    assert first["drop"] > 0, "an untrained 4-class model should flip some top-1s in int8"
+    assert len(md["steps"]) >= 2 and all(len(s["kept"]) == i for i, s in enumerate(md["steps"]))
+    assert all(s["kept"][:-1] == p["kept"] for p, s in zip(md["steps"], md["steps"][1:]))  # one tensor a step
+    best = md["steps"][md["best"]]
+    assert best["drop"] == min(s["drop"] for s in md["steps"])
+    assert set(best["kept"]) <= set(rec["keep_float"])  # the best step's file is the one written
+    contract = json.loads((tmp_path / "model_int8.json").read_text())
+    assert set(best["kept"]) <= set(contract.get("kept_float", {}).get("keep_float", []))
+    assert load_records(tmp_path)["model_int8.tflite"]["max_drop"]["best"] == md["best"]
+    assert (md["verdict"] == "fits") == (best["drop"] <= 0.0) and (md["verdict"] == "fits" or "--mode qat" in md["message"])
+
+
+def test_max_drop_step_the_converter_refuses_is_recorded_and_ends_the_search():
+    from edgetl.errors import EdgetlError
+    from edgetl.tflite.max_drop import control
+
+    def measure(extra):
+        if extra:
+            raise EdgetlError("int8 with --keep-float t1 failed (no such node)")
+        return _drop(3.0)
+
+    res = control(measure, lambda: ["t1", "t2"], 1.0)
+    assert len(res["steps"]) == 2 and "no such node" in res["steps"][1]["error"] and res["best"] == 0
+    assert res["verdict"] == "exceeds" and "--mode qat" in res["message"]

@@ -85,7 +85,7 @@ def _common(fn):
 @click.argument("run_dir")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
-@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs") + _GATE)
+@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs", "max_drop") + _GATE)
 @click.option("--keep-float", "keep_float", multiple=True, default=_KEEP_FLOAT.default, show_default=True,
               help=_KEEP_FLOAT.help)
 @click.option("--auto", "auto", is_flag=True,
@@ -94,8 +94,8 @@ def _common(fn):
                    "(rule: docs/quantize.md).")
 @_common
 @user_errors
-def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, auto, data, model, min_agreement,
-                 parity_images, as_json, wide):
+def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, max_drop, keep_float, auto, data, model,
+                 min_agreement, parity_images, as_json, wide):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
     \b
@@ -127,7 +127,8 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
     cfg = QuantizeConfig(run=run_dir, modes=list(modes), calibration_images=calibration_images, io=io,
                          qat_epochs=qat_epochs, data=data, min_agreement=list(min_agreement),
-                         parity_images=parity_images, model=model, keep_float=list(keep_float), auto_keep_float=auto)
+                         parity_images=parity_images, model=model, keep_float=list(keep_float), auto_keep_float=auto,
+                         max_drop=max_drop)
     with progress_bar() as progress:
         records = quantize_run(cfg, progress=steps(progress))
     if as_json:
@@ -138,12 +139,29 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
             print_auto(r, results_console(as_json))
         elif r.get("kept_float"):
             print_kept(r)
+        if (r.get("max_drop") or {}).get("steps"):
+            print_max_drop(r)
     if any(r.get("kept_float") is not None for r in records):  # an int8 / qat file was written
         from edgetl.measure.sysinfo import collect, int8_note
 
         note = int8_note(collect())
         if note:
             console.print(f"[yellow]note:[/] {note} (no VNNI / AMX / dotprod / i8mm in this CPU's flags).")
+
+
+def print_max_drop(record: dict) -> None:
+    """The --max-drop steps: what went back into float, the drop and its interval at each step."""
+    from edgetl.tflite.auto_float import short
+
+    md = record["max_drop"]
+    for i, st in enumerate(md["steps"]):
+        what = ", ".join(map(short, st["kept"])) or "the file as converted"
+        if "error" in st:
+            console.print(f"  --max-drop step {i}: {what}: not converted ({st['error']})")
+            continue
+        console.print(f"  --max-drop step {i}: {what}: drop {st['drop']:+.1f} points [{st['low']:+.1f}, "
+                      f"{st['high']:+.1f}] on {st['n']} validation images{'  <- written' if i == md['best'] else ''}")
+    console.print(("[green]" if md["verdict"] == "fits" else "[bold yellow]warning: ") + md["message"] + "[/]")
 
 
 def print_kept(record: dict) -> None:

@@ -79,6 +79,8 @@ def _quantize(ctx: Context) -> dict:
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
+        if row.get("max_drop_warning"):
+            ctx.log(f"[yellow]{row['file']}: {row['max_drop_warning']}[/]")
     return {"artifacts": rows}
 
 

@@ -263,6 +263,7 @@ def measured_notes_markdown(results: dict) -> list:
     `quantize --auto` kept in float with the quantization debugger's worst tensors."""
     from edgetl.measure.ops import OPS_COLUMNS, table_row
     from edgetl.measure.verdicts import speed_notes
+    from edgetl.tflite.auto_float import short
 
     bench = results.get("benchmark") or {}
     md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [], bench.get("system"))]
@@ -280,7 +281,25 @@ def measured_notes_markdown(results: dict) -> list:
     for r in (results.get("quantize") or {}).get("artifacts", []):
         if r.get("auto_keep_float"):
             md += [f"## int8 `--auto`: {r.get('file')}", ""] + error_table_markdown(r["auto_keep_float"]) + [""]
+        elif (r.get("kept_float") or {}).get("keep_float"):
+            md += [f"- {r.get('file')} keeps in float: " + ", ".join(short(n) for n in r["kept_float"]["keep_float"])]
+            md += [f"  - {reason}" for reason in r["kept_float"].get("reasons") or []] + [""]
+        if (r.get("max_drop") or {}).get("steps"):
+            md += [f"## int8 `--max-drop {r['max_drop']['limit']:g}`: {r.get('file')}", ""] + max_drop_markdown(r["max_drop"])
     return md
+
+
+def max_drop_markdown(result: dict) -> list:
+    """The --max-drop steps: what was in float, the paired drop on the validation split and its interval."""
+    from edgetl.tflite.auto_float import short
+
+    md = []
+    for i, st in enumerate(result["steps"]):
+        what = ", ".join(short(n) for n in st["kept"]) or "the file as converted"
+        md.append(f"{i}. {what}: " + (f"not converted ({st['error']})" if "error" in st else
+                                       f"drop {st['drop']:+.1f} points [{st['low']:+.1f}, {st['high']:+.1f}], "
+                                       f"n = {st['n']}") + (" (written)" if i == result.get("best") else ""))
+    return md + ["", f"**{result.get('verdict')}:** {result.get('message')}", ""]
 
 
 ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("quantized", "quantized"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),

@@ -111,13 +111,14 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
         raise EdgetlError(f"TFLite {mode} conversion failed ({msg}); try another --mode (float32 converts every TF op)") from e
 
 
-def convert_mode(concrete_fn, mode: str, keep_float: Optional[Sequence[str]], **kw) -> tuple[bytes, Optional[dict]]:
+def convert_mode(concrete_fn, mode: str, keep_float: Optional[Sequence[str]], keep_why: Optional[dict] = None,
+                 **kw) -> tuple[bytes, Optional[dict]]:
     """(bytes, what stayed in float and why) of one mode: int8 kernels' modes (int8, qat) by
     ``keep_float.fast_int8`` (by default ops XNNPACK has no int8 kernel for stay float), the others as named."""
     from edgetl.tflite.keep_float import fast_int8, resolve
 
     if tflite_format(mode).int8_kernels:
-        return fast_int8(lambda names: convert_bytes(concrete_fn, mode, keep_float=names, **kw), keep_float)
+        return fast_int8(lambda names: convert_bytes(concrete_fn, mode, keep_float=names, **kw), keep_float, keep_why)
     return convert_bytes(concrete_fn, mode, keep_float=resolve(keep_float)[1], **kw), None
 
 
@@ -183,14 +184,15 @@ def failed_record(fmt, out_dir, stem: str, error: Exception) -> dict:
 
 def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = DEFAULT_IO,
                    stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False,
-                   keep_float: Optional[Sequence[str]] = None) -> dict:
+                   keep_float: Optional[Sequence[str]] = None, keep_why: Optional[dict] = None) -> dict:
     """Convert a tf_keras model to ``out_dir/{stem}_{mode}.tflite`` (+ ``.json`` contract) per post-training mode.
 
     ``calibration``: uint8 NHWC pixels at the contract's size (int8 only). ``gate``: a
     ``parity.Gate``; an artifact it refuses raises EdgetlError and is not written (with
     ``keep_going``, its record carries the reason in "error" and the other modes go on).
     ``keep_float``: names and keywords of ``--keep-float`` (None: its default, ``fallback``; see
-    ``edgetl.formats.keep_float``). Returns {mode: record}.
+    ``edgetl.formats.keep_float``); ``keep_why``: {name: reason} of names a caller chose (`--auto`, `--max-drop`).
+    Returns {mode: record}.
     """
     modes = check_modes(modes)
     for m in modes:
@@ -208,7 +210,8 @@ def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, 
             progress(f"tflite {mode}", i, len(modes))
         t = time.perf_counter()
         try:
-            data, kept = convert_mode(concrete_fn, mode, keep_float, calibration=calibration, contract=contract, io=io)
+            data, kept = convert_mode(concrete_fn, mode, keep_float, keep_why, calibration=calibration, contract=contract,
+                                      io=io)
             seconds = time.perf_counter() - t
             rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate, kept_float=kept)
         except EdgetlError as e:

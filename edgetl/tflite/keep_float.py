@@ -45,7 +45,8 @@ def split_fallback(steps: Sequence[dict]) -> tuple[dict, dict]:
     return dict(every.most_common()), dict(inside.most_common())
 
 
-def fast_int8(convert: Callable[[list], bytes], keep_float: Optional[Sequence[str]]) -> tuple[bytes, dict]:
+def fast_int8(convert: Callable[[list], bytes], keep_float: Optional[Sequence[str]],
+              why: Optional[dict] = None) -> tuple[bytes, dict]:
     """(bytes, record) of an int8 file that keeps in float the ``keep_float`` names and, by default
     (``fallback``), every op type XNNPACK has no int8 kernel for that cuts the graph.
 
@@ -57,15 +58,17 @@ def fast_int8(convert: Callable[[list], bytes], keep_float: Optional[Sequence[st
     (int8 SOFTMAX on the class scores) cuts nothing and stays int8: keeping it in float would buy no speed, only
     a DEQUANTIZE/QUANTIZE pair around it. The record says
     what was kept and why: {"keep_float", "reasons", "rule", "fallback_ops" (first conversion),
-    "fallback_ops_left" (the file written)}."""
+    "fallback_ops_left" (the file written)}; ``why``: {name: reason} for names chosen by a caller
+    (`--auto`, `--max-drop`) rather than by the user."""
+    why = why or {}
     rule, names = resolve(keep_float)
     data = convert(names)
     if not rule:
-        why = [f"{n}: named by --keep-float" for n in names] or ["--keep-float none: the plain int8 file"]
-        return data, {"keep_float": names, "reasons": why, "rule": NONE if not names else "names"}
+        told = [f"{n}: {why.get(n, 'named by --keep-float')}" for n in names] or ["--keep-float none: the plain int8 file"]
+        return data, {"keep_float": names, "reasons": told, "rule": NONE if not names else "names"}
     first, cutting = fallback_ops(data)
     extra = [op for op in cutting if op not in names]
-    reasons = [f"{n}: named by --keep-float" for n in names]
+    reasons = [f"{n}: {why.get(n, 'named by --keep-float')}" for n in names]
     reasons += [f"{op}: no int8 kernel in XNNPACK; {first[op]} node(s) fell back to TFLite's reference kernel, "
                 f"{cutting[op]} of them cutting the graph" for op in extra]
     reasons += [f"{op}: no int8 kernel in XNNPACK, left int8: it runs only at the graph's edge ({n} node(s)), "
