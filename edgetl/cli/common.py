@@ -198,6 +198,30 @@ def _interrupted(err: BaseException, debug: bool, log) -> int:
     return 128 + int(signum)
 
 
+def threads_option(many: bool = False, default: str | None = None, help: str | None = None):
+    """The one ``--threads`` option: read as text and checked by ``parse_threads`` inside the command (one line)."""
+    text = help or ("Thread counts, comma-separated (e.g. 1,2,4)." if many
+                    else "Inference threads, a positive integer [default: the runtime's].")
+    return click.option("--threads", default=default, show_default=default is not None, help=text)
+
+
+def parse_threads(value, many: bool = True):
+    """``--threads`` of every command: positive integers, comma-separated when ``many`` (a list), else one (an int);
+    None stays None (the runtime's default). Anything else is a one-line EdgetlError."""
+    if value is None:
+        return None
+    example = "1 or 1,2,4" if many else "1 or 4"
+    try:
+        items = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError as err:
+        raise EdgetlError(f"--threads must be {'comma-separated ' if many else 'a '}positive integer"
+                          f"{'s' if many else ''} such as {example}; got '{value}'") from err
+    if not items or any(i < 1 for i in items) or (not many and len(items) != 1):
+        raise EdgetlError(f"--threads must be {'positive integers' if many else 'positive: one integer'} such as "
+                          f"{example}; got '{value}'")
+    return items if many else items[0]
+
+
 def emit_json(obj) -> None:
     from edgetl.fsutil import _json_default
 

@@ -226,10 +226,15 @@ def _state_shape(state) -> Optional[str]:
 
 
 def _outputs_present(out: Path, done: dict) -> bool:
-    """A finished stage counts only while the files it reported are still there."""
+    """A finished stage counts only while the files it reported are still there, made from the current model."""
     result = done.get("result") or {}
     files = [r.get("artifact") for r in result.get("artifacts", []) if isinstance(r, dict) and not r.get("error")]
-    return all(Path(f).exists() for f in files if f) and (out / "model.keras").exists()
+    from edgetl.rundir import stale_reason
+
+    files = [f for f in files if f]
+    # an artifact whose model.keras was swapped by hand since is not "up to date": its stage is redone
+    return (all(Path(f).exists() for f in files) and (out / "model.keras").exists()
+            and not any(stale_reason(f) for f in files))
 
 
 def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress=None, log=print,

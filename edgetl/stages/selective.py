@@ -41,8 +41,21 @@ def convert_keep_float(converter, representative, keep_float: Sequence[str]) -> 
                                                              fully_quantize=True)
         dbg = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=representative,
                                                         debug_options=opts)
-        return bytes(dbg.get_nondebug_quantized_model())
+        data = bytes(dbg.get_nondebug_quantized_model())
     except Exception as e:  # the debugger raises ValueError/RuntimeError/ConverterError
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise EdgetlError(f"int8 with --keep-float {','.join(list(ops) + list(nodes))} failed ({msg}); "
                           "name TFLite ops in capitals (HARD_SWISH, MEAN) or tensor names from `edgetl benchmark --ops`") from e
+    check_op_names(ops, data)
+    return data
+
+
+def check_op_names(ops: Sequence[str], data: bytes) -> None:
+    """Refuse an op name the model does not use (a typo would otherwise quantize everything, silently)."""
+    from edgetl.formats.inspect import tflite_op_names
+
+    have = tflite_op_names(data)
+    unknown = [o for o in ops if o not in have]
+    if unknown:
+        raise EdgetlError(f"--keep-float {','.join(unknown)}: no such op in this model; its ops are "
+                          f"{', '.join(o for o in have if o not in ('QUANTIZE', 'DEQUANTIZE'))}")
