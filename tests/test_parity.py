@@ -153,7 +153,7 @@ def test_gate_inconclusive_writes_with_a_warning(tmp_path, monkeypatch):
 
 def test_a_corrupt_gate_file_is_one_line(tmp_path):
     (tmp_path / parity.GATE_FILE).write_text("{not json")
-    with pytest.raises(EdgetlError, match="gate.json is not valid JSON"):
+    with pytest.raises(EdgetlError, match="damaged: .*gate.json .not valid JSON"):
         parity.load_records(tmp_path)
 
 

@@ -128,14 +128,49 @@ def _show_debug(err: BaseException, log) -> None:
     click.echo("".join(traceback.format_exception(err)).rstrip(), err=True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread so that every ``finally`` (atomic writes) runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+_SIGNALLED: list = []  # the signals received while a command ran
+
+
+def _on_signal(signum, frame):
+    _SIGNALLED.append(signum)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupt_signals():
+    """SIGINT and SIGTERM both end a command the same way: one line, no partial file, exit 128 + signal."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    del _SIGNALLED[:]
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 def user_errors(fn):
-    """Turn an EdgetlError (and Ctrl-C) into one line on stderr and exit code 2; the traceback only with --debug."""
+    """Turn an EdgetlError into one line on stderr and exit code 2, SIGINT/SIGTERM into one line and exit 130/143;
+    the traceback only with --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _quiet_python_loggers()
         debug = debug_enabled()
-        with quiet_native_stderr() as log, reserve_stdout():
+        with quiet_native_stderr() as log, reserve_stdout(), interrupt_signals():
             try:
                 return fn(*args, **kwargs)
             except EdgetlError as e:
@@ -152,18 +187,53 @@ def user_errors(fn):
                 click.echo(f"error: disk full{where}; free some space and rerun (finished steps are kept, "
                            "the failed one left no file)", err=True)
                 code = 2
-            except KeyboardInterrupt:
-                click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
-                code = 130
-            except Exception:  # a bug, not a user problem: keep the traceback, with the native log for context
-                if not debug:
-                    native = _native_tail(log, 15)
-                    if native:
-                        click.echo("--- native library output (last lines) ---\n" + native, err=True)
-                raise
+            except KeyboardInterrupt as e:
+                code = _interrupted(e, debug, log)
+            except Exception as e:  # a bug, not a user problem: keep the traceback, with the native log for context
+                if not _SIGNALLED:
+                    if not debug:
+                        native = _native_tail(log, 15)
+                        if native:
+                            click.echo("--- native library output (last lines) ---\n" + native, err=True)
+                    raise
+                code = _interrupted(e, debug, log)  # a library turned the interrupt into its own error (onnxruntime)
         sys.exit(code)
 
     return wrapper
+
+
+def _interrupted(err: BaseException, debug: bool, log) -> int:
+    import signal
+
+    if debug:
+        _show_debug(err, log)
+    signum = getattr(err, "signum", None) or (_SIGNALLED[0] if _SIGNALLED else signal.SIGINT)
+    click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
+    return 128 + int(signum)
+
+
+def threads_option(many: bool = False, default: str | None = None, help: str | None = None):
+    """The one ``--threads`` option: read as text and checked by ``parse_threads`` inside the command (one line)."""
+    text = help or ("Thread counts, comma-separated (e.g. 1,2,4)." if many
+                    else "Inference threads, a positive integer [default: the runtime's].")
+    return click.option("--threads", default=default, show_default=default is not None, help=text)
+
+
+def parse_threads(value, many: bool = True):
+    """``--threads`` of every command: positive integers, comma-separated when ``many`` (a list), else one (an int);
+    None stays None (the runtime's default). Anything else is a one-line EdgetlError."""
+    if value is None:
+        return None
+    example = "1 or 1,2,4" if many else "1 or 4"
+    try:
+        items = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError as err:
+        raise EdgetlError(f"--threads must be {'comma-separated ' if many else 'a '}positive integer"
+                          f"{'s' if many else ''} such as {example}; got '{value}'") from err
+    if not items or any(i < 1 for i in items) or (not many and len(items) != 1):
+        raise EdgetlError(f"--threads must be {'positive integers' if many else 'positive: one integer'} such as "
+                          f"{example}; got '{value}'")
+    return items if many else items[0]
 
 
 def emit_json(obj) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, results_console, user_errors
+from edgetl.cli.common import console, emit_json, parse_threads, results_console, threads_option, user_errors
 from edgetl.measure.evaluate import SPLIT_CHOICES
 
 
@@ -18,7 +18,7 @@ from edgetl.measure.evaluate import SPLIT_CHOICES
 @click.option("--threshold", type=float, default=None,
               help="Two classes: probability of the positive class from which an image is called positive "
                    "[default: the artifact's own decision, else the top class].")
-@click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
+@threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @user_errors
 def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
@@ -41,7 +41,7 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
 
     with progress_bar() as progress:
         m = evaluate_artifact(target, data, labels_csv=labels_csv, threshold=threshold, split=split,
-                              threads=threads, progress=progress)
+                              threads=parse_threads(threads, many=False), progress=progress)
     if as_json:
         emit_json(m)
     _print_metrics(m, results_console(as_json))
@@ -82,7 +82,7 @@ def _print_metrics(m: dict, console) -> None:
 @click.option("--threshold", type=float, default=None,
               help="Two classes: probability of the positive class from which an image is called positive "
                    "[default: the artifact's own decision, else the top class].")
-@click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
+@threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON on stdout.")
 @user_errors
 def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
@@ -98,7 +98,8 @@ def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
     from edgetl.measure.evaluate import predict_paths
 
     with progress_bar() as progress:
-        out = predict_paths(artifact, images, k=top_k, threshold=threshold, threads=threads, progress=progress)
+        out = predict_paths(artifact, images, k=top_k, threshold=threshold, threads=parse_threads(threads, many=False),
+                            progress=progress)
     if as_json:
         emit_json(out)
         return

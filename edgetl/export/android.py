@@ -27,8 +27,8 @@ from edgetl.config.stages import ExportConfig
 from edgetl.formats.registry import FORMATS
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
-from edgetl.fsutil import atomic_path, check_writable_dir
-from edgetl.rundir import RunDir, check_fresh, run_lock
+from edgetl.fsutil import atomic_path, check_not_temp, check_writable_dir, listed
+from edgetl.rundir import RunDir, run_lock
 from edgetl.runtime.runners import TFLiteRunner, sidecar_path
 
 ASSET_MODEL = "model.tflite"
@@ -41,7 +41,7 @@ APP_ASSETS = Path("android_demo") / "app" / "src" / "main" / "assets"
 def available_artifacts(run_dir: str | Path) -> list:
     """Names `--artifact` accepts for this run: model_int8.tflite -> "int8"."""
     return sorted(p.stem[len("model_"):] if p.stem.startswith("model_") else p.stem
-                  for p in Path(run_dir).glob("*.tflite"))
+                  for p in listed(run_dir, "*.tflite"))
 
 
 def resolve_artifact(run_dir: Path, artifact: str) -> Path:
@@ -61,6 +61,7 @@ def resolve_artifact(run_dir: Path, artifact: str) -> Path:
         candidates = [run_dir / f"model_{name}.tflite", run_dir / f"{name}.tflite"]
     for c in candidates:
         if c.is_file():
+            check_not_temp(c)
             return c
     have = available_artifacts(run_dir)
     listing = f"this run has: {', '.join(have)}" if have else "this run has no TFLite artifact yet"
@@ -135,7 +136,7 @@ def export_android(cfg: ExportConfig) -> dict:
 def _checked(run: RunDir, artifact: str) -> tuple:
     """(path, contract, real tensor details) of one artifact, after every check the app relies on."""
     path = resolve_artifact(run.path, artifact)
-    check_fresh(path)  # never ship a file made from an older model.keras than the run's metrics describe
+    run.check_fresh(path)  # never ship a file made from an older model.keras than the run's, wherever it lives
     side = sidecar_path(path)
     if not side.is_file():
         raise EdgetlError(f"{path.name} has no contract {side.name} beside it; re-run `edgetl quantize {run.path}` "

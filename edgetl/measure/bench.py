@@ -47,6 +47,7 @@ def expand_artifacts(paths: Iterable) -> list:
 
     An artifact of a run made from an older model (``rundir.stale_reason``) gets its reason: it is not measured.
     """
+    from edgetl.fsutil import listed, temp_reason
     from edgetl.rundir import stale_reason
 
     out = []
@@ -54,7 +55,7 @@ def expand_artifacts(paths: Iterable) -> list:
         p = Path(raw)
         if p.is_dir():
             found = ([p / RUN_MODEL_FILE] if (p / RUN_MODEL_FILE).is_file() else [])
-            found += sorted(p.glob("*.tflite")) + sorted(p.glob("*.onnx"))
+            found += listed(p, "*.tflite") + listed(p, "*.onnx")  # never an interrupted write's hidden temp file
             if not found:
                 out.append((p, f"{p} is a folder without model.keras, .tflite or .onnx files; pass a run directory or model files"))
             out += [(f, stale_reason(f)) for f in found]
@@ -62,6 +63,8 @@ def expand_artifacts(paths: Iterable) -> list:
             out.append((p, f"{p} does not exist; pass a .tflite, .onnx, .keras file or a run directory"))
         elif p.suffix.lower() not in MODEL_SUFFIXES:
             out.append((p, f"{p} is not a model file edgetl can open (.tflite, .onnx, .keras/.h5 or a run directory)"))
+        elif temp_reason(p):
+            out.append((p, temp_reason(p)))
         else:
             out.append((p, stale_reason(p)))  # an artifact older than its run's model is refused
     return out

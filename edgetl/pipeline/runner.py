@@ -19,7 +19,7 @@ from edgetl.config.stages import (BenchmarkConfig, CompareConfig, ConvertConfig,
                                   QuantizeConfig)
 from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.errors import EdgetlError
-from edgetl.fsutil import read_json, write_json
+from edgetl.fsutil import mapping_of, read_checked_json, write_json
 from edgetl.progress import steps
 
 STATE_FILE = "stages.json"
@@ -190,33 +190,48 @@ def _load_state(out: Path, recipe: dict, force: bool) -> dict:
     if not state_path.is_file():
         others = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
         if others and not force:
+            if "manifest.json" in others and "contract.json" in others:
+                raise EdgetlError(f"{out} holds a run made by `edgetl train`, not by `edgetl run` (no {STATE_FILE}); "
+                                  "pick another --out or pass --force to redo it with `edgetl run`")
             raise EdgetlError(f"{out} already holds files that are not an edgetl run ({', '.join(others[:3])}); "
                               "pick another --out or pass --force")
         return {"identity": {k: recipe[k] for k in IDENTITY_KEYS}, "stages": {}}
-    try:
-        state = read_json(state_path)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise EdgetlError(f"{state_path} is damaged (not valid JSON: {err}); pass --force to redo the run") from err
-    if not (isinstance(state, dict) and isinstance(state.get("stages", {}), dict)
-            and isinstance(state.get("identity", {}), dict)):
-        raise EdgetlError(f"{state_path} is damaged (not a mapping with 'identity' and 'stages' mappings); "
-                          "pass --force to redo the run")
-    state.setdefault("stages", {})
+    if force:  # redo the run whatever its stages.json says, damaged or not
+        return {"identity": {k: recipe[k] for k in IDENTITY_KEYS}, "stages": {}}
+    state = read_checked_json(state_path, _state_shape, "pass --force to redo the run")
     ident = {k: recipe[k] for k in IDENTITY_KEYS}
-    if state.get("identity") != ident:
-        if not force:
-            diff = ", ".join(f"{k}: {state.get('identity', {}).get(k)!r} -> {ident[k]!r}" for k in IDENTITY_KEYS
-                             if state.get("identity", {}).get(k) != ident[k])
-            raise EdgetlError(f"{out} holds a different run ({diff}); pick another --out or pass --force to replace it")
-        return {"identity": ident, "stages": {}}
-    return state if not force else {"identity": ident, "stages": {}}
+    if state["identity"] != ident:
+        diff = ", ".join(f"{k}: {state['identity'].get(k)!r} -> {ident[k]!r}" for k in IDENTITY_KEYS
+                         if state["identity"].get(k) != ident[k])
+        raise EdgetlError(f"{out} holds a different run ({diff}); pick another --out or pass --force to replace it")
+    return state
+
+
+def _state_shape(state) -> Optional[str]:
+    """What is wrong with a stages.json document (None when usable): a damaged one is never "a different run"."""
+    wrong = mapping_of(state, keys=("identity", "stages"))
+    if wrong:
+        return wrong
+    if not isinstance(state["stages"], dict) or not isinstance(state["identity"], dict):
+        return "'identity' and 'stages' must be objects"
+    missing = [k for k in IDENTITY_KEYS if k not in state["identity"]]
+    if missing:
+        return f"identity has no '{missing[0]}'"
+    if not all(isinstance(v, dict) for v in state["stages"].values()):
+        return "a stage record is not an object"
+    return None
 
 
 def _outputs_present(out: Path, done: dict) -> bool:
-    """A finished stage counts only while the files it reported are still there."""
+    """A finished stage counts only while the files it reported are still there, made from the current model."""
     result = done.get("result") or {}
     files = [r.get("artifact") for r in result.get("artifacts", []) if isinstance(r, dict) and not r.get("error")]
-    return all(Path(f).exists() for f in files if f) and (out / "model.keras").exists()
+    from edgetl.rundir import stale_reason
+
+    files = [f for f in files if f]
+    # an artifact whose model.keras was swapped by hand since is not "up to date": its stage is redone
+    return (all(Path(f).exists() for f in files) and (out / "model.keras").exists()
+            and not any(stale_reason(f) for f in files))
 
 
 def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress=None, log=print,

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgetl.fsutil import read_json, write_text
+from edgetl.fsutil import write_text
 from edgetl.report.tables import compare_markdown, fmt, markdown_table
 
 PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png",
@@ -311,10 +311,12 @@ CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "rec
 
 
 def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds: Optional[dict] = None) -> dict:
+    from edgetl.rundir import read_history, read_metrics
+
     run_dir = Path(run_dir)
     train = results.get("train") or {}
-    history = read_json(run_dir / "history.json")
-    test = train.get("test") or read_json(run_dir / "metrics.json")["test"]
+    history = read_history(run_dir)
+    test = train.get("test") or read_metrics(run_dir)["test"]
     labels = (train.get("data") or {}).get("classes") or []
     made = {"training": plot_training(history, run_dir / PLOTS["training"]),
             "confusion": plot_confusion(test["confusion_matrix"], labels, run_dir / PLOTS["confusion"])}
@@ -350,7 +352,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
     if roc:
         md += [f"![ROC curve]({PLOTS['roc']})", ""]
-    md += data_markdown(train.get("data") or read_json(run_dir / "metrics.json").get("data") or {})
+    md += data_markdown(train.get("data") or read_metrics(run_dir).get("data") or {})
     md += ["## Training", "", f"![training curves]({PLOTS['training']})", "",
            f"![confusion matrix]({PLOTS['confusion']})", ""]
     if rows:

@@ -352,14 +352,13 @@ def annotate_record(artifact, **fields) -> None:
 
 def load_records(folder) -> dict:
     """{file name: gate record} of a run folder (empty when none was saved)."""
-    from edgetl.fsutil import read_json
+    from edgetl.fsutil import mapping_of, read_checked_json
 
     path = Path(folder) / GATE_FILE
-    try:
-        data = read_json(path) if path.is_file() else {}
-    except (OSError, ValueError) as err:
-        raise EdgetlError(f"{path} is not valid JSON; delete it and re-run `edgetl quantize`/`convert` to re-gate") from err
-    return data if isinstance(data, dict) else {}
+    if not path.exists():
+        return {}
+    return read_checked_json(path, lambda d: mapping_of(d, "object of file name -> gate record", object_values=True),
+                             "delete it and re-run `edgetl quantize`/`convert` to re-gate")
 
 
 def record_for(artifact) -> Optional[dict]:

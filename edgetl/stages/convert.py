@@ -355,12 +355,12 @@ def convert_run(cfg: ConvertConfig, *, progress=None, keep_going: bool = False) 
     to, opset, int8_method, calibration_images = cfg.to, cfg.opset, cfg.int8_method, cfg.calibration_images
     model, data, parity_images, agreement = cfg.model, cfg.data, cfg.parity_images, parse_agreement(cfg.min_agreement)
     run = RunDir(cfg.run)
+    model_path = run.resolve_model(model)  # before the slow imports the opset check needs
     to = check_targets(to)
     if int8_method not in INT8_ONNX_METHODS:
         raise EdgetlError(f"--int8-method {int8_method} is unknown; choose one of: {', '.join(INT8_ONNX_METHODS)}")
     fmts = [f for t in to for f in target_formats(t)]
     opset = check_opset(opset) if any(f.runtime == "onnx" for f in fmts) else opset
-    model_path = run.resolve_model(model)
     contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
     ctx = _ConvertJob(run, keras_model, contract, stem_of(model_path), run.splits_or_none(data, False, why=""),

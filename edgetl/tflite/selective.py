@@ -51,9 +51,22 @@ def convert_keep_float(converter, representative, keep_float: Sequence[str]) -> 
                                                         debug_options=opts)
         from tensorflow.lite.python.util import modify_model_io_type
 
-        return bytes(modify_model_io_type(dbg.get_nondebug_quantized_model(), converter.inference_input_type,
+        data = bytes(modify_model_io_type(dbg.get_nondebug_quantized_model(), converter.inference_input_type,
                                           converter.inference_output_type))
     except Exception as e:  # the debugger raises ValueError/RuntimeError/ConverterError
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise EdgetlError(f"int8 with --keep-float {','.join(list(ops) + list(nodes))} failed ({msg}); "
                           "name TFLite ops in capitals (HARD_SWISH, MEAN) or tensor names from `edgetl benchmark --ops`") from e
+    check_op_names(ops, data)
+    return data
+
+
+def check_op_names(ops: Sequence[str], data: bytes) -> None:
+    """Refuse an op name the model does not use (a typo would otherwise quantize everything, silently)."""
+    from edgetl.formats.inspect import tflite_op_names
+
+    have = tflite_op_names(data)
+    unknown = [o for o in ops if o not in have]
+    if unknown:
+        raise EdgetlError(f"--keep-float {','.join(unknown)}: no such op in this model; its ops are "
+                          f"{', '.join(o for o in have if o not in ('QUANTIZE', 'DEQUANTIZE'))}")
