@@ -53,6 +53,23 @@ def test_run_end_to_end_writes_every_artifact_summary_and_report(default_run):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_and_benchmark_score_the_quick_start_run_on_its_own_digits_test_split(default_run):
+    """`edgetl evaluate runs/digits_mobilenet_v2 --data digits` (and without --data) scores the run's test split:
+    the same images and the same accuracy as metrics.json; benchmark --data digits says which images it scored."""
+    test = json.loads((default_run / "metrics.json").read_text())["test"]
+    n_test = json.loads((default_run / "metrics.json").read_text())["data"]["test"]
+    for args in (["--data", "digits"], []):
+        r = run_cli("evaluate", default_run, *args, "--json")
+        assert r.exit_code == 0, r.output
+        m = json.loads(r.stdout)
+        assert m["n"] == n_test and m["split"] == "test" and m["images_from"] == "the run's test split"
+        assert abs(m["accuracy"] - test["accuracy"]) < 1e-6
+    r = run_cli("benchmark", default_run / "model_int8.tflite", "--data", "digits", "--runs", "3", "--min-seconds",
+                "0.01", "--rounds", "1")
+    assert r.exit_code == 0, r.output
+    assert f"accuracy on the run's test split ({n_test} images)" in r.stdout
+
+
 def test_second_run_skips_every_stage_and_a_changed_value_reruns_from_its_stage(default_run):
     out = default_run
     r = run_cli("run", "--out", out, *SMALL)

@@ -243,3 +243,19 @@ def test_run_json_until_train_with_weights_auto_prints_only_json_on_stdout(tmp_p
     assert summary["stages"]["train"]["status"] == "ran"
     assert "Downloading data from" in r.stderr  # it tried (offline: then warned), on stderr
     assert "edgetl run" in r.stderr  # the summary table, on stderr beside --json
+
+
+def test_benchmark_accuracy_on_the_runs_own_folder_scores_its_test_split_only(small_run, flowers, tmp_path):
+    """`benchmark --data` on the folder the run was trained on: its test split, never its training images; any
+    other folder: every image, and the row says which."""
+    from conftest import make_subset
+    from edgetl.formats.contract import Contract
+    from edgetl.measure.bench_worker import select_scored
+
+    out, result = small_run
+    contract = Contract.load(out / "contract.json")
+    sel = select_scored(str(flowers), contract, str(out / "model.keras"))
+    assert sel.split == "test" and sel.own and len(sel) == result["data"]["test"]
+    assert sel.images_from == result["data"]["test_from"]
+    other = select_scored(str(make_subset(tmp_path / "copy")), contract, str(out / "model.keras"))
+    assert other.split == "all" and len(other) > len(sel) and other.images_from.startswith("every image of")

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgetl.choose.candidates import PRECISIONS, Candidate, available
 from edgetl.choose.cv import check_folds, cross_validate, fold_ids
-from edgetl.choose.front import pareto_front, pick
+from edgetl.measure.front import pareto_front, pick
 from edgetl.choose.latency import read_latency_file, latency_of
 from edgetl.config.params import check
 from edgetl.config.stages import SearchConfig

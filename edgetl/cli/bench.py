@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import click
+from rich.markup import escape
 
 from edgetl.cli.common import (console, emit_json, parse_threads, results_console, results_stream, threads_option,
                                user_errors)
@@ -59,7 +60,8 @@ def _bench_options(fn):
 @click.argument("artifacts", nargs=-1, required=True)
 @threads_option(many=True, default="1")
 @click.option("--data", type=click.Path(), default=None,
-              help="Accuracy on DIR/<label>/*.jpg: each sub-folder named after one of the model's labels.")
+              help="Accuracy on DIR/<label>/*.jpg (each sub-folder named after one of the model's labels), or digits; "
+                   "on the data a run was trained on, its test split only.")
 @click.option("--labels", type=click.Path(), default=None, help="Labels file for a TFLite file without contract.")
 @click_options(BenchmarkConfig, only=("budget_ms",))
 @click.option("--xnnpack/--no-xnnpack", default=True, show_default=True, help="TFLite XNNPACK delegate.")
@@ -110,6 +112,8 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops
                caption=f"{one_line(result['system'])}\n{s['runs']}+ runs, {s['min_seconds']}+ s, {s['rounds']} rounds; "
                        f"budget {s['budget_ms']} ms; XNNPACK {'on' if s['xnnpack'] else 'off'}"
                        + peak_line(result.get("peak")))
+    for where in sorted({r["accuracy_from"] for r in rows if r.get("accuracy_from")}):
+        res.print(f"accuracy on {escape(where)}")
     for note in result.get("notes") or ():  # e.g. a dynamic-range file measured slower than float32
         res.print(f"[bold yellow]note:[/] {note}")
     if result.get("ops"):

@@ -9,7 +9,9 @@ from edgetl.measure.evaluate import SPLIT_CHOICES
 
 @click.command("evaluate")
 @click.argument("target", metavar="RUN_OR_ARTIFACT")
-@click.option("--data", required=True, help="Labelled images in any layout edgetl trains on (docs/data.md).")
+@click.option("--data", default=None,
+              help="Labelled images in any layout edgetl trains on (docs/data.md), or digits "
+                   "[default: the data the run was trained on: its test split].")
 @click.option("--labels-csv", default=None, type=click.Path(dir_okay=False),
               help="Kaggle-style id,label CSV naming the images of the flat --data folder.")
 @click.option("--split", type=click.Choice(SPLIT_CHOICES), default="auto", show_default=True,
@@ -31,6 +33,8 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
 
     \b
     Examples:
+      edgetl evaluate runs/digits_mobilenet_v2                          # the run's own test split
+      edgetl evaluate runs/digits_mobilenet_v2/model_int8.tflite --data digits
       edgetl evaluate runs/flowers --data photos/                       # the run's own test split
       edgetl evaluate runs/flowers/model_int8.tflite --data new_photos/ --split all
       edgetl evaluate runs/antsbees/model.onnx --data hymenoptera_data/  # its val/ folder

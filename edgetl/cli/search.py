@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, user_errors
+from edgetl.cli.common import emit_json, results_console, user_errors
 from edgetl.config.params import click_options
 from edgetl.config.stages import SearchConfig
 
@@ -58,31 +58,30 @@ def search_cmd(as_json, **kw):
         result = search(cfg, progress=progress, log=lambda m: progress.console.print(m, markup=False, highlight=False))
     if as_json:
         emit_json(result)
-    print_search(result)
+    print_search(result, results_console(as_json))
 
 
 def _acc(r) -> str:
     return f"{r['accuracy']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
 
 
-def print_search(result: dict) -> None:
-    from rich.table import Table
+def print_search(result: dict, console) -> None:
+    from edgetl.report.tables import show_table
 
     rows = {r["key"]: r for r in result["candidates"]}
     cfg = result["config"]
     budget = f"{cfg['budget_ms']:g} ms" + (f", {cfg['max_mb']:g} MB" if cfg.get("max_mb") else "")
-    t = Table(title=f"accuracy / latency front ({len(result['front'])} of {len(rows)} files; budget {budget})",
-              caption=f"accuracy: {cfg['folds']}-fold cross-validated phase-1 head, Wilson 95% interval; "
-                      f"latency: {result['latency_device']}")
-    for col in ("candidate", "precision", "accuracy [95%]", "p50 ms", "size MB", "MMACs", "budget", ""):
-        t.add_column(col)
     pick = result["pick"]["key"]
-    for key in result["front"]:
-        r = rows[key]
-        t.add_row(r["candidate"], r["precision"], _acc(r), f"{r['p50_ms']:.2f}", f"{r['size_mb']:.2f}",
-                  f"{r['macs'] / 1e6:.1f}" if r.get("macs") else "-", "ok" if r["meets_budget"] else "over",
-                  "[bold green]PICK[/]" if key == pick else "")
-    console.print(t)
+    cells = [{"name": r["candidate"], "runtime": r["precision"], "accuracy_ci": _acc(r), "p50_ms": f"{r['p50_ms']:.2f}",
+              "size_mb": f"{r['size_mb']:.2f}", "macs": f"{r['macs'] / 1e6:.1f}" if r.get("macs") else "-",
+              "budget": "ok" if r["meets_budget"] else "over", "pick": "PICK" if key == pick else ""}
+             for key, r in ((k, rows[k]) for k in result["front"])]
+    show_table(console, f"accuracy / latency front ({len(result['front'])} of {len(rows)} files; budget {budget})",
+               [("name", "candidate"), ("runtime", "precision"), ("accuracy_ci", "accuracy [95%]"),
+                ("p50_ms", "p50 ms"), ("size_mb", "size MB"), ("macs", "MMACs"), ("budget", "budget"), ("pick", "")],
+               cells, drop=("macs", "size_mb"),
+               caption=f"accuracy: {cfg['folds']}-fold cross-validated phase-1 head, Wilson 95% interval; "
+                       f"latency: {result['latency_device']}")
     p = result["pick"]
     console.print(f"[bold]pick:[/] {p['id']}: accuracy {_acc(p)}, p50 {p['p50_ms']:.2f} ms, {p['size_mb']:.2f} MB"
                   + (f"; tied with {len(p['tied_with'])} other file(s) inside the best one's interval: the fastest, "

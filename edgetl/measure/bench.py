@@ -38,7 +38,7 @@ WORKER_TIMEOUT_S = 1800
 
 ROW_KEYS = ("artifact", "name", "runtime", "kind", "threads", "xnnpack", "rounds", "runs", "init_ms", "first_ms",
             "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fps", "size_mb", "gzip_mb",
-            "size_bytes", "peak_rss_mb", "base_rss_mb", "accuracy", "accuracy_n", "meets_budget", "macs", "precision",
+            "size_bytes", "peak_rss_mb", "base_rss_mb", "accuracy", "accuracy_n", "accuracy_from", "meets_budget", "macs", "precision",
             "gmacs", "peak_gmacs", "pct_peak", "cpu_p50_ms", "error")
 
 
@@ -112,8 +112,11 @@ def benchmark(artifacts: Sequence, cfg: Optional[BenchmarkConfig] = None, *, dat
     cfg = cfg or BenchmarkConfig()  # the timing settings, their defaults and help: BenchmarkConfig's
     runs, min_seconds, warmup, rounds, budget_ms = cfg.runs, cfg.min_seconds, cfg.warmup, cfg.rounds, cfg.budget_ms
     threads = check_settings(cfg.threads, runs, min_seconds, warmup, rounds, budget_ms)
-    if data is not None and not Path(data).is_dir():
-        raise EdgetlError(f"--data {data} is not a folder; pass DIR with one sub-folder per label (DIR/<label>/*.jpg)")
+    from edgetl.measure.evaluate import is_builtin
+
+    if data is not None and not is_builtin(data) and not Path(data).is_dir():
+        raise EdgetlError(f"--data {data} is not a folder; pass DIR with one sub-folder per label (DIR/<label>/*.jpg), "
+                          "or digits")
     expanded = expand_artifacts(artifacts)
     if not expanded:
         raise EdgetlError("no artifact given; pass .tflite, .onnx, .keras files or a run directory")
@@ -247,7 +250,7 @@ def merge_rounds(path: Path, threads: int, rounds: list, sizes: tuple, budget_ms
         "size_mb": sizes[0] / 1e6, "gzip_mb": sizes[1] / 1e6, "size_bytes": sizes[0],
         "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
         "base_rss_mb": stats.median(rss) if rss else None,
-        "accuracy": acc.get("accuracy"), "accuracy_n": acc.get("accuracy_n"),
+        "accuracy": acc.get("accuracy"), "accuracy_n": acc.get("accuracy_n"), "accuracy_from": acc.get("accuracy_from"),
         "meets_budget": (st["p50"] <= budget_ms) if budget_ms else None,
         "macs": first.get("macs"), "precision": first.get("precision"),
         "gmacs": gmacs(first.get("macs"), st["p50"]), "peak_gmacs": None, "pct_peak": None,

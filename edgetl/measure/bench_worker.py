@@ -132,33 +132,36 @@ def match_labels(classes: list, labels: list, data: Path) -> list:
     return out
 
 
-def labelled_batches(data: str, contract, batch: int = 64):
-    """(uint8 pixels at the contract's size, label indices) of DIR/<label>/*.jpg, ``batch`` images at a time:
-    memory stays bounded however large the folder."""
+def select_scored(data: str, contract, artifact: Optional[str] = None):
+    """The images accuracy is measured on. The data ``artifact``'s run was trained on (or a built-in source such as
+    digits): the run's test split, never its training images. Any other folder DIR/<label>/*: every image."""
+    from edgetl.measure.evaluate import Selection, _same_path, is_builtin, run_data, select_images
+
+    if is_builtin(data) or (artifact and _same_path(run_data(artifact), data)):
+        return select_images(artifact or "", data, contract.height)
     from edgetl.data.sources import scan_folder
-    from edgetl.data.images import UnreadableImage, load_image
 
     root = Path(data)
     if not root.is_dir():
-        raise _user_error(f"--data {root} is not a folder; pass DIR with one sub-folder per label (DIR/<label>/*.jpg)")
+        raise _user_error(f"--data {root} is not a folder; pass DIR with one sub-folder per label (DIR/<label>/*.jpg), "
+                          "or digits")
     classes, items = scan_folder(root)
-    index = match_labels(classes, list(contract.labels), root)
-    pixels, truth, n = [], [], 0
-    for f, c in items:
-        try:
-            pixels.append(load_image(f, contract.height, contract.width))
-            truth.append(index[c])
-        except UnreadableImage:
-            continue
-        if len(pixels) == batch:
+    return Selection(classes, "all", f"every image of {root}", "class-folders", False, items=items)
+
+
+def labelled_batches(sel, data: str, contract, batch: int = 64):
+    """(uint8 pixels at the contract's size, label indices) of the selected images, ``batch`` at a time:
+    memory stays bounded however large the folder."""
+    from edgetl.measure.evaluate import batches
+
+    index = match_labels(sel.classes, list(contract.labels), data)
+    n = 0
+    for pixels, ys, _ in batches(sel, contract.height, contract.width, batch):
+        if len(pixels):
             n += len(pixels)
-            yield np.stack(pixels), np.asarray(truth)
-            pixels, truth = [], []
-    if pixels:
-        n += len(pixels)
-        yield np.stack(pixels), np.asarray(truth)
+            yield pixels, np.asarray([index[int(y)] for y in ys])
     if not n:
-        raise _user_error(f"--data {root} has no readable image; add .jpg/.png files to its class folders")
+        raise _user_error(f"--data {data} has no readable image; add .jpg/.png files to its class folders")
 
 
 def _user_error(msg):
@@ -195,10 +198,12 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
         gc.enable()
     peak = peak_rss_mb()  # before any data is loaded for accuracy
 
-    accuracy = accuracy_n = None
+    accuracy = accuracy_n = accuracy_from = None
     if data:
         right = accuracy_n = 0
-        for pixels, truth in labelled_batches(data, runner.contract):
+        sel = select_scored(data, runner.contract, artifact)
+        accuracy_from = f"{sel.images_from} ({len(sel)} images)"
+        for pixels, truth in labelled_batches(sel, data, runner.contract):
             pred = runner.contract.decide(runner.predict(pixels, batch_size=predict_batch(runner)))
             right, accuracy_n = right + int(np.sum(pred == truth)), accuracy_n + len(truth)
         accuracy = right / accuracy_n
@@ -228,6 +233,7 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
         "peak_rss_mb": peak,
         "accuracy": accuracy,
         "accuracy_n": accuracy_n,
+        "accuracy_from": accuracy_from,
     }
 
 

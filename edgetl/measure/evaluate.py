@@ -7,6 +7,7 @@ the definition metrics.json uses.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -68,25 +69,50 @@ def decision_of(contract, threshold: Optional[float]) -> tuple[Optional[int], Op
     return pos, t
 
 
-def evaluate_artifact(target: str | Path, data: str | Path, labels_csv: Optional[str] = None,
-                      threshold: Optional[float] = None, split: str = "auto", threads: Optional[int] = None,
-                      progress=None) -> dict:
-    """Metrics of a run or artifact on the labelled images of ``data`` (any layout of ``data.layouts``)."""
-    from edgetl.data.layouts import resolve_layout
+@dataclass
+class Selection:
+    """The labelled images a command scores: files of a folder layout, or the pixels of a built-in source."""
+    classes: list  # the data's class names; items/labels index into them
+    split: str  # "train" | "val" | "test" | "all"
+    images_from: str  # in words, for the output
+    layout: str
+    own: bool  # the run's own data, split as the run split it
+    items: list = field(default_factory=list)  # [(file, class index)] (folder layouts)
+    pixels: Optional[np.ndarray] = None  # uint8 (N, H, W, 3) at the model's size (built-in sources)
+    labels: Optional[np.ndarray] = None
 
+    def __len__(self) -> int:
+        return len(self.items) if self.pixels is None else len(self.pixels)
+
+
+def is_builtin(data) -> bool:
+    from edgetl.data.types import DIGITS
+
+    return str(data) == DIGITS or str(data).startswith("tfds:")
+
+
+def run_data(target) -> Optional[str]:
+    """The data source a run (or an artifact inside one) was trained on, from its manifest; None if unknown."""
+    return _run_data_options(run_dir_of(target)).get("source")
+
+
+def select_images(target, data, size: int, labels_csv: Optional[str] = None, split: str = "auto") -> Selection:
+    """The images of ``data`` to score ``target`` on. ``auto``: the run's own test split when ``data`` is the data
+    the run was trained on (same split options), the test/ (or val/) folder of a split layout, else every image
+    (a built-in source: its test split)."""
     if split not in SPLIT_CHOICES:
         raise EdgetlError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
+    opts = _run_data_options(run_dir_of(target))
+    if is_builtin(data):
+        return _select_builtin(str(data), size, opts, split)
+    from edgetl.data.layouts import resolve_layout
+
     if not Path(data).expanduser().is_dir():
-        raise EdgetlError(f"--data {data} is not a folder; pass a folder in one of the layouts of docs/data.md")
-    runner = open_artifact(target, threads=threads)
-    contract = runner.contract
-    pos, t = decision_of(contract, threshold)
-    run = run_dir_of(target)
-    opts = _run_data_options(run)
+        raise EdgetlError(f"--data {data} is not a folder; pass a folder in one of the layouts of docs/data.md, "
+                          "or digits")
     own = bool(opts) and _same_path(opts.get("source"), data) and _same_path(opts.get("labels_csv"), labels_csv)
     kw = {k: opts[k] for k in ("val_ratio", "test_ratio", "seed", "limit_per_class") if own and k in opts}
     layout = resolve_layout(data, labels_csv, check_leakage=False, **kw)
-    mapping = _label_index(layout.class_names, list(contract.labels), data)
     if split == "auto":
         split = "test" if own or layout.kind == "split-folders" else "all"
     names = ("train", "val", "test") if split == "all" else (split,)
@@ -95,16 +121,73 @@ def evaluate_artifact(target: str | Path, data: str | Path, labels_csv: Optional
         items = sorted(set(items))  # the carved val split is a part of train
     if not items:
         raise EdgetlError(f"--data {data} has no image in split '{split}'; pass --split all")
-    probs, truth, skipped = predict_items(runner, items, mapping, progress)
+    words = {"test": layout.test_from, "val": layout.val_from, "all": f"every image of {data}",
+             "train": "the training part (what is left after val and test)"}[split]
+    return Selection(list(layout.class_names), split, words, layout.kind, own, items=items)
+
+
+def _select_builtin(source: str, size: int, run_opts: dict, split: str) -> Selection:
+    from edgetl.data.sources import load_splits
+    from edgetl.data.types import DataOptions
+
+    own = run_opts.get("source") == source
+    kw = {k: run_opts[k] for k in ("val_ratio", "test_ratio", "seed", "limit_per_class") if own and k in run_opts}
+    splits = load_splits(DataOptions(source=source, **kw), size)
+    split = "test" if split == "auto" else split
+    parts = [getattr(splits, n) for n in (("train", "val", "test") if split == "all" else (split,))]
+    how = "the run's" if own else f"{source}'s (seed {kw.get('seed', DataOptions.seed)})"
+    words = f"every image of {source}" if split == "all" else f"{how} {split} split"
+    return Selection(list(splits.class_names), split, words, "builtin", own,
+                     pixels=np.concatenate([p.images for p in parts]), labels=np.concatenate([p.labels for p in parts]))
+
+
+def batches(sel: Selection, height: int, width: int, chunk: int = _CHUNK):
+    """(uint8 pixels, class indices of ``sel.classes``, skipped [(file, reason)]) ``chunk`` images at a time:
+    memory stays bounded however large the folder."""
+    if sel.pixels is not None:
+        for i in range(0, len(sel.pixels), chunk):
+            yield sel.pixels[i:i + chunk], sel.labels[i:i + chunk], []
+        return
+    for i in range(0, len(sel.items), chunk):
+        pixels, ys, skipped = [], [], []
+        for f, ci in sel.items[i:i + chunk]:
+            try:
+                pixels.append(load_image(f, height, width))
+                ys.append(ci)
+            except UnreadableImage as e:
+                skipped.append((str(f), skip_reason(e)))
+        yield (np.stack(pixels) if pixels else np.zeros((0, height, width, 3), np.uint8)), np.asarray(ys, np.int64), skipped
+
+
+def evaluate_artifact(target: str | Path, data: Optional[str | Path] = None, labels_csv: Optional[str] = None,
+                      threshold: Optional[float] = None, split: str = "auto", threads: Optional[int] = None,
+                      progress=None) -> dict:
+    """Metrics of a run or artifact on the labelled images of ``data`` (any layout of ``data.layouts``, or a
+    built-in source such as ``digits``); without ``data``, the data the run was trained on (its test split)."""
+    if split not in SPLIT_CHOICES:
+        raise EdgetlError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
+    if data is None:
+        data = run_data(target)
+        if data is None:
+            raise EdgetlError(f"{target} is not in a run folder with a manifest naming its data; pass --data DIR")
+        if not is_builtin(data) and not Path(data).expanduser().is_dir():
+            raise EdgetlError(f"the data {target} was trained on, {data}, is not there any more; pass --data DIR")
+    elif not is_builtin(data) and not Path(data).expanduser().is_dir():
+        raise EdgetlError(f"--data {data} is not a folder; pass a folder in one of the layouts of docs/data.md, "
+                          "or digits")
+    runner = open_artifact(target, threads=threads)
+    contract = runner.contract
+    pos, t = decision_of(contract, threshold)
+    sel = select_images(target, data, contract.height, labels_csv, split)
+    mapping = _label_index(sel.classes, list(contract.labels), data)
+    probs, truth, skipped = predict_items(runner, sel, mapping, progress)
     if not len(truth):
         raise EdgetlError(f"--data {data} has no readable image ({len(skipped)} skipped); add .jpg/.png images")
     m = classification_metrics(probs, truth, list(contract.labels), pos, t)
     m.update({
         "artifact": str(target), "kind": contract.artifact, "runtime": runner.runtime, "data": str(data),
-        "labels_csv": labels_csv, "layout": layout.kind, "split": split,
-        "images_from": {"test": layout.test_from, "val": layout.val_from, "all": f"every image of {data}",
-                        "train": "the training part (what is left after val and test)"}[split],
-        "same_split_as_run": own and split in ("train", "val", "test"),
+        "labels_csv": labels_csv, "layout": sel.layout, "split": sel.split, "images_from": sel.images_from,
+        "same_split_as_run": sel.own and sel.split in ("train", "val", "test"),
         "skipped": len(skipped), "skipped_files": [f"{f}: {r}" for f, r in skipped[:20]],
     })
     return m
@@ -118,24 +201,18 @@ def _label_index(classes: list, labels: list, data) -> dict:
     return {i: labels.index(c) for i, c in enumerate(classes)}
 
 
-def predict_items(runner, items: Sequence, mapping: dict, progress=None):
-    """(probabilities, label indices, skipped) of [(file, class index)], decoded in chunks at the contract's size."""
+def predict_items(runner, sel: Selection, mapping: dict, progress=None):
+    """(probabilities, label indices of the model, skipped) of the selected images, at the contract's size."""
     c = runner.contract
     probs, truth, skipped = [], [], []
-    task = progress.add_task("evaluating", total=len(items)) if progress else None
-    for i in range(0, len(items), _CHUNK):
-        pixels, ys = [], []
-        for f, ci in items[i:i + _CHUNK]:
-            try:
-                pixels.append(load_image(f, c.height, c.width))
-                ys.append(mapping[ci])
-            except UnreadableImage as e:
-                skipped.append((str(f), skip_reason(e)))
-        if pixels:
-            probs.append(runner.predict(np.stack(pixels)))
-            truth += ys
+    task = progress.add_task("evaluating", total=len(sel)) if progress else None
+    for pixels, ys, bad in batches(sel, c.height, c.width):
+        skipped += bad
+        if len(pixels):
+            probs.append(runner.predict(pixels))
+            truth += [mapping[int(y)] for y in ys]
         if task is not None:
-            progress.advance(task, len(items[i:i + _CHUNK]))
+            progress.advance(task, len(pixels) + len(bad))
     p = np.concatenate(probs) if probs else np.zeros((0, len(c.labels)), np.float32)
     return p, np.asarray(truth, np.int64), skipped
 

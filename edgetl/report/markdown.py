@@ -31,31 +31,66 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_training(history: dict, path: Path) -> Path:
-    """Loss and accuracy per epoch, training and validation, phase 2 continuing after phase 1."""
+    """Loss and accuracy per epoch, training and validation, phase 2 continuing after phase 1; the phase the run
+    kept is marked, a discarded phase 2 is greyed out with the reason."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    offset = 0
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
+    kept = (history.get("selection") or {}).get("kept")
+    reason = (history.get("selection") or {}).get("reason", "")
+    colors = {"phase1": ("tab:blue", "tab:orange"), "phase2": ("tab:green", "tab:red")}
+    offset, spans = 0, {}
     for phase in ("phase1", "phase2"):
         h = history.get(phase) or {}
         if "loss" not in h:
             continue
         n = len(h["loss"])
         x = np.arange(offset + 1, offset + n + 1)
+        dropped = kept is not None and phase != kept
+        tag = " (discarded)" if dropped else " (kept)" if kept == phase and history.get("phase2", {}).get("loss") else ""
         for ax, metric in zip(axes, ("loss", "accuracy")):
-            ax.plot(x, h[metric], marker="o", label=f"{phase} train")
+            ax.plot(x, h[metric], marker="o", color=colors[phase][0], alpha=0.45 if dropped else 1,
+                    label=f"{phase} train{tag}")
             if f"val_{metric}" in h:
-                ax.plot(x, h[f"val_{metric}"], marker="s", linestyle="--", label=f"{phase} val")
-        if offset:
-            for ax in axes:
-                ax.axvline(offset + 0.5, color="grey", linewidth=0.8)
+                ax.plot(x, h[f"val_{metric}"], marker="s", linestyle="--", color=colors[phase][1],
+                        alpha=0.45 if dropped else 1, label=f"{phase} val{tag}")
+        spans[phase] = (offset + 0.5, offset + n + 0.5)
         offset += n
+    if "phase2" in spans:
+        lo, hi = spans["phase2"]
+        for ax in axes:
+            ax.axvline(lo, color="grey", linewidth=0.8)
+            if kept == "phase1":
+                ax.axvspan(lo, hi, color="grey", alpha=0.12, linewidth=0)
+        note = (f"phase 2 (shaded) discarded: {reason}" + ("" if "restored" in reason else "; phase 1's weights restored")
+                if kept == "phase1"
+                else f"phase 2 kept: {reason}" if kept == "phase2" else "")
+        if note:
+            fig.text(0.5, -0.04, _wrap(note, 130), ha="center", va="top", fontsize=8)
+    elif kept and reason:
+        fig.text(0.5, -0.04, _wrap(f"kept {kept.replace('phase', 'phase ')}: {reason}", 130), ha="center", va="top",
+                 fontsize=8)
     for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (phase 1 as a logistic regression: one point)" if _solved(history) else "epoch")
         ax.set_title(metric)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    if max((len((history.get(p) or {}).get("loss") or []) for p in ("phase1", "phase2")), default=0) <= 12:
+        from matplotlib.ticker import MaxNLocator
+
+        for ax in axes:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _save(fig, path)
     return path
+
+
+def _solved(history: dict) -> bool:
+    return "head_solver" in (history.get("phase1") or {})
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def plot_confusion(matrix, labels, path: Path) -> Path:
@@ -139,21 +174,84 @@ def pareto_front(points: list) -> list:
     return front
 
 
+def _place_labels(ax, points: list, labels: list, bars: Optional[list] = None) -> None:
+    """Label each point without overlapping another label or point: candidate offsets tried nearest first, in
+    display space: next to the point (clear of the interval bars if possible), else farther with a leader line;
+    never over another label or point. ``bars``: (x, low, high) of each point's interval, in data space."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    taken = []  # display-space boxes (x0, y0, x1, y1) of placed labels and of every point
+    for x, y in points:
+        px, py = to_px((x, y))
+        taken.append((px - 5, py - 5, px + 5, py + 5))
+    soft = []  # the interval bars: better not crossed by a label
+    for x, lo, hi in bars or []:
+        (bx, by0), (_, by1) = to_px((x, lo)), to_px((x, hi))
+        soft.append((bx - 4, min(by0, by1), bx + 4, max(by0, by1)))
+    steps = [(7, -3), (7, 6), (7, -12), (-7, -3), (-7, 6), (-7, -12), (0, 10), (0, -18)]
+    steps += [(dx * k, dy * k) for k in (2, 3, 4, 5, 6, 8)
+              for dx, dy in ((7, 8), (7, -10), (-7, 8), (-7, -10), (0, 14), (0, -20), (9, 0), (-9, 0))]
+    frame = ax.get_window_extent(renderer)
+
+    def hits(b, boxes):
+        return any(b[0] < t[2] and t[0] < b[2] and b[1] < t[3] and t[1] < b[3] for t in boxes)
+
+    def extent(text, x, y, dx, dy):
+        ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                          ha="left" if dx >= 0 else "right", va="bottom")
+        bb = ann.get_window_extent(renderer)
+        ann.remove()
+        return (bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1)
+
+    def inside(b):
+        return frame.x0 <= b[0] and b[2] <= frame.x1 and frame.y0 <= b[1] and b[3] <= frame.y1
+
+    for (x, y), text in zip(points, labels):
+        chosen = None
+        near, far_steps = steps[:16], steps[16:]  # next to the point first, crossing a bar if need be; then farther
+        for candidates, avoid in ((near, taken + soft), (near, taken), (far_steps, taken + soft), (far_steps, taken)):
+            for dx, dy in candidates:
+                box = extent(text, x, y, dx, dy)
+                if inside(box) and not hits(box, avoid):
+                    chosen = (dx, dy, box)
+                    break
+            if chosen:
+                break
+        if chosen is None:  # crowded: the last candidate, still readable beside its leader line
+            dx, dy = steps[-1]
+            chosen = (dx, dy, extent(text, x, y, dx, dy))
+        dx, dy, box = chosen
+        far = abs(dx) + abs(dy) > 20
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                    ha="left" if dx >= 0 else "right", va="bottom",
+                    arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.6, "shrinkA": 0,
+                                "shrinkB": 3} if far else None)
+        taken.append(box)
+
+
 def plot_pareto(rows: list, path: Path) -> Optional[Path]:
-    several = len({r.get("threads") for r in rows if r.get("threads")}) > 1
-    pts = [(r["p50_ms"], r["accuracy"], r["name"] + (f" x{r['threads']}" if several else "")) for r in rows
-           if r.get("p50_ms") and r.get("accuracy") is not None]
+    """Accuracy (with its 95% interval) against p50 latency, one point per file (first thread count), the Pareto
+    front drawn as the staircase no other file beats on both."""
+    from matplotlib.lines import Line2D
+
+    first = min((r["threads"] for r in rows if r.get("threads")), default=None)
+    pts = [r for r in rows if r.get("p50_ms") and r.get("accuracy") is not None
+           and (first is None or r.get("threads") in (None, first))]
     if not pts:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    front = set(pareto_front([(p[0], p[1]) for p in pts]))
-    rank = {i: r for r, i in enumerate(sorted(range(len(pts)), key=lambda i: pts[i][0]))}
-    for i, (lat, acc, name) in enumerate(pts):
-        ax.scatter(lat, acc, color="tab:red" if i in front else "tab:blue", zorder=3)
-        label = name.replace("model_", "").replace("model.", "")  # model_int8.tflite -> int8.tflite
-        ax.annotate(label, (lat, acc), fontsize=7, xytext=(4, -12 + 9 * (rank[i] % 4)), textcoords="offset points")
-    lats = [p[0] for p in pts]
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    front = set(pareto_front([(r["p50_ms"], r["accuracy"]) for r in pts]))
+    for i, r in enumerate(pts):
+        color = "tab:red" if i in front else "tab:blue"
+        if r.get("low") is not None:
+            ax.errorbar(r["p50_ms"], r["accuracy"], yerr=[[r["accuracy"] - r["low"]], [r["high"] - r["accuracy"]]],
+                        fmt="o", color=color, ecolor=color, elinewidth=1, capsize=3, markersize=5, zorder=3)
+        else:
+            ax.plot(r["p50_ms"], r["accuracy"], "o", color=color, markersize=5, zorder=3)
+    lats = [r["p50_ms"] for r in pts]
     if max(lats) > 5 * min(lats):
         from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
@@ -161,14 +259,37 @@ def plot_pareto(rows: list, path: Path) -> Optional[Path]:
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.margins(x=0.15, y=0.15)
-    fp = sorted((pts[i][0], pts[i][1]) for i in front)
-    ax.plot([p[0] for p in fp], [p[1] for p in fp], color="tab:red", linewidth=1, label="Pareto front")
-    ax.set_xlabel("p50 latency (ms, batch 1)")
+    fp = sorted((pts[i]["p50_ms"], pts[i]["accuracy"]) for i in front)
+    if len(fp) > 1:  # the staircase: from each front file, flat until the next (slower, more accurate) one
+        xs, ys = [fp[0][0]], [fp[0][1]]
+        for (x, y) in fp[1:]:
+            xs += [x, x]
+            ys += [ys[-1], y]
+        ax.plot(xs, ys, color="tab:red", linewidth=1, zorder=2)
+    lows = [r.get("low", r["accuracy"]) if r.get("low") is not None else r["accuracy"] for r in pts]
+    highs = [r.get("high") if r.get("high") is not None else r["accuracy"] for r in pts]
+    span = max(max(highs) - min(lows), 0.02)
+    ax.set_ylim(max(0.0, min(lows) - 0.08 * span), min(1.0, max(highs) + 0.08 * span))
+    lo_x, hi_x = min(lats), max(lats)
+    if ax.get_xscale() == "log":
+        ax.set_xlim(lo_x / 1.35, hi_x * 1.9)
+    else:
+        pad = (hi_x - lo_x) or hi_x
+        ax.set_xlim(max(0.0, lo_x - 0.1 * pad), hi_x + 0.45 * pad)
+    ns = sorted({r["accuracy_n"] for r in pts if r.get("accuracy_n")})
+    n_text = f"n = {ns[0]} test images" if len(ns) == 1 else "n per file in report.md" if ns else "n unknown"
+    _place_labels(ax, [(r["p50_ms"], r["accuracy"]) for r in pts],
+                  [r["name"].replace("model_", "").replace("model.", "") for r in pts],
+                  [(r["p50_ms"], r["low"], r["high"]) for r in pts if r.get("low") is not None])
+    ax.set_xlabel(f"p50 latency (ms, batch 1{f', {first} thread(s)' if first else ''})")
     ax.set_ylabel("test accuracy")
-    ax.set_title("latency vs accuracy")
+    ax.set_title(f"latency vs accuracy (bars: 95% Wilson interval, {n_text})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    handles = [Line2D([], [], color="tab:red", marker="o", linewidth=1 if len(fp) > 1 else 0,
+                      label="Pareto front: no file is both faster and more accurate"),
+               Line2D([], [], color="tab:blue", marker="o", linewidth=0,
+                      label="off the front: a front file is as fast and as accurate")]
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     _save(fig, path)
     return path
 
@@ -213,6 +334,7 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
         for r in (results.get(stage) or {}).get("artifacts", []):
             conv[r.get("file") or Path(r["artifact"]).name] = r
     train = results.get("train") or {}
+    keras_n = (train.get("test") or {}).get("n") or (train.get("data") or {}).get("test")
     rows = []
     seen = set()
     for b in (results.get("benchmark") or {}).get("results", []):
@@ -225,6 +347,7 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
             "size_mb": b.get("size_mb") if b.get("size_mb") is not None else c.get("size_mb"),
             "gzip_mb": b.get("gzip_mb") if b.get("gzip_mb") is not None else c.get("gzip_mb"),
             "accuracy": (train.get("test") or {}).get("accuracy") if keras else c.get("accuracy"),
+            "accuracy_n": keras_n if keras else c.get("accuracy_n"), "format": c.get("format"),
             "agreement": 1.0 if keras else c.get("agreement"),
             "p50_ms": b.get("p50_ms"), "p90_ms": b.get("p90_ms"), "fps": b.get("fps"),
             "gmacs": b.get("gmacs"), "pct_peak": b.get("pct_peak"), "gate": gate_cell(b["artifact"]),
@@ -234,6 +357,7 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
         if stale:
             rows[-1] = {**{k: None for k in rows[-1]}, "name": name, "runtime": b.get("runtime"),
                         "threads": b.get("threads"), "error": f"stale: {stale}"}
+        _add_interval(rows[-1])
     for name, c in conv.items():  # refused by the parity gate or failed: never written, so never benchmarked
         if c.get("error") and name not in seen:
             rows.append({"name": name, "runtime": c.get("runtime"), "quantized": quantized(c, False), "threads": None, "size_mb": None, "gzip_mb": None, "accuracy": None,
@@ -256,6 +380,16 @@ def error_table_markdown(selection: dict) -> list:
                markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
                                ("kept", "kept as")], rows)]
     return md
+
+
+def _add_interval(row: dict) -> None:
+    """The row's test accuracy as k of n with its 95% Wilson interval (low/high None without n)."""
+    from edgetl.runtime.parity import wilson_interval
+
+    acc, n = row.get("accuracy"), row.get("accuracy_n")
+    row["low"] = row["high"] = None
+    if acc is not None and n:
+        row["low"], row["high"] = wilson_interval(int(round(acc * n)), int(n))
 
 
 def measured_notes_markdown(results: dict) -> list:
@@ -310,6 +444,92 @@ CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "rec
                  ("support", "support")]
 
 
+def _host(results: dict) -> Optional[str]:
+    from edgetl.measure.sysinfo import one_line
+
+    system = (results.get("benchmark") or {}).get("system")
+    try:
+        return one_line(system) if system else None
+    except Exception:  # noqa: BLE001 - an old summary without every field still gets its report
+        return None
+
+
+def _first_threads(rows: list) -> Optional[int]:
+    return min((r["threads"] for r in rows if r.get("threads")), default=None)
+
+
+def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] = None) -> list:
+    """"Ship this": the most accurate TFLite file the Android app runs within the frame budget; files whose
+    accuracy lies inside its 95% interval are tied with it (no detectable difference), and among those the
+    fastest, then the smallest, is shipped (the rule of ``edgetl.measure.front.pick``, shared with search)."""
+    from edgetl.measure.front import pick
+    from edgetl.errors import EdgetlError
+    from edgetl.formats.registry import FORMATS
+
+    first = _first_threads(rows)
+    cands = [{"id": r["name"], "accuracy": r["accuracy"], "low": r["low"], "high": r["high"], "p50_ms": r["p50_ms"],
+              "size_mb": r["size_mb"], "row": r} for r in rows
+             if not r.get("error") and r.get("format") in FORMATS and FORMATS[r["format"]].android
+             and r.get("accuracy") is not None and r.get("low") is not None and r.get("p50_ms")
+             and r.get("size_mb") is not None and r.get("threads") in (None, first)]
+    md = ["## Ship this", ""]
+    if not cands:
+        return md + ["No TFLite file of this run has a test accuracy and a latency yet (run the quantize and "
+                     "benchmark stages): nothing to recommend.", ""]
+    try:
+        chosen, tied = pick(cands, budget_ms)
+    except EdgetlError as e:
+        return md + [f"No file fits the budget of {budget_ms:g} ms per frame: {e}.", ""]
+    r = chosen["row"]
+    best = max((c for c in cands if c["p50_ms"] <= budget_ms), key=lambda c: (c["accuracy"], -c["p50_ms"]))
+    mode = FORMATS[r["format"]].mode
+    artifact = mode if r["name"] == FORMATS[r["format"]].file_name() else r["name"]
+    others = ", ".join(f"`{t['id']}`" for t in tied if t is not chosen and t is not best)
+    if chosen is best:
+        why = "it is the most accurate TFLite file within the budget" + (
+            f"; {others} lie inside its 95% interval (no detectable difference) but are not faster" if others else "")
+    else:
+        faster = "faster" if chosen["p50_ms"] < best["p50_ms"] else "as fast and smaller"
+        why = (f"`{best['id']}` is the most accurate within the budget ({_acc_ci(best['row'])}), but `{chosen['id']}` "
+               f"lies inside its 95% interval (no detectable difference) and is {faster}"
+               + (f"; so do {others}, slower" if others else ""))
+    md += [f"**`{r['name']}`** ({r['format']}): test accuracy **{_acc_ci(r)}**, p50 **{r['p50_ms']:.2f} ms** "
+           f"(batch 1, {first or 1} thread(s); budget {budget_ms:g} ms per frame), {r['size_mb']:.2f} MB.", "",
+           f"Why: {why}. Chosen among the TFLite files (what the Android app runs); latency measured on this host"
+           + (f" ({host})" if host else "") + ", not on a phone.", "",
+           "```sh", f"edgetl export android {run_dir} --artifact {artifact}", "```", ""]
+    return md
+
+
+def _acc_ci(r: dict) -> str:
+    """"97.0% [94.2-98.5%] n=269": a test accuracy with its 95% Wilson interval and its n."""
+    if r.get("accuracy") is None:
+        return "-"
+    if r.get("low") is None:
+        return f"{100 * r['accuracy']:.1f}%"
+    return f"{100 * r['accuracy']:.1f}% [{100 * r['low']:.1f}-{100 * r['high']:.1f}%] n={r['accuracy_n']}"
+
+
+SHORT_COLUMNS = [("name", "file"), ("acc_ci", "test accuracy [95% CI] n"), ("p50", "p50 ms"), ("size_mb", "size MB"),
+                 ("gate", "parity gate"), ("meets_budget", "in budget")]
+
+
+def short_rows(rows: list) -> list:
+    """One row per file: thread rows folded into one p50 cell ("0.30 / 0.21" for 1 / 2 threads)."""
+    out, by = [], {}
+    for r in rows:
+        if r["name"] not in by:
+            by[r["name"]] = {"name": r["name"], "acc_ci": _acc_ci(r), "size_mb": r.get("size_mb"),
+                             "gate": r.get("gate") or ("Keras reference" if r["name"].endswith(".keras") else None),
+                             "meets_budget": r.get("meets_budget"), "p50s": [], "error": r.get("error")}
+            out.append(by[r["name"]])
+        if r.get("p50_ms") is not None:
+            by[r["name"]]["p50s"].append(r["p50_ms"])
+    for o in out:
+        o["p50"] = " / ".join(f"{p:.2f}" for p in o.pop("p50s")) or None
+    return out
+
+
 def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds: Optional[dict] = None) -> dict:
     from edgetl.rundir import read_history, read_metrics
 
@@ -331,6 +551,9 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md = [f"# edgetl run: {recipe.get('name')}", ""]
     if recipe.get("description"):
         md += [recipe["description"].strip(), ""]
+    budget = float(recipe.get("budget_ms") or 33.0)
+    if rows:
+        md += ship_this(rows, budget, run_dir, _host(results))
     weights = train.get("weights_source", "?")
     pre = train.get("pretrained")
     md += [f"- backbone: **{train.get('backbone')}** alpha {train.get('alpha')} at {train.get('input_size')} px, "
@@ -356,18 +579,23 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md += ["## Training", "", f"![training curves]({PLOTS['training']})", "",
            f"![confusion matrix]({PLOTS['confusion']})", ""]
     if rows:
-        budget = recipe.get("budget_ms")
-        md += ["## Artifacts", "",
-               f"Latency: batch 1, per thread count, median of interleaved runs in separate processes; "
-               f"budget {budget} ms per frame.", "",
-               markdown_table(ARTIFACT_COLUMNS, rows), ""]
+        threads = sorted({r["threads"] for r in rows if r.get("threads")})
+        md += ["## Files", "",
+               "Test accuracy with its 95% Wilson interval and the number of test images; p50 latency at batch 1"
+               + (f" for {' / '.join(map(str, threads))} thread(s)" if threads else "")
+               + f", median of interleaved runs in separate processes on this host; budget {budget:g} ms per frame.",
+               "", markdown_table(SHORT_COLUMNS, short_rows(rows)), ""]
         if pareto:
             md += [f"![latency vs accuracy]({PLOTS['pareto']})", "",
-                   "Red points are the Pareto front: no other artifact is both faster and more accurate.", ""]
+                   "Red: the Pareto front (no other file is both faster and more accurate). Bars: 95% intervals; "
+                   "files whose bars overlap may not differ at all on new images.", ""]
     md += measured_notes_markdown(results)
     comp = results.get("compare")
     if comp:
         md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
+    if rows:
+        md += ["## All measured figures", "", "<details><summary>every file x thread count</summary>", "",
+               markdown_table(ARTIFACT_COLUMNS, rows), "", "</details>", ""]
     stages = stage_seconds or {}
     if stages:
         md += ["## Stage times", "", markdown_table([("stage", "stage"), ("seconds", "seconds")],

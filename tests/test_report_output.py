@@ -1,0 +1,98 @@
+"""Issue 20: a report that says what to ship, and plots a person can read (rows written by hand, no training)."""
+from __future__ import annotations
+
+
+
+from edgetl.report import markdown as report
+
+
+def _row(name, fmt, acc, p50, size, n=300, threads=1, error=None):
+    r = {"name": name, "format": fmt, "runtime": fmt.split(":")[0], "threads": threads, "accuracy": acc,
+         "accuracy_n": n, "p50_ms": p50, "size_mb": size, "gate": None, "meets_budget": p50 <= 33, "error": error}
+    report._add_interval(r)
+    return r
+
+
+def _crowded():
+    """The issue's case: seven files at 0.7-1.5 ms, all near the same accuracy."""
+    names = [("model_float32.tflite", "tflite:float32"), ("model_dynamic.tflite", "tflite:dynamic"),
+             ("model_float16.tflite", "tflite:float16"), ("model_int8.tflite", "tflite:int8"),
+             ("model.onnx", "onnx:float32"), ("model_int8.onnx", "onnx:int8"), ("model_int16x8.tflite", "tflite:int16x8")]
+    return [_row(n, f, 0.80 + 0.01 * (i % 2), 0.7 + 0.13 * i, 1.0 + i, n=30) for i, (n, f) in enumerate(names)]
+
+
+def _capture(monkeypatch):
+    figs = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figs.append(fig))
+    return figs
+
+
+def test_pareto_labels_do_not_overlap_axis_stays_within_1_and_intervals_are_drawn(monkeypatch, tmp_path):
+    figs = _capture(monkeypatch)
+    rows = _crowded() + [_row("model.keras", "keras", 1.0, 9.0, 5.0, n=30)]
+    assert report.plot_pareto(rows, tmp_path / "p.png") is not None
+    fig = figs[0]
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] <= 1.0
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]  # the words, without their leader lines
+    assert len(boxes) == len(rows)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two labels overlap"
+    assert len(ax.containers) == len(rows)  # one error bar (95% interval) per point
+    assert "95% Wilson interval" in ax.get_title() and "n = 30" in ax.get_title()
+
+
+def test_pareto_legend_shows_a_line_only_when_the_front_is_drawn(monkeypatch, tmp_path):
+    figs = _capture(monkeypatch)
+    one_front = [_row("model_int8.tflite", "tflite:int8", 0.9, 1.0, 1.0), _row("model.onnx", "onnx:float32", 0.8, 2.0, 2.0)]
+    report.plot_pareto(one_front, tmp_path / "p.png")
+    handle = figs[0].axes[0].get_legend().legend_handles[0]
+    assert handle.get_linewidth() == 0 and not [ln for ln in figs[0].axes[0].lines if ln.get_color() == "tab:red"
+                                                 and len(ln.get_xdata()) > 1]
+    two_front = [_row("model_int8.tflite", "tflite:int8", 0.8, 1.0, 1.0), _row("model.onnx", "onnx:float32", 0.9, 2.0, 2.0)]
+    report.plot_pareto(two_front, tmp_path / "p.png")
+    assert figs[1].axes[0].get_legend().legend_handles[0].get_linewidth() > 0
+    assert [ln for ln in figs[1].axes[0].lines if len(ln.get_xdata()) > 1]  # the staircase is drawn
+
+
+def test_training_plot_greys_out_a_discarded_phase_2_and_says_why(monkeypatch, tmp_path):
+    figs = _capture(monkeypatch)
+    h = {"phase1": {"loss": [0.4], "accuracy": [0.9], "val_loss": [0.45], "val_accuracy": [0.88]},
+         "phase2": {"loss": [0.3, 0.2], "accuracy": [0.92, 0.95], "val_loss": [0.5, 0.55], "val_accuracy": [0.87, 0.86]},
+         "selection": {"kept": "phase1", "reason": "fine-tuning did not lower the validation loss"}}
+    report.plot_training(h, tmp_path / "t.png")
+    fig = figs[0]
+    assert any("phase 2 (shaded) discarded: fine-tuning did not lower" in t.get_text() for t in fig.texts)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "phase1 train (kept)" in labels and "phase2 val (discarded)" in labels
+    assert any(p.get_alpha() and p.get_alpha() < 0.5 for p in fig.axes[0].patches)  # the shaded span
+
+
+def test_ship_this_picks_the_fastest_file_inside_the_best_ones_interval(tmp_path):
+    rows = [_row("model_float32.tflite", "tflite:float32", 0.90, 3.0, 2.0),
+            _row("model_int8.tflite", "tflite:int8", 0.89, 1.0, 0.6),
+            _row("model_int8.tflite", "tflite:int8", 0.89, 0.6, 0.6, threads=2),  # a thread row is not a file
+            _row("model.onnx", "onnx:float32", 0.95, 0.5, 2.0),  # not what the Android app runs
+            _row("model_float16.tflite", "tflite:float16", 0.93, 40.0, 1.0)]  # over the budget
+    md = "\n".join(report.ship_this(rows, 33.0, tmp_path / "run", "HOST"))
+    assert "**`model_int8.tflite`** (tflite:int8)" in md
+    assert "`model_float32.tflite` is the most accurate within the budget" in md
+    assert "no detectable difference" in md and "better" not in md
+    assert f"edgetl export android {tmp_path / 'run'} --artifact int8" in md and "(HOST)" in md
+    assert "89.0% [" in md and "n=300" in md
+
+
+def test_ship_this_says_so_when_nothing_fits_the_budget(tmp_path):
+    md = "\n".join(report.ship_this([_row("model_int8.tflite", "tflite:int8", 0.9, 50.0, 1.0)], 33.0, tmp_path))
+    assert "No file fits the budget of 33 ms" in md and "model_int8.tflite" in md
+
+
+def test_short_table_folds_thread_rows():
+    rows = [_row("model_int8.tflite", "tflite:int8", 0.9, 1.0, 0.6), _row("model_int8.tflite", "tflite:int8", 0.9, 0.6, 0.6, threads=2)]
+    (one,) = report.short_rows(rows)
+    assert one["p50"] == "1.00 / 0.60" and one["acc_ci"].startswith("90.0% [")
