@@ -488,7 +488,7 @@ SLOW = [
          "benchmark {R} --runs 2 --min-seconds 0 --warmup 1 --rounds 1", 0, "model_int8.tflite",
          absent=(".tmp.", "temporary"), writes=True),
     Case("gate-json-damaged", r_damaged_gate, "inspect {R}/model_int8.tflite", 2,
-         "damaged: {R}/gate.json (a JSON array, not an object); delete it"),
+         "damaged: {R}/gate.json (a JSON array, not an object of file name -> gate record); delete it"),
     Case("train-force-removes-old-gate", r_retrain, "train --data {D} " + W + " --force --out {R}", 0,
          "removed", gone=("run/gate.json", "run/model_int8.tflite"), writes=True),
     Case("quantize-sweeps-temp-files", r_with_temp_files, "quantize {R} --mode float32", 0, "float32",

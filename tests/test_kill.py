@@ -34,9 +34,10 @@ def temps(run: Path) -> list:
 
 
 def kill_when_writing(proc: subprocess.Popen, run: Path, sig: int) -> tuple:
-    """Send ``sig`` once a temporary artifact file exists (the write is under way); (exit code, stderr)."""
+    """Send ``sig`` once a new temporary artifact file exists (the write is under way); (exit code, stderr)."""
     t0 = time.monotonic()
-    while not temps(run):
+    leftover = set(temps(run))  # what an earlier SIGKILL left: swept when this command takes the run's lock
+    while not set(temps(run)) - leftover:
         assert proc.poll() is None, f"finished before writing anything: {proc.communicate()[1][-500:]}"
         assert time.monotonic() - t0 < WAIT_S, "no temporary file appeared"
         time.sleep(0.02)

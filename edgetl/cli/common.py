@@ -174,10 +174,13 @@ def user_errors(fn):
             try:
                 return fn(*args, **kwargs)
             except EdgetlError as e:
-                if debug:
-                    _show_debug(e, log)
-                click.echo(f"error: {e}", err=True)
-                code = e.exit_code
+                if _SIGNALLED:  # the interrupt surfaced as a library error that edgetl then explained
+                    code = _interrupted(e, debug, log)
+                else:
+                    if debug:
+                        _show_debug(e, log)
+                    click.echo(f"error: {e}", err=True)
+                    code = e.exit_code
             except OSError as e:
                 if e.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise
