@@ -96,3 +96,23 @@ def test_short_table_folds_thread_rows():
     rows = [_row("model_int8.tflite", "tflite:int8", 0.9, 1.0, 0.6), _row("model_int8.tflite", "tflite:int8", 0.9, 0.6, 0.6, threads=2)]
     (one,) = report.short_rows(rows)
     assert one["p50"] == "1.00 / 0.60" and one["acc_ci"].startswith("90.0% [")
+
+
+def test_compare_plot_labels_its_axes_inside_one_decade_and_names_alpha_and_size(tmp_path, monkeypatch):
+    """A log axis inside one decade shows no tick label at all: such axes are linear; the legend says alpha and px."""
+    import matplotlib.pyplot as plt
+
+    from edgetl.report import compare_plot
+
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig: figs.append(fig))
+    row = {"backbone": "mobilenet_v2", "alpha": 1.0, "input_size": 224, "tflite_float32_mb": 13.9,
+           "tflite_float32_p50_ms": 24.0, "tflite_int8_mb": 3.96, "tflite_int8_p50_ms": 11.6, "onnx_mb": 13.9,
+           "onnx_p50_ms": 28.1}
+    result = {"measured": [row], "settings": {"formats": ["tflite:float32", "tflite:int8", "onnx:float32"], "threads": 1}}
+    compare_plot.plot(result, tmp_path / "c.png")
+    ax = figs[0].axes[0]
+    figs[0].canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels() if t.get_text()] and ax.get_yscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "mobilenet_v2 a1.0 224px tflite int8" in ax.get_legend_handles_labels()[1]

@@ -129,7 +129,7 @@ def _bench_rows():
         rows.append({"name": name, "runtime": "onnxruntime" if name.endswith("onnx") else "tflite", "threads": 1,
                      "init_ms": 149.04 + i, "first_ms": 12.34, "mean_ms": 49.04 + i, "std_ms": 0.1234,
                      "p50_ms": 49.04 + i, "p90_ms": 51.27, "p99_ms": 123.4, "fps": 20.4, "size_mb": 1.726,
-                     "gzip_mb": 1.534, "peak_rss_mb": 143.2, "accuracy": 0.9504, "macs": 58_000_000, "gmacs": 1.18,
+                     "gzip_mb": 1.534, "peak_rss_mb": 143.2, "accuracy": 0.9504, "accuracy_n": 269, "macs": 58_000_000, "gmacs": 1.18,
                      "pct_peak": 12.0, "meets_budget": True})
     return rows
 
@@ -165,7 +165,7 @@ def test_quantize_table_keeps_file_format_agreement_and_gate_whole(width):
     from edgetl.report.tables import rich_table
 
     records = [{"file": f"model_{m}.tflite", "format": f"tflite:{m}", "input_dtype": "uint8", "output_dtype": "uint8",
-                "size_mb": 0.532, "gzip_mb": 0.47, "accuracy": 0.9504, "keras_accuracy": 0.9511, "agreement": 0.987,
+                "size_mb": 0.532, "gzip_mb": 0.47, "accuracy": 0.9504, "accuracy_n": 269, "keras_accuracy": 0.9511, "agreement": 0.987,
                 "agreement_low": 0.961, "agreement_high": 0.995, "parity_images": 225, "gate": gate,
                 "max_abs_diff": 0.0123, "seconds": 12.3}
                for m, gate in (("float32", "pass"), ("int8", "inconclusive"), ("float16", "pass"))]
@@ -176,7 +176,7 @@ def test_quantize_table_keeps_file_format_agreement_and_gate_whole(width):
     assert max(len(ln) for ln in lines) <= width and "…" not in text
     for r in records[:3]:
         line = next(ln for ln in lines if f" {r['file']} " in ln)
-        for cell in ("0.532", "98.7%", r["gate"]) + ((r["format"],) if width >= 100 else ()):
+        for cell in ("0.532", "95.0% [91.9-97.2]", "98.7%", r["gate"]) + ((r["format"],) if width >= 100 else ()):
             assert f" {cell} " in line, (cell, line)
 
 
@@ -259,3 +259,34 @@ def test_benchmark_accuracy_on_the_runs_own_folder_scores_its_test_split_only(sm
     assert sel.images_from == result["data"]["test_from"]
     other = select_scored(str(make_subset(tmp_path / "copy")), contract, str(out / "model.keras"))
     assert other.split == "all" and len(other) > len(sel) and other.images_from.startswith("every image of")
+
+
+@pytest.mark.parametrize("width, shown", [(40, False), (80, True)])
+def test_evaluate_confusion_matrix_is_shown_whole_or_named_never_squeezed(width, shown):
+    import io
+
+    from rich.console import Console
+
+    from edgetl.cli.evaluate import _print_metrics
+
+    labels = [str(i) for i in range(10)]
+    m = {"artifact": "m.tflite", "kind": "tflite:int8", "runtime": "tflite", "n": 270, "images_from": "the run's test split",
+         "skipped": 0, "accuracy": 0.97, "loss": 0.16,
+         "per_class": {c: {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 27} for c in labels},
+         "confusion_matrix": [[27 if i == j else 0 for j in range(10)] for i in range(10)]}
+    buf = io.StringIO()
+    _print_metrics(m, Console(file=buf, width=width, color_system=None))
+    text = buf.getvalue()
+    assert max(len(ln) for ln in text.splitlines()) <= width
+    assert ("confusion matrix (rows: true" in text) is shown and ("--json has it" in text) is not shown
+    assert "[0.9" in text and "n=270" in text  # the accuracy line carries its interval
+
+
+def test_json_failure_is_still_one_json_document_on_stdout(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    r = cli("benchmark", f, "--json")
+    assert r.exit_code == 2 and "is not a model file" in r.stderr
+    assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("error: "), "exit_code": 2}
+    r = cli("benchmark", f)  # without --json, stdout stays empty
+    assert r.exit_code == 2 and r.stdout == ""

@@ -96,6 +96,9 @@ def test_seed_depth_counting_counts_layers_with_weights_only():
     assert claim_flags(SEED_TABLE["MobileNet"], count_weight_layers(model(*v1)), 4_253_864) == []
     assert claim_flags(SEED_TABLE["MobileNet"], count_weight_layers(model(*v1[:-1])), 4_253_864) == \
         ["depth 27 vs seed 28"]
+    # the seed's row is the classic width 1.0: alpha 0.35's 1.69 M parameters are not flagged against its ~4.2 M
+    assert [f for f in claim_flags(SEED_TABLE["MobileNet"], 28, 1_690_000) if f.startswith("params")]
+    assert claim_flags(SEED_TABLE["MobileNet"], 28, 1_690_000, alpha=0.35) == []
     assert count_weight_layers(model("SeparableConv2D", "MaxPooling2D", "Flatten", "Add", "Activation", "Dense")) == 2
     # the registry's counts (each checked against the built model by test_backbone_params_and_depth_match_spec)
     # sit in the seed's ranges, except MobileNetV2, which the comparison flags

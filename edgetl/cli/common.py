@@ -181,6 +181,8 @@ def user_errors(fn):
                         _show_debug(e, log)
                     click.echo(f"error: {e}", err=True)
                     code = e.exit_code
+                    if kwargs.get("as_json"):  # --json: stdout stays one JSON document, a failure included
+                        emit_json({"error": str(e), "exit_code": code})
             except OSError as e:
                 if e.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise

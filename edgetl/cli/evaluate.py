@@ -22,8 +22,9 @@ from edgetl.measure.evaluate import SPLIT_CHOICES
                    "[default: the artifact's own decision, else the top class].")
 @threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@click.option("--wide", is_flag=True, help="Show the confusion matrix even when it is wider than the terminal.")
 @user_errors
-def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
+def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json, wide):
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a run or artifact on --data.
 
     RUN_OR_ARTIFACT is a run directory (its Keras model) or one artifact: .keras, any .tflite,
@@ -48,16 +49,19 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json):
                               threads=parse_threads(threads, many=False), progress=progress)
     if as_json:
         emit_json(m)
-    _print_metrics(m, results_console(as_json))
+    _print_metrics(m, results_console(as_json), wide)
 
 
-def _print_metrics(m: dict, console) -> None:
+def _print_metrics(m: dict, console, wide: bool = False) -> None:
     from rich.table import Table
 
     labels = list(m["per_class"])
     console.print(f"[bold]{m['artifact']}[/] ({m['kind'] or m['runtime']}) on {m['n']} images: {m['images_from']}"
                   + (f"; [yellow]{m['skipped']} skipped[/]" if m["skipped"] else ""))
-    line = f"accuracy {m['accuracy']:.4f}   loss {m['loss']:.4f}"
+    from edgetl.runtime.parity import wilson_interval
+
+    lo, hi = wilson_interval(int(round(m["accuracy"] * m["n"])), int(m["n"]))
+    line = f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}"
     if "auc" in m:
         at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
         auc = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
@@ -66,14 +70,21 @@ def _print_metrics(m: dict, console) -> None:
     console.print(line)
     t = Table(title="per class")
     for col in ("class", "precision", "recall", "F1", "support"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True, justify="left" if col == "class" else "right")
     for name, r in m["per_class"].items():
         t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
     console.print(t)
+    cells = max([len(str(v)) for row in m["confusion_matrix"] for v in row] + [1])
+    heads = [max(min(len(name), 12), cells) for name in labels]
+    need = max(map(len, labels)) + sum(heads) + 3 * (len(labels) + 1) + 1
+    if need > console.width and not wide:
+        console.print(f"confusion matrix: {len(labels)} x {len(labels)}, {need} columns wide: not shown at this width "
+                      "(--wide shows it; --json has it)")
+        return
     cm = Table(title="confusion matrix (rows: true, columns: predicted)")
-    cm.add_column("")
+    cm.add_column("", no_wrap=True)
     for name in labels:
-        cm.add_column(name[:12])
+        cm.add_column(name[:12], justify="right", no_wrap=True)
     for name, row in zip(labels, m["confusion_matrix"]):
         cm.add_row(name, *map(str, row))
     console.print(cm)

@@ -25,7 +25,7 @@ def _interval(r: dict) -> str:
 
 
 ARTIFACT_COLUMNS = [("file", "file"), ("format", "format"), ("io", "io"), ("size_mb", "size MB"),
-                    ("gzip_mb", "gzip MB"), ("test_acc", "test acc"), ("keras_acc", "keras acc"),
+                    ("gzip_mb", "gzip MB"), ("test_acc", "test acc [95%]"), ("keras_acc", "keras acc"),
                     ("agreement", "agreement"), ("interval", "95% interval"), ("n", "n"), ("gate", "gate"),
                     ("max_dp", "max |dp|"), ("seconds", "seconds")]
 # Left out first when the table must fit a narrow terminal; file, size, accuracy, agreement and gate stay.
@@ -34,6 +34,7 @@ ARTIFACT_DROP = ("seconds", "max_dp", "gzip_mb", "keras_acc", "io", "n", "interv
 
 def artifact_rows(records: list) -> list:
     """The quantize/convert table's cells, formatted (a skipped file: its name, format and "skipped")."""
+    from edgetl.report.tables import _cell
     rows = []
     for r in records:
         if "skipped" in r:
@@ -42,7 +43,8 @@ def artifact_rows(records: list) -> list:
         rows.append({"file": r["file"], "format": r["format"],
                      "io": f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}",
                      "size_mb": _fmt(r.get("size_mb"), ".3f"), "gzip_mb": _fmt(r.get("gzip_mb"), ".3f"),
-                     "test_acc": _fmt(r.get("accuracy"), ".3f"), "keras_acc": _fmt(r.get("keras_accuracy"), ".3f"),
+                     "test_acc": _cell({"accuracy": r.get("accuracy"), "accuracy_n": r.get("accuracy_n")}, "accuracy"),
+                     "keras_acc": _fmt(r.get("keras_accuracy"), ".3f"),
                      "agreement": _fmt(r.get("agreement"), ".1%"), "interval": _interval(r),
                      "n": _fmt(r.get("parity_images"), "d"), "gate": r.get("gate") or "-",
                      "max_dp": _fmt(r.get("max_abs_diff"), ".2g"), "seconds": _fmt(r.get("seconds"), ".1f")})

@@ -105,7 +105,11 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
                       + (f", [yellow]{d['skipped']} skipped {d.get('skipped_reasons', '')}[/]" if d["skipped"] else ""))
     if result.get("selection"):
         t.add_row("kept", f"{result['selection']['kept']} ({result['selection']['reason']})")
-    t.add_row("test accuracy", f"{test['accuracy']:.3f}")
+    from edgetl.runtime.parity import wilson_interval
+
+    n = test.get("n") or d["test"]
+    lo, hi = wilson_interval(int(round(test["accuracy"] * n)), int(n)) if n else (None, None)
+    t.add_row("test accuracy", f"{test['accuracy']:.3f}" + (f" [{lo:.3f}, {hi:.3f}] (95% Wilson, n={n})" if n else ""))
     t.add_row("test loss", f"{test['loss']:.3f}")
     if "auc" in test:
         at = "argmax" if test.get("threshold") is None else f"threshold {test['threshold']:.4f}"

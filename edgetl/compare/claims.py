@@ -25,14 +25,15 @@ def seed_depth_range(text: str) -> tuple:
     return lo, hi
 
 
-def claim_flags(claim, depth: int, params: int) -> list:
-    """Where the seed's claim and the measurement disagree, in words."""
+def claim_flags(claim, depth: int, params: int, alpha=None) -> list:
+    """Where the seed's claim and the measurement disagree, in words. The seed's rows describe the classic
+    networks (width 1.0): a thinner or wider one (``alpha`` other than 1.0) is not held to the parameter count."""
     flags = []
     lo, hi = seed_depth_range(claim.depth)
     if not lo <= depth <= hi:
         flags.append(f"depth {depth} vs seed {claim.depth}")
     rel = params / (claim.params_m * 1e6) - 1
-    if abs(rel) > PARAM_TOLERANCE:
+    if abs(rel) > PARAM_TOLERANCE and (alpha is None or float(alpha) == 1.0):
         flags.append(f"params {params / 1e6:.2f} M vs seed {claim.params_text} ({100 * rel:+.0f}%)")
     return flags
 

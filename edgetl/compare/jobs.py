@@ -110,7 +110,8 @@ def count_backbone(spec, size: int, alpha, classes: int) -> dict:
     depth, params = count_weight_layers(model), int(model.count_params())
     del model
     clear_keras()
-    return {"depth": depth, "params": params, "flags": claim_flags(spec.seed, depth, params) if classes == 1000 else []}
+    return {"depth": depth, "params": params,
+            "flags": claim_flags(spec.seed, depth, params, alpha if spec.alphas else None) if classes == 1000 else []}
 
 
 def convert_backbone(spec, size: int, alpha, formats: Sequence[str], work: Path, *, classes: int,

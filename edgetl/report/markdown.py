@@ -107,7 +107,7 @@ def plot_confusion(matrix, labels, path: Path) -> Path:
         for j in range(m.shape[1]):
             ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if m[i, j] > m.max() / 2 else "black")
-    ax.set_title("confusion matrix (test split)")
+    ax.set_title(f"confusion matrix (Keras model, test split, n={int(m.sum())})", fontsize=10)
     _save(fig, path)
     return path
 
@@ -127,7 +127,13 @@ def plot_roc(test: dict, path: Path) -> Optional[Path]:
     tpr = cm[pos, pos] / max(cm[pos].sum(), 1)
     fpr = cm[neg, pos] / max(cm[neg].sum(), 1)
     at = "top class (0.5)" if test.get("threshold") is None else f"threshold {test['threshold']:.3f}"
-    ax.scatter([fpr], [tpr], color="tab:red", zorder=3, label=f"operating point: {at}")
+    from edgetl.runtime.parity import wilson_interval
+
+    r_lo, r_hi = wilson_interval(int(cm[pos, pos]), int(cm[pos].sum()))
+    f_lo, f_hi = wilson_interval(int(cm[neg, pos]), int(cm[neg].sum()))
+    ax.errorbar([fpr], [tpr], yerr=[[tpr - r_lo], [r_hi - tpr]], xerr=[[fpr - f_lo], [f_hi - fpr]], fmt="o",
+                color="tab:red", capsize=3, zorder=3,
+                label=f"operating point: {at}\nrecall {tpr:.3f} [{r_lo:.3f}, {r_hi:.3f}] (95%, n={int(cm[pos].sum())})")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel(f"recall of {test['positive_class']}")
     ax.set_title("ROC (test split)")

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 BENCH_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("threads", "thr"), ("init_ms", "init ms"),
                  ("first_ms", "1st ms"), ("mean_ms", "mean ms"), ("std_ms", "std"), ("p50_ms", "p50 ms"),
                  ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("fps", "FPS"), ("size_mb", "size MB"),
-                 ("gzip_mb", "gzip MB"), ("peak_rss_mb", "peak RSS MB"), ("accuracy", "accuracy"),
+                 ("gzip_mb", "gzip MB"), ("peak_rss_mb", "peak RSS MB"), ("accuracy", "accuracy [95%]"),
                  ("macs", "MMAC"), ("gmacs", "GMAC/s"), ("pct_peak", "% of peak"), ("meets_budget", "p50 in budget")]
 
 
@@ -39,7 +39,19 @@ def _cells(row: dict, columns, full_error: bool = True) -> list:
     if row.get("error") and "error" not in [k for k, _ in columns]:
         first = fmt(columns[0][0], row.get(columns[0][0]))
         return [first, row["error"] if full_error else "failed"] + ["-"] * (len(columns) - 2)
-    return [fmt(k, row.get(k)) for k, _ in columns]
+    return [_cell(row, k) for k, _ in columns]
+
+
+def _cell(row: dict, key: str) -> str:
+    """One formatted cell; an accuracy measured on n images also carries its 95% Wilson interval."""
+    v = row.get(key)
+    n = row.get("accuracy_n")
+    if key == "accuracy" and isinstance(v, float) and n:
+        from edgetl.runtime.parity import wilson_interval
+
+        lo, hi = wilson_interval(int(round(v * n)), int(n))
+        return f"{100 * v:.1f}% [{100 * lo:.1f}-{100 * hi:.1f}]"
+    return fmt(key, v)
 
 
 # Columns of words that may wrap between words; every other cell (numbers, names, paths) stays on one line.
