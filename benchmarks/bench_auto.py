@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 def build(run_dir: Path, out: Path) -> dict:
     """{variant: record} of float32, plain int8 and --auto int8 of one run (records carry the gate figures)."""
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
-    from edgetl.stages.auto_float import choose
+    from edgetl.tflite.auto_float import choose
 
     run = RunDir(run_dir)
     model_path = run.resolve_model(None)
@@ -41,8 +41,9 @@ def build(run_dir: Path, out: Path) -> dict:
 
 
 def main() -> None:
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
-    from edgetl.stages.auto_float import short
+    from edgetl.tflite.auto_float import short
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+")
@@ -51,8 +52,7 @@ def main() -> None:
     a = ap.parse_args()
     built = {r: build(Path(r), Path(a.out) / Path(r).name) for r in a.runs}
     paths = [rec["artifact"] for recs in built.values() for rec in recs.values() if rec.get("artifact")]
-    res = benchmark(paths, threads=[1], runs=60, min_seconds=2.0, rounds=a.rounds, ops=True, ops_per_op=False,
-                    measure_peak=False)
+    res = benchmark(paths, BenchmarkConfig(threads=[1], runs=60, min_seconds=2.0, rounds=a.rounds), ops=True, ops_per_op=False, measure_peak=False)
     rows = {r["artifact"]: r for r in res["results"]}
     profs = {p["artifact"]: p for p in res["ops"] or []}
     print(f"\n== quantize --auto: one benchmark run, 1 thread, XNNPACK, {a.rounds} rounds ==")

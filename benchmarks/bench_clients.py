@@ -54,6 +54,7 @@ def legacy_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 def build(out: Path, alpha: float, size: int, run: Path | None) -> dict:
     """{kind: .tflite path} of a trained run."""
     from edgetl.formats.registry import FORMATS
+    from edgetl.config.stages import QuantizeConfig
     from edgetl.stages.quantize import quantize_run
 
     if run is None:
@@ -65,13 +66,15 @@ def build(out: Path, alpha: float, size: int, run: Path | None) -> dict:
                               weights="imagenet", weights_dir=str(WEIGHTS), epochs=8, fine_tune_epochs=1, unfreeze=10,
                               lr=5e-3, out=str(run)), log=lambda m: None)
     modes = [f.mode for f in FORMATS.values() if f.runtime == "tflite" and not getattr(f, "training", f.mode == "qat")]
-    quantize_run(run, modes, calibration_images=100, agreement={m: 0.0 for m in modes})
+    quantize_run(QuantizeConfig(run=str(run), modes=list(modes), calibration_images=100,
+                                min_agreement=[f"{m}=0.0" for m in modes]))
     kinds = {m if m not in ("int8",) else "int8 (uint8 I/O)": run / f"model_{m}.tflite" for m in modes}
     float_io = out / "run_float_io"  # the same model, int8 with float32 input/output
     if float_io.exists():
         shutil.rmtree(float_io)
     shutil.copytree(run, float_io, ignore=shutil.ignore_patterns("*.tflite", "*.onnx", "model_*.json"))
-    quantize_run(float_io, ["int8"], io="float32", calibration_images=100, agreement={"int8": 0.0})
+    quantize_run(QuantizeConfig(run=str(float_io), modes=["int8"], io="float32", calibration_images=100,
+                                min_agreement=["int8=0.0"]))
     kinds["int8 (float I/O)"] = float_io / "model_int8.tflite"
     return kinds
 
@@ -79,7 +82,7 @@ def build(out: Path, alpha: float, size: int, run: Path | None) -> dict:
 def measure(kind: str, path: Path, files: list) -> dict:
     from edgetl.data.images import decode_rgb
     from edgetl.measure.clients import compare, mediapipe_classify
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     runner = open_artifact(path)
     c = runner.contract

@@ -21,7 +21,7 @@ GOOGLE = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v2_1.0_224_qua
 
 
 def main() -> int:
-    from edgetl.measure.compare import DEFAULT_BACKBONES
+    from edgetl.compare.compare import DEFAULT_BACKBONES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES))
@@ -37,7 +37,7 @@ def main() -> int:
 
     from edgetl.cli.bench import _reference_line
     from edgetl.report.tables import compare_markdown
-    from edgetl.measure.compare import compare, plot
+    from edgetl.compare.compare import compare, plot
     from edgetl.fsutil import write_json
     from edgetl.measure.sysinfo import one_line
 

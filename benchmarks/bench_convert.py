@@ -2,7 +2,7 @@
 
 Part 1 (speed): wall time to produce float32 + dynamic + float16 + int8 TFLite + float ONNX for
 MobileNetV2 1.0 at 224 px (random weights: timing does not depend on them), edgetl's way (one trace,
-reused by every mode: ``formats.tflite.convert_tflite`` + ``convert.export_onnx``) vs the naive way (a separate
+reused by every mode: ``tflite.converter.convert_tflite`` + ``convert.export_onnx``) vs the naive way (a separate
 ``TFLiteConverter.from_keras_model`` per mode + the same ONNX export), in the same process. Target: >= 1.7x.
 
 Part 2 (accuracy, needs ../shared): trains MobileNetV2 alpha 0.35 at 224 px on flowers_small, then every
@@ -39,7 +39,7 @@ def speed(out: Path) -> None:
     from edgetl import _tf, backbones
     from edgetl.formats.contract import Contract
     from edgetl.stages.convert import export_onnx
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     tf, keras = _tf.tf(), _tf.keras()
     _tf.set_seed(0)
@@ -101,7 +101,7 @@ def speed(out: Path) -> None:
 
 
 def _latency_ms(path, pixels, runs=30) -> float:
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     r = open_artifact(path, threads=1)
     x = r.prepare(pixels[:1])
@@ -120,10 +120,11 @@ def accuracy(out: Path) -> None:
         print(f"\n== Part 2 skipped: {FLOWERS} or {WEIGHTS} absent (see ../shared/README.md) ==")
         return
     from edgetl.formats.contract import Contract
+    from edgetl.config.stages import ConvertConfig, QuantizeConfig
     from edgetl.stages.convert import convert_run, export_onnx_int8
     from edgetl.stages.quantize import quantize_run
     from edgetl.rundir import RunDir
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
     from edgetl.stages.train import TrainConfig, train
 
     run_dir = out / "run224"
@@ -132,9 +133,9 @@ def accuracy(out: Path) -> None:
                             weights_dir=str(WEIGHTS.parent), out=str(run_dir)), log=lambda m: None)  # train's defaults
     print(f"\n== Part 2: flowers_small, MobileNetV2 alpha 0.35, 224 px (trained in {time.perf_counter() - t:.0f} s, "
           f"Keras test accuracy {res['test']['accuracy']:.3f}) ==")
-    no_gate = {k: 0.0 for k in PTQ + ["qat", "onnx:float32", "onnx:int8"]}  # measure, do not refuse
-    recs = quantize_run(run_dir, PTQ + ["qat"], agreement=no_gate)
-    recs += convert_run(run_dir, ["onnx"], agreement=no_gate, int8_method="ort")
+    no_gate = [f"{k}=0.0" for k in PTQ + ["qat", "onnx:float32", "onnx:int8"]]  # measure, do not refuse
+    recs = quantize_run(QuantizeConfig(run=str(run_dir), modes=PTQ + ["qat"], min_agreement=no_gate))
+    recs += convert_run(ConvertConfig(run=str(run_dir), to=["onnx"], min_agreement=no_gate, int8_method="ort"))
     splits = RunDir(run_dir).splits()
     alt = export_onnx_int8(run_dir / "model_int8.tflite", Contract.load(run_dir / "model_int8.json"),
                            run_dir / "model_int8_from_tflite.onnx")
@@ -165,7 +166,7 @@ def memory_child(backbone: str, kind: str, out: Path) -> None:
     import resource
 
     from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
-    from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
+    from edgetl.compare.jobs import imagenet_contract, random_pixels
     from edgetl.stages.convert import export_onnx, export_onnx_int8_ort
 
     spec = get_backbone(backbone)

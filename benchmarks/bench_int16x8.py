@@ -41,13 +41,15 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=50)
     a = ap.parse_args()
 
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
+    from edgetl.config.stages import QuantizeConfig
     from edgetl.stages.quantize import quantize_run
 
     run = Path(a.run) if a.run else train_reference(Path(a.out))
-    records = {r["mode"]: r for r in quantize_run(run, MODES, keep_going=True)}
+    records = {r["mode"]: r for r in quantize_run(QuantizeConfig(run=str(run), modes=list(MODES)), keep_going=True)}
     files = [Path(r["artifact"]) for r in records.values() if r.get("artifact")]
-    bench = {Path(r["artifact"]).name: r for r in benchmark(files, runs=a.runs, min_seconds=1.0, rounds=3)["results"]}
+    bench = {Path(r["artifact"]).name: r for r in benchmark(files, BenchmarkConfig(runs=a.runs, min_seconds=1.0, rounds=3))["results"]}
     print(f"run: {run}")
     print(f"{'mode':<9} {'size MB':>8} {'test acc':>9} {'agreement':>10} {'gate':>13} {'p50 ms':>8}")
     for mode in MODES:

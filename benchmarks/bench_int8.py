@@ -2,11 +2,14 @@
 
 Part 1: MobileNet v1 1.0, v2 1.0, v3 small and v3 large at 224 px, each with a 5-class head (random
 weights: latency and coverage do not depend on them), converted by edgetl's quantize stage to float32
-and int8 (calibrated on 32 random images); for MobileNetV3 also int8 with HARD_SWISH kept in float
-(`quantize --keep-float HARD_SWISH`: XNNPACK has no int8 hard-swish). All files are measured in ONE
-`edgetl benchmark` run (interleaved rounds, 1 thread) with --ops; wall and CPU-time p50 (CPU time leaves
-out the time a worker waits for a core on a shared machine). Prints per backbone: float32 p50, best int8 p50 and the ratio float/int8 (goal >=
-1.5), op coverage (nodes XNNPACK took / fell back, partitions, fallback ops), MACs, GMAC/s, % of peak.
+and int8 (calibrated on 32 random images) twice: the DEFAULT int8 (`quantize --mode int8`: ops with no
+int8 kernel in XNNPACK that cut the graph stay float, e.g. MobileNetV3's HARD_SWISH) and the plain int8
+(`--keep-float none`). All files are measured in ONE `edgetl benchmark` run (interleaved rounds, 1 thread)
+with --ops; wall and CPU-time p50 (CPU time leaves out the time a worker waits for a core on a shared
+machine). Prints the host line (CPU, int8 instruction sets, load average during the run), then per
+backbone: float32 p50, default int8 p50 and the ratio float/default int8 in CPU time (goal: >= 1.5 on a
+VNNI host, never below 1), op coverage (nodes XNNPACK took / fell back, partitions, fallback ops), MACs,
+GMAC/s, % of peak; and a markdown table of the same figures for README.
 
 Part 1b (``--skip-shapes`` to leave out): why int8 is or is not faster on this CPU. Every 1x1
 convolution of each MobileNet at 224 px is a GEMM [H*W, C_in] x [C_in, C_out]; each distinct shape
@@ -46,7 +49,7 @@ def build_files(out: Path) -> dict:
     from edgetl import _tf
     from edgetl.backbones.registry import build_base, get_backbone
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     keras = _tf.keras()
     files = {}
@@ -66,14 +69,38 @@ def build_files(out: Path) -> dict:
     for name, alpha in MOBILENETS:
         d = out / name
         if not (d / "model_int8.tflite").is_file():
-            convert(name, alpha, ["float32", "int8"], d)
-        files[name] = {"float32": d / "model_float32.tflite", "int8": d / "model_int8.tflite"}
-        if name.startswith("mobilenet_v3"):  # XNNPACK has no int8 HARD_SWISH: the selective variant keeps it float
-            k = d / "keep_float_hard_swish"
-            if not (k / "model_int8.tflite").is_file():
-                convert(name, alpha, ["int8"], k, keep_float=["HARD_SWISH"])
-            files[name]["int8 keep-float HARD_SWISH"] = k / "model_int8.tflite"
+            convert(name, alpha, ["float32", "int8"], d)  # int8 as `quantize --mode int8` writes it by default
+        plain = d / "plain"
+        if not (plain / "model_int8.tflite").is_file():
+            convert(name, alpha, ["int8"], plain, keep_float=["none"])
+        files[name] = {"float32": d / "model_float32.tflite", "int8": d / "model_int8.tflite",
+                       "int8 plain": plain / "model_int8.tflite"}
     return files
+
+
+LABELS = {"mobilenet": "MobileNet v1 1.0", "mobilenet_v2": "MobileNetV2 1.0", "mobilenet_v3_small": "MobileNetV3-Small",
+          "mobilenet_v3_large": "MobileNetV3-Large"}
+
+
+def host_line(system: dict) -> str:
+    """The benchmark's host line (CPU, int8 instruction sets, load average during the run)."""
+    from edgetl.measure.sysinfo import one_line
+
+    return one_line(system)
+
+
+def kept_float(path: Path) -> str:
+    """What an int8 file keeps in float, from its contract (``kept_float``)."""
+    c = json.loads(path.with_suffix(".json").read_text())
+    return ", ".join((c.get("kept_float") or {}).get("keep_float") or []) or "nothing"
+
+
+def _ratio(a, b) -> float:
+    return a / b if a and b else float("nan")
+
+
+def _speed(ratio: float) -> str:
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"**{1 / ratio:.2f}x slower**"
 
 
 def coverage_line(prof: dict) -> str:
@@ -86,29 +113,39 @@ def coverage_line(prof: dict) -> str:
 
 
 def part1(out: Path, rounds: int) -> None:
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
 
     files = build_files(out)
     paths = [p for v in files.values() for p in v.values()]
-    res = benchmark(paths, threads=[1], runs=60, min_seconds=2.0, rounds=rounds, ops=True)
+    res = benchmark(paths, BenchmarkConfig(threads=[1], runs=60, min_seconds=2.0, rounds=rounds), ops=True)
     rows = {r["artifact"]: r for r in res["results"]}
     profs = {p["artifact"]: p for p in res["ops"]}
     pk = res.get("peak") or {}
     print(f"\n== Part 1: float32 vs int8 TFLite, 1 thread, XNNPACK, one benchmark run ({rounds} rounds) ==")
+    print(host_line(res["system"]))
     print(f"machine GEMM peak (one core, TFLite FULLY_CONNECTED): float32 {pk.get('float32', float('nan')):.1f} GMAC/s, "
           f"int8 {pk.get('int8', float('nan')):.1f} GMAC/s")
+    table = []
     for name, variants in files.items():
-        f32 = rows[str(variants["float32"])]
-        ints = {k: rows[str(p)] for k, p in variants.items() if k != "float32"}
-        best_k, best = min(ints.items(), key=lambda kv: kv[1]["p50_ms"] or float("inf"))
-        ratio = (f32["p50_ms"] / best["p50_ms"]) if best["p50_ms"] else float("nan")
-        cpu_ratio = (f32["cpu_p50_ms"] / best["cpu_p50_ms"]) if best.get("cpu_p50_ms") else float("nan")
-        print(f"\n{name} @224: MACs {f32['macs'] / 1e6:.0f} M; float32 p50 {f32['p50_ms']:.2f} ms; best int8 ({best_k}) "
-              f"p50 {best['p50_ms']:.2f} ms; speed-up float32/int8 = {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU time "
-              f"({'meets' if ratio >= 1.5 else 'MISSES'} 1.5x)")
-        for k, r in [("float32", f32)] + list(ints.items()):
-            print(f"  {k:8s} p50 {r['p50_ms']:7.2f} ms (CPU {r.get('cpu_p50_ms') or 0:6.2f} ms)  {r['gmacs'] or 0:6.1f} GMAC/s  "
-                  f"{(r['pct_peak'] or 0):5.1f}% of {r['precision']} peak  | {coverage_line(profs.get(str(variants[k])))}")
+        f32, dflt, plain = (rows[str(variants[k])] for k in ("float32", "int8", "int8 plain"))
+        kept = kept_float(variants["int8"])
+        ratio = _ratio(f32.get("cpu_p50_ms"), dflt.get("cpu_p50_ms"))
+        print(f"\n{name} @224: MACs {f32['macs'] / 1e6:.0f} M; default int8 keeps in float: {kept}; CPU-time p50 "
+              f"float32 {f32.get('cpu_p50_ms') or 0:.2f} ms, default int8 {dflt.get('cpu_p50_ms') or 0:.2f} ms: "
+              f"{ratio:.2f}x ({'meets' if ratio >= 1.5 else 'MISSES'} 1.5x; {'never slower' if ratio >= 1 else 'SLOWER'})")
+        for k, r in (("float32", f32), ("int8", dflt), ("int8 plain", plain)):
+            print(f"  {k:10s} p50 {r['p50_ms']:7.2f} ms (CPU {r.get('cpu_p50_ms') or 0:6.2f} ms)  {r['gmacs'] or 0:6.1f} "
+                  f"GMAC/s  {(r['pct_peak'] or 0):5.1f}% of {r['precision']} peak  | "
+                  f"{coverage_line(profs.get(str(variants[k])))}")
+        table.append((name, f32, dflt, plain, kept, ratio))
+    print(f"\nREADME table (CPU-time p50, 1 thread, 224 px; {host_line(res['system'])}):\n")
+    print("| model | float32 | default `--mode int8` (kept in float) | plain int8 (`--keep-float none`) | "
+          "default int8 vs float32 |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, f32, dflt, plain, kept, ratio in table:
+        print(f"| {LABELS.get(name, name)} | {f32.get('cpu_p50_ms') or 0:.2f} ms | {dflt.get('cpu_p50_ms') or 0:.2f} ms "
+              f"({kept}) | {plain.get('cpu_p50_ms') or 0:.2f} ms | {_speed(ratio)} |")
     (out / "part1.json").write_text(json.dumps(res, indent=1, default=str))
 
 
@@ -118,8 +155,9 @@ def edgetl(*args) -> subprocess.CompletedProcess:
 
 
 def part2(out: Path, rounds: int) -> None:
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
-    from edgetl.measure.parity import load_records
+    from edgetl.runtime.parity import load_records
 
     for need in (FLOWERS, DEQ, CORAL):
         if not need.exists():
@@ -138,7 +176,7 @@ def part2(out: Path, rounds: int) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     gates = load_records(run)
     ours, f32 = run / "model_int8.tflite", run / "model_float32.tflite"
-    res = benchmark([ours, CORAL, f32], threads=[1], runs=100, min_seconds=3.0, rounds=rounds)
+    res = benchmark([ours, CORAL, f32], BenchmarkConfig(threads=[1], runs=100, min_seconds=3.0, rounds=rounds))
     rows = {Path(r["artifact"]).name if r["artifact"] != str(CORAL) else "google": r for r in res["results"]}
     o, g, f = rows["model_int8.tflite"], rows["google"], rows["model_float32.tflite"]
     print(f"\n== Part 2: MobileNetV2 1.0 224 on flower_photos, dequantized ImageNet weights, one benchmark run "

@@ -26,9 +26,9 @@ def build_artifacts(work: Path) -> dict:
     import numpy as np
 
     from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
-    from edgetl.measure.compare import imagenet_contract
+    from edgetl.compare.compare import imagenet_contract
     from edgetl.fsutil import write_text
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     spec = get_backbone("mobilenet_v2")
     model = build_imagenet_classifier(spec, 224, 1.0, 1000)
@@ -83,11 +83,12 @@ def harness_overhead(google: Path, a) -> None:
     ratio of the best (lowest) block p50s are both printed; each pair runs back to back.
     """
     from edgetl.measure import stats
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
 
     harness, bare = [], []
     for _ in range(a.blocks):
-        r = benchmark([google], threads=(a.threads,), runs=a.runs, min_seconds=1.0, rounds=1)["results"][0]
+        r = benchmark([google], BenchmarkConfig(threads=list((a.threads,)), runs=a.runs, min_seconds=1.0, rounds=1))["results"][0]
         if r["error"]:
             print(f"harness run failed: {r['error']}")
             return
@@ -112,6 +113,7 @@ def main() -> int:
     ap.add_argument("--skip-overhead", action="store_true")
     a = ap.parse_args()
 
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
     from edgetl.measure.sysinfo import collect, one_line
 
@@ -126,7 +128,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="edgetl-bench-latency-") as tmp:
         arts = build_artifacts(Path(tmp))
         paths = [arts["int8"], google, arts["float32"], arts["keras"]] + ([arts["onnx"]] if "onnx" in arts else [])
-        res = benchmark(paths, threads=(a.threads,), runs=a.runs, min_seconds=a.min_seconds, rounds=a.rounds)
+        res = benchmark(paths, BenchmarkConfig(threads=list((a.threads,)), runs=a.runs, min_seconds=a.min_seconds, rounds=a.rounds))
         rows = {Path(r["artifact"]): r for r in res["results"]}
         for r in res["results"]:
             if r["error"]:

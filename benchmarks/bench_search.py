@@ -57,7 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     if not Path(args.data).is_dir():
         sys.exit(f"{args.data} is absent: real data lives in ../shared beside the project")
-    from edgetl.choose.front import pick
+    from edgetl.measure.front import pick
     from edgetl.errors import EdgetlError
     from edgetl.measure import sysinfo
 

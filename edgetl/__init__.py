@@ -6,9 +6,8 @@ TensorFlow is imported lazily (and always with TF_USE_LEGACY_KERAS=1, see ``edge
 from edgetl import _tf as _tf  # noqa: F401  sets TF_USE_LEGACY_KERAS before anything imports TensorFlow
 from edgetl.formats.contract import Contract
 from edgetl.errors import EdgetlError
-from edgetl.measure.runtime import open_artifact
-
-__version__ = "0.1.0"
+from edgetl._version import __version__
+from edgetl.runtime.runners import open_artifact
 
 
 def search(cfg, **kw) -> dict:
@@ -24,5 +23,6 @@ def __getattr__(name):
 
         return SearchConfig
     raise AttributeError(name)
+
 
 __all__ = ["Contract", "EdgetlError", "SearchConfig", "open_artifact", "search", "__version__"]

@@ -7,6 +7,14 @@ class EdgetlError(Exception):
     exit_code = 2
 
 
+RETRAIN_FIX = "retrain with --force or restore it"
+
+
+def damaged(path, what: str, fix: str = RETRAIN_FIX) -> EdgetlError:
+    """The one message for a run file that exists but cannot be used: unreadable, not JSON, or the wrong shape."""
+    return EdgetlError(f"damaged: {path} ({what}); {fix}")
+
+
 def check_choices(values, valid, option: str, what: str) -> list:
     """Deduplicated ``values``, each one of ``valid``; else a one-line EdgetlError naming ``option`` and the choices."""
     values = list(dict.fromkeys(values or ()))

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,6 +34,59 @@ def atomic_path(final: str | os.PathLike, suffix: str | None = None) -> Iterator
             tmp_path.unlink()
 
 
+# What ``atomic_path`` names its temporary files (".model_int8.k3j_x9a2.tmp.tflite") and what ``train`` stages a run in
+# (".staging-XXXXXXXX"): an interrupted command may leave them behind; they are never artifacts.
+_TEMP_NAME = re.compile(r"^\.(?:.+\.[A-Za-z0-9_]{8}\.tmp(?:\..*)?|staging-[A-Za-z0-9_]{8})$")
+
+
+def is_temp(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the temporary file or folder of an unfinished write (see ``atomic_path``)."""
+    return bool(_TEMP_NAME.match(Path(path).name))
+
+
+def temp_reason(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is no artifact when it is an interrupted write's temporary file, else None."""
+    if not is_temp(path):
+        return None
+    return (f"{path} is the temporary file of an interrupted edgetl command, not an artifact; "
+            "rerun that command (the next command on the run folder deletes it)")
+
+
+def check_not_temp(path: str | os.PathLike) -> None:
+    """Refuse, in one line, to open an interrupted write's temporary file as if it were an artifact."""
+    reason = temp_reason(path)
+    if reason:
+        from edgetl.errors import EdgetlError
+
+        raise EdgetlError(reason)
+
+
+def listed(folder: str | os.PathLike, pattern: str = "*") -> list:
+    """The files of ``folder`` matching ``pattern``, sorted, without hidden ones (temporary files, the lock)."""
+    return sorted(p for p in Path(folder).glob(pattern) if not p.name.startswith(".") and p.is_file())
+
+
+def sweep_temp(folder: str | os.PathLike) -> list:
+    """Delete what interrupted writes left in ``folder`` (only while holding its lock: a live write's temp is in use)."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if not is_temp(p):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
 def gzip_mb(data: bytes) -> float:
     """Size of ``data`` after gzip (level 6), in MB: what an app download of it costs."""
     import gzip
@@ -54,6 +109,47 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 def read_json(path: str | os.PathLike):
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_checked_json(path: str | os.PathLike, shape, fix: str | None = None):
+    """A run file's JSON, checked for shape as well as syntax: the one reader of every run file.
+
+    ``shape(doc)`` returns what is wrong with the parsed document (a short phrase), or None when it is
+    usable. An unreadable, non-JSON or wrong-shaped file is a one-line ``damaged`` EdgetlError naming the
+    file, what is wrong and ``fix`` (default: retrain with --force or restore it).
+    """
+    from edgetl.errors import RETRAIN_FIX, damaged
+
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise damaged(p, f"not valid JSON: {err}", fix or RETRAIN_FIX) from err
+    except IsADirectoryError as err:
+        raise damaged(p, "a folder, not a file", fix or RETRAIN_FIX) from err
+    wrong = shape(doc)
+    if wrong:
+        raise damaged(p, wrong, fix or RETRAIN_FIX)
+    return doc
+
+
+def mapping_of(doc, what: str = "object", object_values: bool = False, keys=()) -> str | None:
+    """Shape check for ``read_checked_json``: ``doc`` is a JSON object (with ``keys``; every value an object)."""
+    if not isinstance(doc, dict):
+        return f"a JSON {_json_kind(doc)}, not an {what}"
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        return f"no '{missing[0]}' field"
+    if object_values:
+        for k, v in doc.items():
+            if not isinstance(v, dict):
+                return f"'{k}' is a JSON {_json_kind(v)}, not an object"
+    return None
+
+
+def _json_kind(v) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(v), "number" if isinstance(v, (int, float)) else type(v).__name__)
 
 
 def _json_default(o):
@@ -106,3 +202,21 @@ def check_creatable(path: str | os.PathLike, option: str, *, folder: bool = Fals
     if not os.access(anc, os.W_OK | os.X_OK):
         raise EdgetlError(f"{option} {p} cannot be written: no write permission in {anc}; pass another path")
     return p
+
+
+_SHA_CACHE: dict = {}
+
+
+def file_sha256(*paths: str | os.PathLike) -> str:
+    """SHA-256 of the files' bytes, read in order (of one file: its sha256): the one file hasher of edgetl
+    (artifact provenance, gate records, the feature cache's weights key). Cached per (path, size, mtime)."""
+    key = tuple((str(Path(p).resolve()), Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in paths)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        for p in paths:
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+

@@ -1,7 +1,7 @@
 """The one progress adapter: long work reports to a rich-like view (``add_task`` / ``update`` / ``advance``) or to nothing.
 
 ``progress`` is anything with rich.progress.Progress's task methods, or None (an API call, a pipe):
-stages never test for it themselves. The CLI makes the view (``edgetl.cli.progress.progress_bar``).
+stages never test for it themselves. The CLI makes the view (``progress_bar`` in cli/progress.py).
 """
 from __future__ import annotations
 

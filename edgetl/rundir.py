@@ -22,7 +22,6 @@ import contextlib
 import errno
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -31,9 +30,10 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from edgetl.errors import EdgetlError
+from edgetl.errors import EdgetlError, damaged
+from edgetl.fsutil import file_sha256, sweep_temp  # noqa: F401 - file_sha256: the one file hasher, re-exported
 from edgetl.formats.contract import Contract
-from edgetl.measure.runtime import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
+from edgetl.runtime.runners import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
 
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".edgetl.lock"
@@ -55,31 +55,29 @@ class RunDir:
     def model_path(self) -> Path:
         return self.path / RUN_MODEL_FILE
 
-    def _damaged(self, name: str, what: str) -> EdgetlError:
-        return EdgetlError(f"{self.path / name} is damaged ({what}); retrain with "
-                           f"`edgetl train --out {self.path} --force` or restore the file")
-
     def _read_manifest(self) -> dict:
         from edgetl.data.sources import DataOptions
+        from edgetl.fsutil import mapping_of, read_checked_json
 
-        try:
-            m = json.loads((self.path / MANIFEST_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise self._damaged(MANIFEST_FILE, f"not valid JSON: {err}") from err
-        opts = m.get("data", {}).get("options") if isinstance(m, dict) and isinstance(m.get("data"), dict) else None
-        if not isinstance(opts, dict):
-            raise self._damaged(MANIFEST_FILE, "no data.options mapping")
-        try:
-            DataOptions(**opts).check()
-        except (TypeError, ValueError, EdgetlError) as err:
-            raise self._damaged(MANIFEST_FILE, f"bad data.options: {err}") from err
-        return m
+        def shape(m):
+            wrong = mapping_of(m, keys=("data",))
+            if wrong:
+                return wrong
+            opts = m["data"].get("options") if isinstance(m["data"], dict) else None
+            if not isinstance(opts, dict):
+                return "no data.options mapping"
+            if not isinstance(m.get("config") or {}, dict):
+                return "'config' is not an object"
+            try:
+                DataOptions(**opts).check()
+            except (TypeError, ValueError, EdgetlError) as err:
+                return f"bad data.options: {err}"
+            return None
+
+        return read_checked_json(self.path / MANIFEST_FILE, shape)
 
     def _read_contract(self) -> Contract:
-        try:
-            return Contract.load(self.path / RUN_CONTRACT_FILE)
-        except EdgetlError as err:
-            raise self._damaged(RUN_CONTRACT_FILE, str(err).split(";")[0]) from err
+        return Contract.load(self.path / RUN_CONTRACT_FILE)
 
     def contract(self) -> Contract:
         return self._contract
@@ -90,18 +88,24 @@ class RunDir:
     def resolve_model(self, model: Optional[str] = None) -> Path:
         """The Keras model to convert: the run's model.keras, or ``model`` (a path, or a file name inside the run)."""
         if not model:
-            return self.model_path
+            return self.require_model()
         p = Path(model)
         if not p.exists() and (self.path / p).exists():
             p = self.path / p
         if not p.is_file():
             raise EdgetlError(f"--model {model} not found; pass a .keras file such as {self.path / 'model_pruned.keras'} "
                               "(written by `edgetl prune`)")
-        check_fresh(p)
+        self.check_fresh(p)
         return p
 
+    def require_model(self) -> Path:
+        """The run's model.keras, or a one-line ``damaged`` error when it is gone."""
+        if not self.model_path.is_file():
+            raise damaged(self.model_path, "the trained model is missing")
+        return self.model_path
+
     def load_model(self, path: Optional[Path] = None):
-        return load_keras_model(path or self.model_path)
+        return load_keras_model(path or self.require_model())
 
     # ---- the run's data --------------------------------------------------------------------------
     def splits(self, data: Optional[str] = None, limit_per_class: Optional[int] = None):
@@ -162,8 +166,8 @@ class RunDir:
         small and ``parity_images`` is None (``parity.gate_sample``); random pixels when its data is gone. Test
         accuracy is counted on the whole test split, streamed batch by batch when the run streams."""
         from edgetl.data.access import predict_split, split_labels, split_pixels
-        from edgetl.measure.parity import Gate, gate_sample
-        from edgetl.measure.runtime import KerasRunner
+        from edgetl.runtime.parity import Gate, gate_sample
+        from edgetl.runtime.runners import KerasRunner
 
         ref = KerasRunner(model_path, contract, model=keras_model)
         if splits is not None and (len(splits.val) or len(splits.train)):
@@ -183,6 +187,8 @@ class RunDir:
     def provenance(self, model_path: str | Path) -> dict:
         """What an artifact made from ``model_path`` records as its source."""
         p = Path(model_path)
+        if not p.is_file():
+            raise damaged(p, "the model is missing")
         return {"file": p.name, "sha256": file_sha256(p)}
 
     def contract_for(self, model_path: str | Path) -> Contract:
@@ -196,7 +202,8 @@ class RunDir:
         write_json(sidecar_path(derived), {SOURCE_KEY: self.provenance(model_path)})
 
     def stale_reason(self, artifact: str | Path) -> Optional[str]:
-        """Why ``artifact`` (a file of this run) does not come from the run's current model, or None if it does."""
+        """Why ``artifact`` (a file of this run, or one copied anywhere else) does not come from the run's current model,
+        or None if it does."""
         p = Path(artifact)
         if p.name == RUN_MODEL_FILE or p.suffix.lower() not in DERIVED_SUFFIXES:
             return None
@@ -220,10 +227,18 @@ class RunDir:
             return f"{p.name} was made from an older {model.name} (it changed since: retrained?); {fix}"
         return None
 
+    def check_fresh(self, artifact: str | Path) -> None:
+        """Raise a one-line EdgetlError when ``artifact`` (in this run or anywhere else) was not made from this
+        run's current model, by the source hash its contract records."""
+        reason = self.stale_reason(artifact)
+        if reason:
+            raise EdgetlError(reason)
+
     def artifacts(self) -> list:
-        """Every derived model file of the run (TFLite, ONNX, Keras other than model.keras)."""
-        return sorted(p for p in self.path.iterdir()
-                      if p.is_file() and p.suffix.lower() in DERIVED_SUFFIXES and p.name != RUN_MODEL_FILE)
+        """Every derived model file of the run (TFLite, ONNX, Keras other than model.keras); never a temp file."""
+        from edgetl.fsutil import listed
+
+        return [p for p in listed(self.path) if p.suffix.lower() in DERIVED_SUFFIXES and p.name != RUN_MODEL_FILE]
 
     def remove_stale(self) -> list:
         """Delete every artifact (and its contract) that does not come from the current model; returns the paths."""
@@ -234,7 +249,63 @@ class RunDir:
                     if f.exists() and f != self.path / RUN_CONTRACT_FILE:
                         f.unlink()
                         removed.append(f)
+        self._forget_gates()
         return removed
+
+    def _forget_gates(self) -> None:
+        """Drop the saved parity-gate records (gate.json) of files that are gone; a damaged gate.json goes whole."""
+        from edgetl.fsutil import write_json
+        from edgetl.runtime.parity import GATE_FILE, load_records
+
+        path = self.path / GATE_FILE
+        if not path.exists():
+            return
+        try:
+            records = load_records(self.path)
+        except EdgetlError:
+            path.unlink()
+            return
+        kept = {name: rec for name, rec in records.items() if (self.path / name).is_file()}
+        if not kept:
+            path.unlink()
+        elif kept != records:
+            write_json(path, kept)
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    """A run's metrics.json, shape-checked: {"test": {..., "confusion_matrix": [[...]]}, ...}."""
+    from edgetl.fsutil import mapping_of, read_checked_json
+
+    def shape(m):
+        wrong = mapping_of(m, keys=("test",))
+        if wrong or not isinstance(m["test"], dict):
+            return wrong or "'test' is not an object"
+        cm = m["test"].get("confusion_matrix")
+        if not isinstance(cm, list) or not all(isinstance(r, list) for r in cm):
+            return "test.confusion_matrix is not a list of rows"
+        if not isinstance(m.get("data") or {}, dict):
+            return "'data' is not an object"
+        return None
+
+    return read_checked_json(Path(run_dir) / "metrics.json", shape)
+
+
+def read_history(run_dir: str | Path) -> dict:
+    """A run's history.json, shape-checked: {metric name: [value per epoch]} (per phase)."""
+    from edgetl.fsutil import mapping_of, read_checked_json
+
+    def shape(h):
+        wrong = mapping_of(h)
+        if wrong:
+            return wrong
+        for phase in ("phase1", "phase2"):
+            v = h.get(phase) or {}
+            if not isinstance(v, dict) or not all(isinstance(v.get(k, []), list)
+                                                  for k in ("loss", "accuracy", "val_loss", "val_accuracy")):
+                return f"'{phase}' is not an object with per-epoch lists"
+        return None
+
+    return read_checked_json(Path(run_dir) / "history.json", shape)
 
 
 def check_fresh(artifact: str | Path) -> None:
@@ -291,23 +362,6 @@ def _recorded_source(p: Path):
     return doc.get(SOURCE_KEY)
 
 
-_SHA_CACHE: dict = {}
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, cached per (path, size, mtime) within the process."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
-
-
 # ---- one command per run folder ------------------------------------------------------------------------
 
 _HELD: dict = {}  # resolved run path -> depth: a process holding a run's lock may take it again (edgetl run -> stages)
@@ -354,6 +408,7 @@ def run_lock(path: str | Path, command: str = "edgetl", *, create: bool = False)
             raise EdgetlError(f"{p} is in use by {holder}; wait for it to finish, or use another run folder") from err
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {command}".encode(), 0)
+        sweep_temp(p)  # what a killed command left half-written: nobody else writes here while we hold the lock
         _HELD[key] = 1
         ok = False
         try:
@@ -368,11 +423,12 @@ def run_lock(path: str | Path, command: str = "edgetl", *, create: bool = False)
 
 
 def locks_run(command: str):
-    """Decorator: hold the lock of the run folder passed as first argument while ``fn`` runs (see ``run_lock``)."""
+    """Decorator: hold the lock of the run folder passed as first argument (a path, or a stage config whose
+    ``run`` is one) while ``fn`` runs (see ``run_lock``)."""
     def deco(fn):
         @functools.wraps(fn)
-        def wrapper(run_dir, *args, **kwargs):
-            with run_lock(run_dir, command):
-                return fn(run_dir, *args, **kwargs)
+        def wrapper(first, *args, **kwargs):
+            with run_lock(getattr(first, "run", first), command):
+                return fn(first, *args, **kwargs)
         return wrapper
     return deco

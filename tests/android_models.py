@@ -36,7 +36,7 @@ def flower_files(flowers: Path, per_class: int) -> list:
 
 def build_tiny_run(out: Path, flowers: Path, binary: bool = False) -> Path:
     from edgetl import _tf
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     keras = _tf.keras()
     _tf.set_seed(7)

@@ -13,18 +13,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The phase-1 feature cache of test runs goes to the temp folder, not the user's ~/.cache.
 os.environ.setdefault("EDGETL_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"edgetl-test-cache-{os.getpid()}"))
 
-PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
-FLOWERS = SHARED / "data" / "flowers_small"
-WEIGHTS_DIR = SHARED / "weights" / "imagenet"
-CORAL = SHARED / "models" / "coral"
-MNV2_035 = WEIGHTS_DIR / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+from shared_data import CORAL, FLOWERS, MNV2_035, PROJECT, SHARED, WEIGHTS_DIR, need  # noqa: F401 (re-exported)
 
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: real data lives in ../shared beside the project (see shared/README.md)")
-    return path
+# Session fixtures defined in their own modules are loaded once, as plugins: a fixture *imported* into two test
+# modules would be a separate fixture in each, set up twice (the quantize fixtures ran PTQ, QAT and pruning twice).
+pytest_plugins = ["fixtures_quantize", "fixtures_bench"]
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CORAL = SHARED / "models" / "coral"
-CORAL_MNV2 = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
+from shared_data import CORAL, CORAL_MNV2, need
 # test image -> the ImageNet label Google's MobileNetV2 gives it (shared/README.md); "hotdog" is a synonym
 CORAL_IMAGES = {"cat.bmp": "Egyptian cat", "parrot.jpg": "macaw", "grace_hopper.bmp": "military uniform",
                 "hot_dog.jpg": "hotdog"}
@@ -20,8 +18,7 @@ SIZE = 96
 
 
 def need_coral():
-    if not CORAL_MNV2.is_file():
-        pytest.skip(f"{CORAL_MNV2} is absent: Google's Coral model lives in ../shared (see shared/README.md)")
+    need(CORAL_MNV2, "Google's Coral model")
 
 
 def coral_data(dest: Path) -> Path:
@@ -77,7 +74,7 @@ def tiny_artifacts(tmp_path_factory):
     TFLite (+ sidecar contract, via edgetl.stages.quantize) and an ONNX file."""
     import numpy as np
 
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.fsutil import write_text
 
     d = tmp_path_factory.mktemp("tiny_run")

@@ -1,4 +1,4 @@
-"""Session fixtures of the quantize / prune / convert tests (import them into the test module).
+"""Session fixtures of the quantize / prune / convert tests (a plugin of conftest: set up once per session).
 
 The run comes from conftest's ``small_run`` (MobileNetV2 a=0.35, 96 px, ImageNet weights,
 flowers_small), copied so that the artifacts written here never disturb other tests. Every
@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORAL, need  # noqa: F401  (CORAL re-exported for the tests)
+from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
+from shared_data import CORAL, need  # noqa: F401  (CORAL re-exported for the tests)
 
 # The 96-px a=0.35 test model is weak (about 60-70% test accuracy on 5 flower classes), so a few of
 # its ~30 validation images are near-ties that any 8-bit rounding may flip: one flip is 3.3% of
 # agreement. The gate is exercised at the defaults for float32/float16/ONNX float (which agree
 # 100%), and at these stated thresholds for the 8-bit modes.
 TEST_AGREEMENT = {"dynamic": 0.85, "int8": 0.85, "qat": 0.8, "onnx:int8": 0.85}
+TEST_GATE = [f"{k}={v}" for k, v in TEST_AGREEMENT.items()]  # as --min-agreement values
 PTQ = ["float32", "dynamic", "float16", "int8"]
 
 
@@ -33,14 +35,16 @@ def qrun(small_run, tmp_path_factory) -> Path:
 def ptq_records(qrun):
     from edgetl.stages.quantize import quantize_run
 
-    return {r["mode"]: r for r in quantize_run(qrun, PTQ, agreement=TEST_AGREEMENT, calibration_images=100)}
+    return {r["mode"]: r for r in quantize_run(QuantizeConfig(run=str(qrun), modes=PTQ, min_agreement=TEST_GATE,
+                                                                     calibration_images=100))}
 
 
 @pytest.fixture(scope="session")
 def qat_record(qrun, ptq_records):
     from edgetl.stages.quantize import quantize_run
 
-    (rec,) = quantize_run(qrun, ["qat"], agreement=TEST_AGREEMENT, qat_epochs=1, calibration_images=100)
+    (rec,) = quantize_run(QuantizeConfig(run=str(qrun), modes=["qat"], min_agreement=TEST_GATE, qat_epochs=1,
+                                         calibration_images=100))
     return rec
 
 
@@ -48,15 +52,15 @@ def qat_record(qrun, ptq_records):
 def convert_records(qrun, ptq_records):
     from edgetl.stages.convert import convert_run
 
-    return {r["format"]: r for r in convert_run(qrun, ["tflite", "onnx"], agreement=TEST_AGREEMENT,
-                                                calibration_images=100)}
+    return {r["format"]: r for r in convert_run(ConvertConfig(run=str(qrun), to=["tflite", "onnx"],
+                                                              min_agreement=TEST_GATE, calibration_images=100))}
 
 
 @pytest.fixture(scope="session")
 def prune_record(qrun, ptq_records):
     from edgetl.stages.prune import prune_run
 
-    return prune_run(qrun, sparsity=0.5, epochs=1)
+    return prune_run(PruneConfig(run=str(qrun), sparsity=0.5, epochs=1))
 
 
 def copy_run_without_model(src: Path, dst: Path) -> Path:

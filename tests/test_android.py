@@ -18,21 +18,14 @@ from click.testing import CliRunner
 
 from android_models import build_tiny_run, flower_files
 from java_harness import MAIN_SRC, compile_core, java_files
+from edgetl.config.stages import ExportConfig
 from edgetl.export.android import export_android
 from edgetl.formats.contract import Contract, read_labels
 from edgetl.errors import EdgetlError
 from edgetl.data.images import decode_rgb, resize_rgb
-from edgetl.measure.runtime import open_artifact, top_k
+from edgetl.runtime.runners import open_artifact, top_k
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FLOWERS = SHARED / "data" / "flowers_small"
-CORAL = SHARED / "models" / "coral"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: real data lives in ../shared beside the project (see shared/README.md)")
-    return path
+from shared_data import CORAL, FLOWERS, SHARED, need  # noqa: F401
 
 
 # ---- fixtures -------------------------------------------------------------------------------
@@ -61,7 +54,7 @@ def exported(tiny_run, tmp_path_factory):
     out = {}
     for mode in ("float32", "int8"):
         d = tmp_path_factory.mktemp(f"assets_{mode}")
-        out[mode] = (d, export_android(tiny_run, artifact=mode, out=d))
+        out[mode] = (d, export_android(ExportConfig(run=str(tiny_run), artifact=mode, out=str(d))))
     return out
 
 
@@ -112,13 +105,13 @@ def test_export_refuses_a_contract_that_does_not_describe_the_model(tiny_run, tm
     side.write_text(json.dumps(doc))
     out = tmp_path / "assets"
     with pytest.raises(EdgetlError, match=r"input is uint8 .* says uint8"):
-        export_android(run, "int8", out=out)
+        export_android(ExportConfig(run=str(run), artifact="int8", out=str(out)))
     assert not out.exists() or not any(out.iterdir()), "a refused export must write nothing"
 
     # the float32 model's contract swapped in for the int8 model: dtype mismatch
     shutil.copy(run / "model_float32.json", side)
     with pytest.raises(EdgetlError, match=r"input is uint8 .* says float32"):
-        export_android(run, "int8", out=out)
+        export_android(ExportConfig(run=str(run), artifact="int8", out=str(out)))
 
 
 def test_export_cli_json_and_errors(tiny_run, tmp_path):
@@ -377,7 +370,7 @@ def test_java_decision_equals_python_on_a_thresholded_binary_run(java_core, bina
     """Issue 10 item 4: the contract's decision travels to the app (model.json and the contract embedded in
     the .tflite), and Java reports the class Python's evaluate/predict report (Contract.decide) on real photos."""
     out = tmp_path / "assets"
-    export_android(binary_run, artifact=mode, out=out)
+    export_android(ExportConfig(run=str(binary_run), artifact=mode, out=str(out)))
     run_contract = Contract.load(binary_run / "contract.json")
     contract = Contract.load(out / "model.json")
     assert (contract.positive_label, contract.threshold) == (run_contract.positive_label, run_contract.threshold)
@@ -425,12 +418,14 @@ def test_java_rejects_mismatched_assets(java_core, exported, tmp_path):
 def test_real_trained_run_int8_export_and_java_parity(small_run, java_core, tmp_path):
     """The whole road on a real run (MobileNetV2 0.35, 96 px, trained on flowers): quantize int8 with
     edgetl, export for Android, and the Java core feeds and reads the model exactly as Python does."""
+    from edgetl.config.stages import QuantizeConfig
     from edgetl.stages.quantize import quantize_run
 
     run = Path(shutil.copytree(small_run[0], tmp_path / "run", symlinks=True))
-    quantize_run(run, ["int8"], calibration_images=32, parity_images=16, agreement={"int8": 0.0})
+    quantize_run(QuantizeConfig(run=str(run), modes=["int8"], calibration_images=32, parity_images=16,
+                                min_agreement=["int8=0.0"]))
     out = tmp_path / "assets"
-    result = export_android(run, artifact="int8", out=out)
+    result = export_android(ExportConfig(run=str(run), artifact="int8", out=str(out)))
     assert result["input"]["dtype"] == "uint8" and result["output"]["dtype"] == "uint8"
     runner = open_artifact(out / "model.tflite")
     c = runner.contract

@@ -110,11 +110,9 @@ def test_java_reads_the_metadata_edgetl_writes(tmp_path):
     mean/std from NormalizationOptions, and the embedded contract."""
     from java_harness import compile_core
 
-    try:
-        from edgetl.formats import metadata
-        from test_metadata import contract, tiny_tflite  # the metadata writer's own real tiny classifier
-    except ImportError as err:
-        pytest.skip(f"edgetl's TFLite metadata writer is not available here: {err}")
+    # edgetl's own modules: a broken import is a failure, never a skip
+    from edgetl.formats import metadata
+    from test_metadata import contract, tiny_tflite  # the metadata writer's own real tiny classifier
     c = contract(mean=[123.5, 116.25, 103.5], std=[58.5, 57.0, 57.5])
     path = tmp_path / "model.tflite"
     path.write_bytes(metadata.populate(tiny_tflite(), c))

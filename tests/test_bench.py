@@ -10,11 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from edgetl.measure import stats, sysinfo
+from edgetl.config.stages import BenchmarkConfig
 from edgetl.measure.bench import ROW_KEYS, benchmark, expand_artifacts
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
 
-from fixtures_bench import CORAL_MNV2, LABELS, coral_data, need_coral, tiny_artifacts  # noqa: F401
+from fixtures_bench import CORAL_MNV2, LABELS, coral_data, need_coral
 
 REQUIRED = ("artifact", "runtime", "threads", "init_ms", "first_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms",
             "fps", "size_mb", "gzip_mb", "peak_rss_mb", "accuracy", "meets_budget", "error")
@@ -69,6 +70,38 @@ def test_sysinfo_reads_isa_flags():
     assert s["versions"]["ai-edge-litert"] and s["versions"]["onnxruntime"]
 
 
+def _host(cpuinfo: str) -> dict:
+    """sysinfo.collect() as it would read on a host with this /proc/cpuinfo text."""
+    flags = sysinfo.parse_cpuinfo(cpuinfo)["flags"]
+    return {**sysinfo.collect(), "isa": sysinfo.isa_flags(flags), "int8_dot": sysinfo.int8_dot(flags)}
+
+
+def test_int8_dot_products_are_read_from_cpuinfo_and_a_host_without_them_says_so():
+    from edgetl.measure.verdicts import speed_notes
+
+    avx2 = _host("model name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma\n")
+    vnni = _host("model name\t: AMD EPYC\nflags\t\t: fpu avx2 fma avx512f avx512bw avx512_vnni\n")
+    amx = _host("flags\t\t: avx2 avx512f amx_tile amx_int8\n")
+    phone = _host("Features\t: fp asimd asimddp i8mm\n")
+    old_arm = _host("Features\t: fp asimd\n")
+    assert avx2["int8_dot"] == [] and vnni["int8_dot"] == ["AVX-512-VNNI"] and amx["int8_dot"] == ["AMX-INT8"]
+    assert phone["int8_dot"] == ["NEON-DOTPROD", "I8MM"] and old_arm["int8_dot"] == []
+    assert sysinfo.int8_note(avx2) == sysinfo.NO_INT8_DOT and sysinfo.int8_note(old_arm) == sysinfo.NO_INT8_DOT
+    assert sysinfo.int8_note(vnni) is None and sysinfo.int8_note(phone) is None and sysinfo.int8_note(amx) is None
+    assert "int8 dot product: none" in sysinfo.one_line(avx2) and "int8 dot product: AVX-512-VNNI" in sysinfo.one_line(vnni)
+    rows = [{"kind": "tflite:int8", "name": "model_int8.tflite", "p50_ms": 1.0, "artifact": "r/model_int8.tflite",
+             "threads": 1}]
+    (note,) = speed_notes(rows, avx2)
+    assert note.startswith("int8 runs at about float speed on this CPU; phones with ARMv8.2 dot products run it faster")
+    assert speed_notes(rows, vnni) == [] and speed_notes([{**rows[0], "kind": "tflite:float32"}], avx2) == []
+
+
+def test_the_host_record_carries_the_load_average_during_the_run():
+    s = sysinfo.collect(load_start=1.25)
+    assert s["load_average"]["start"] == 1.25 and s["load_average"]["end"] >= 0
+    assert "load 1.2 -> " in sysinfo.one_line(s) or "load 1.3 -> " in sysinfo.one_line(s)
+
+
 def test_run_dir_expands_to_all_its_artifacts(tmp_path):
     for name in ("model.keras", "model_int8.tflite", "model_float32.tflite", "model.onnx", "contract.json", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
@@ -83,7 +116,7 @@ def test_run_dir_expands_to_all_its_artifacts(tmp_path):
 @pytest.mark.slow
 def test_benchmark_real_tflite_onnx_keras(tiny_artifacts):
     """The run-like folder expands to model.keras, the TFLite and the ONNX file; every field is measured."""
-    res = benchmark([tiny_artifacts["dir"]], threads=(1,), runs=6, min_seconds=0.1, warmup=1, rounds=2)
+    res = benchmark([tiny_artifacts["dir"]], BenchmarkConfig(threads=list((1,)), runs=6, min_seconds=0.1, warmup=1, rounds=2))
     rows = {r["runtime"]: r for r in res["results"]}
     assert sorted(rows) == ["keras", "onnx", "tflite"]
     for runtime, r in rows.items():
@@ -146,7 +179,7 @@ def test_cli_csv_and_markdown(tiny_artifacts):
 @pytest.mark.slow
 def test_accuracy_on_coral_model_with_shared_images(tmp_path):
     data = coral_data(tmp_path / "data")
-    res = benchmark([CORAL_MNV2], runs=3, min_seconds=0.05, warmup=1, rounds=1, data=str(data))
+    res = benchmark([CORAL_MNV2], BenchmarkConfig(runs=3, min_seconds=0.05, warmup=1, rounds=1), data=str(data))
     (row,) = res["results"]
     assert row["error"] is None, row["error"]
     assert row["accuracy"] == 1.0 and row["accuracy_n"] == 4  # Egyptian cat, macaw, military uniform, hotdog
@@ -159,7 +192,7 @@ def test_accuracy_counts_wrong_predictions(tmp_path):
     data = coral_data(tmp_path / "data")
     (data / "Egyptian cat" / "cat.bmp").rename(data / "macaw" / "cat.bmp")
     (data / "Egyptian cat").rmdir()
-    res = benchmark([CORAL_MNV2], runs=3, min_seconds=0.05, warmup=1, rounds=1, data=str(data))
+    res = benchmark([CORAL_MNV2], BenchmarkConfig(runs=3, min_seconds=0.05, warmup=1, rounds=1), data=str(data))
     assert res["results"][0]["accuracy"] == pytest.approx(0.75)
 
 
@@ -197,9 +230,9 @@ def test_bad_input_settings(tmp_path, args, message):
 
 def test_bad_settings_through_the_api():
     with pytest.raises(EdgetlError, match="--threads"):
-        benchmark(["x.tflite"], threads=(0,))
+        benchmark(["x.tflite"], BenchmarkConfig(threads=list((0,))))
     with pytest.raises(EdgetlError, match="--runs"):
-        benchmark(["x.tflite"], runs=0)
+        benchmark(["x.tflite"], BenchmarkConfig(runs=0))
 
 
 @pytest.mark.slow
@@ -207,7 +240,7 @@ def test_bad_input_data_not_matching_labels(tiny_artifacts, tmp_path):
     data = tmp_path / "data"
     for cls in ("bee", "zebra"):
         (data / cls).mkdir(parents=True)
-        Image = pytest.importorskip("PIL.Image")
+        from PIL import Image
         Image.new("RGB", (40, 30), (200, 10, 10)).save(data / cls / "a.png")
     r = cli("benchmark", tiny_artifacts["tflite"], "--data", data, *FAST)
     assert r.exit_code == 2
@@ -220,7 +253,7 @@ def test_bad_input_data_not_matching_labels(tiny_artifacts, tmp_path):
 @pytest.mark.slow
 def test_accuracy_on_matching_data_through_the_cli(tiny_artifacts, tmp_path):
     """Images filed under the tiny model's labels: accuracy is a fraction of the 3 images, not None."""
-    Image = pytest.importorskip("PIL.Image")
+    from PIL import Image
     data = tmp_path / "data"
     for i, cls in enumerate(LABELS):
         (data / cls).mkdir(parents=True)

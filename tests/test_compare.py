@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgetl.backbones.registry import SEED_TABLE, build_imagenet_classifier, count_weight_layers, get_backbone
 from edgetl.cli import main
-from edgetl.measure.compare import claim_flags, compare, seed_depth_range
+from edgetl.compare.compare import claim_flags, compare, seed_depth_range
 
 from fixtures_bench import CORAL_MNV2, need_coral
 
@@ -99,7 +99,7 @@ def test_compare_bad_input(args, message):
 @pytest.mark.slow
 def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
     """--data/--weights-dir: a transfer classifier per backbone; accuracy per artifact on the run's test split."""
-    from fixtures_bench import SHARED
+    from shared_data import SHARED
 
     flowers, weights = SHARED / "data" / "flowers_small", SHARED / "weights" / "imagenet"
     if not flowers.is_dir() or not weights.is_dir():
@@ -121,7 +121,7 @@ def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
     assert row["tflite_float32_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     assert row["onnx_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     # the int8 figure re-measured here, outside the benchmark worker: the int8 file's own decisions on the test split
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     runner = open_artifact(row["tflite_int8_path"])
     truth = np.array([list(runner.contract.labels).index(f.parent.name) for f in test_files])
@@ -131,7 +131,7 @@ def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
 
 def test_a_failed_conversion_becomes_its_rows_reason(tmp_path):
     """The conversion subprocess's failure is reported per artifact kind, never raised."""
-    from edgetl.measure.compare import convert_in_subprocess
+    from edgetl.compare.compare import convert_in_subprocess
 
     job = {"backbone": "no_such_net", "size": 96, "alpha": None, "classes": 10, "out_dir": str(tmp_path / "out"),
            "stem": "x", "modes": ["float32", "int8"], "onnx": True, "run_dir": None, "calibration": None}
@@ -143,7 +143,7 @@ def test_a_failed_conversion_becomes_its_rows_reason(tmp_path):
 
 def test_each_conversion_step_is_its_own_job():
     """A big model's TFLite modes and ONNX export run in separate processes, so their peaks do not add up."""
-    from edgetl.measure.compare_jobs import job_kinds, job_steps
+    from edgetl.compare.jobs import job_kinds, job_steps
 
     job = {"backbone": "vgg16", "size": 224, "alpha": None, "classes": 1000, "out_dir": "o", "stem": "vgg16",
            "modes": ["float32", "int8"], "onnx": True, "run_dir": None, "calibration": None}
@@ -156,9 +156,9 @@ def test_each_conversion_step_is_its_own_job():
 def test_big_model_tflite_path_through_a_saved_model_gives_the_same_file(tmp_path, monkeypatch):
     """Above SAVED_MODEL_PARAMS the converter goes through a temporary SavedModel (VGG's bounded memory): same outputs."""
     from edgetl import _tf
-    from edgetl.formats import tflite
-    from edgetl.measure.compare_jobs import imagenet_contract, random_pixels
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.tflite import converter as tflite
+    from edgetl.compare.jobs import imagenet_contract, random_pixels
+    from edgetl.runtime.runners import open_artifact
 
     spec = get_backbone("mobilenet_v2")
     _tf.set_seed(0)

@@ -152,7 +152,7 @@ def test_smoothed_loss_matches_the_formula():
     import numpy as np
 
     from edgetl import _tf
-    from edgetl.stages.finetune import loss_for
+    from edgetl.training.finetune import loss_for
 
     keras = _tf.keras()
     inp = keras.Input((2,))
@@ -208,3 +208,47 @@ def test_every_recipe_key_of_every_stage_config_is_in_a_stage_fingerprint():
         after = fingerprints(changed)
         owner = next(st.name for st in STAGES if p.key in st.keys)
         assert after[owner] != before[owner], p.key
+
+
+def test_stage_entry_points_take_their_config_and_repeat_no_default():
+    """`quantize_run(QuantizeConfig(run=..., modes=[...]))`: a parameter of a config never reappears, with a
+    default of its own, in the signature of the function that runs the stage."""
+    import inspect
+
+    from edgetl.config.stages import (BenchmarkConfig, ConvertConfig, ExportConfig, PruneConfig, QuantizeConfig,
+                                      TrainConfig)
+    from edgetl.export.android import export_android
+    from edgetl.measure.bench import benchmark
+    from edgetl.stages.convert import convert_run
+    from edgetl.stages.prune import prune_run
+    from edgetl.stages.quantize import quantize_run
+    from edgetl.stages.train import train
+
+    for fn, cls, at in ((quantize_run, QuantizeConfig, 0), (convert_run, ConvertConfig, 0), (prune_run, PruneConfig, 0),
+                        (train, TrainConfig, 0), (benchmark, BenchmarkConfig, 1), (export_android, ExportConfig, 0)):
+        sig = inspect.signature(inspect.unwrap(fn))
+        cfg_param = list(sig.parameters.values())[at]
+        assert cls.__name__ in str(cfg_param.annotation), (fn.__name__, cfg_param)
+        repeated = {p.name for p in params(cls)} & (set(sig.parameters) - {cfg_param.name})
+        assert not repeated, (fn.__name__, repeated)
+
+
+def test_no_command_declares_an_option_twice():
+    """A flag written by hand beside the generated one (or generated from two configs) is declared twice:
+    Click keeps one silently. Every command of the CLI is checked."""
+    import click
+
+    from edgetl.cli import main
+
+    def commands(group):
+        for cmd in group.commands.values():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd)
+            else:
+                yield cmd
+
+    for cmd in commands(main):
+        flags = [o for p in cmd.params for o in getattr(p, "opts", [])]
+        dup = {f for f in flags if flags.count(f) > 1}
+        names = [p.name for p in cmd.params]
+        assert not dup and len(names) == len(set(names)), (cmd.name, dup)

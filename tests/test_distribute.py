@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import PROJECT
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
-from edgetl.stages.distribute import is_chief, parse_tf_config
+from edgetl.training.distribute import is_chief, parse_tf_config
 
 # Only a guard against a hang: a run takes about a minute on an idle 2-core machine, many on a loaded one.
 HANG_S = 1800

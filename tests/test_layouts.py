@@ -13,7 +13,7 @@ from edgetl.data.layouts import find_leakage, resolve_layout
 from edgetl.data.sources import DataOptions, check_source, load_splits
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
-from edgetl.measure.metrics import classification_metrics, decide, threshold_for_recall
+from edgetl.metrics import classification_metrics, decide, threshold_for_recall
 
 
 def img(path: Path, seed: int, size=(24, 20), fmt=None) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from edgetl.errors import EdgetlError
 from edgetl.formats import metadata as M
 from edgetl.formats.contract import Contract, TensorSpec
 
-CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "coral"
+from shared_data import CORAL, need
 LABELS = ["red", "green", "blue"]
 
 
@@ -164,7 +163,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_runtime_reads_the_embedded_contract_without_a_sidecar(tmp_path):
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     path = tmp_path / "m.tflite"
     path.write_bytes(M.populate(tiny_tflite(), contract()))
@@ -211,8 +210,7 @@ def test_inspect_cli_text_json_and_errors(tmp_path):
 
 def test_coral_file_metadata_and_inspect():
     model = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
-    if not model.is_file():
-        pytest.skip(f"{model} is absent: Google's Coral models live in ../shared (see shared/README.md)")
+    need(model, "Google's Coral model")
     from edgetl.formats.inspect import inspect_artifact
 
     info = inspect_artifact(model)

@@ -1,7 +1,6 @@
 """Int8 ONNX files hold uint8 tensors inside: the shift is exact and keeps onnxruntime's x86 kernels from saturating."""
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgetl.stages.convert import int8_tensors_to_uint8
@@ -41,7 +40,7 @@ def _qdq_conv() -> onnx.ModelProto:
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray, optimize: bool) -> np.ndarray:
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
                                      else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)

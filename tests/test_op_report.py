@@ -38,7 +38,7 @@ def _tflite_profile(name, fallback_ops, partitions, per_op=False):
 
 def test_report_has_an_op_coverage_table_per_artifact_the_verdict_and_the_auto_choice():
     from edgetl.report.markdown import measured_notes_markdown
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     sel = select({"HARD_SWISH": 20, "QUANTIZE": 2}, [{"tensor": "model/conv/BiasAdd", "op": "CONV_2D",
                                                       "rmse_scale": 1.4, "scale": 0.02}])
@@ -62,3 +62,18 @@ def test_report_without_benchmark_ops_or_auto_adds_nothing():
     from edgetl.report.markdown import measured_notes_markdown
 
     assert measured_notes_markdown({"benchmark": {"results": [_row("m.tflite", "tflite:int8", 3.0)]}}) == []
+
+
+def test_report_shows_what_int8_kept_in_float_and_the_max_drop_steps():
+    from edgetl.report.markdown import measured_notes_markdown
+    from edgetl.tflite.max_drop import control
+
+    drops = iter([2.5, 0.8])
+    res = control(lambda extra: {"drop": next(drops), "low": 0.1, "high": 3.0, "n": 225}, lambda: ["m/conv;x"], 1.0)
+    rec = {"file": "model_int8.tflite", "max_drop": res,
+           "kept_float": {"keep_float": ["HARD_SWISH", "m/conv;x"], "reasons": ["HARD_SWISH: no int8 kernel in XNNPACK"]}}
+    md = "\n".join(measured_notes_markdown({"quantize": {"artifacts": [rec]}}))
+    assert "model_int8.tflite keeps in float: HARD_SWISH, m/conv" in md and "  - HARD_SWISH: no int8 kernel" in md
+    assert "## int8 `--max-drop 1`: model_int8.tflite" in md
+    assert "0. the file as converted: drop +2.5 points [+0.1, +3.0], n = 225" in md
+    assert "1. m/conv: drop +0.8 points [+0.1, +3.0], n = 225 (written)" in md and "**fits:**" in md

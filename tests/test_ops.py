@@ -41,11 +41,12 @@ def test_onnx_node_profile(tmp_path):
 @pytest.mark.slow
 def test_benchmark_ops_on_google_uint8_file_finds_the_fallback_ops(tmp_path):
     from conftest import CORAL, need
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
 
     need(CORAL)
     f = CORAL / "mobilenet_v1_0.25_128_quant.tflite"
-    result = benchmark([f], runs=3, min_seconds=0.05, warmup=1, rounds=1, ops=True, measure_peak=False)
+    result = benchmark([f], BenchmarkConfig(runs=3, min_seconds=0.05, warmup=1, rounds=1), ops=True, measure_peak=False)
     (prof,) = result["ops"]
     # the uint8 graph: XNNPACK takes the convolutions, TFLite's own kernels run the uint8 pool and softmax
     assert prof["fallback_ops"] == {"AVERAGE_POOL_2D": 1, "SOFTMAX": 1} and prof["partitions"] == 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgetl.errors import EdgetlError
-from edgetl.measure import parity
+from edgetl.runtime import parity
 
 
 @pytest.mark.parametrize("k, n, low, high", [
@@ -153,7 +153,7 @@ def test_gate_inconclusive_writes_with_a_warning(tmp_path, monkeypatch):
 
 def test_a_corrupt_gate_file_is_one_line(tmp_path):
     (tmp_path / parity.GATE_FILE).write_text("{not json")
-    with pytest.raises(EdgetlError, match="gate.json is not valid JSON"):
+    with pytest.raises(EdgetlError, match="damaged: .*gate.json .not valid JSON"):
         parity.load_records(tmp_path)
 
 
@@ -228,7 +228,7 @@ def test_ties_are_set_apart_and_confident_flips_still_refuse(tmp_path, monkeypat
 
 def test_a_badly_wrong_file_cannot_excuse_flips_with_its_own_error():
     """The tie tolerance is capped at two 8-bit output steps: a margin of 0.05 flipped by a large error counts."""
-    from edgetl.measure.metrics import tie_mask
+    from edgetl.metrics import tie_mask
 
     ref = np.array([[0.525, 0.475], [0.9, 0.1], [0.501, 0.499]])
     got = np.array([[0.2, 0.8], [0.1, 0.9], [0.501, 0.499]])
@@ -238,7 +238,7 @@ def test_a_badly_wrong_file_cannot_excuse_flips_with_its_own_error():
 
 
 def test_binary_threshold_ties_count_the_distance_to_the_threshold():
-    from edgetl.measure.metrics import tie_mask
+    from edgetl.metrics import tie_mask
 
     ref = np.array([[0.699, 0.301], [0.2, 0.8]])  # positive class 1, threshold 0.3
     got = np.array([[0.701, 0.299], [0.19, 0.81]])

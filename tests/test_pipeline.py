@@ -193,7 +193,7 @@ def test_a_mode_refused_by_the_gate_is_reported_and_the_others_still_land(tmp_pa
                         lambda fmt, overrides=None: 1.01 if fmt.name == "tflite:int8" else real(fmt, overrides))
     # This one-epoch model's outputs are flat, so every image would be a tie (inconclusive, docs/quantize.md
     # "Ties"); with ties off every image is decided and the impossible threshold refuses.
-    monkeypatch.setattr("edgetl.measure.parity.TIE_CAP", 0.0)
+    monkeypatch.setattr("edgetl.runtime.parity.TIE_CAP", 0.0)
     out = tmp_path / "run"
     recipe = validate({"data": "digits", "limit_images": 5, "input_size": 40, "epochs": 1, "fine_tune_epochs": 0,
                        "weights": "none", "quantize": ["float32", "int8"], "calibration_images": 10, "alpha": 0.35,

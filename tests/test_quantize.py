@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fixtures_quantize import (CORAL, PTQ, TEST_AGREEMENT, convert_records, copy_run_without_model,  # noqa: F401
-                               need, prune_record, ptq_records, qat_record, qrun)
+from fixtures_quantize import CORAL, PTQ, TEST_AGREEMENT, copy_run_without_model, need
 from edgetl.cli import main
 from edgetl.errors import EdgetlError
 
@@ -43,7 +42,7 @@ EXPECTED_IO = {"float32": "float32", "dynamic": "float32", "float16": "float32",
 def _check_tflite(rec, qrun):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgetl.measure import parity
+    from edgetl.runtime import parity
 
     path = qrun / rec["file"]
     assert path.is_file() and path.with_suffix(".json").is_file()
@@ -97,7 +96,7 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
     from edgetl import _tf
     from edgetl.backbones import registry as backbones
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     keras = _tf.keras()
     base = backbones.build_base(backbones.get_backbone("mobilenet_v2"), 96, 1.0, None)
@@ -112,9 +111,9 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
 
 @pytest.mark.parametrize("io", ["int8", "float32"])
 def test_int8_io_types(qrun, ptq_records, tmp_path, io):
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     run = RunDir(qrun)
     model, contract = run.load_model(), run.contract()
@@ -128,7 +127,7 @@ def test_int8_io_types(qrun, ptq_records, tmp_path, io):
 
 
 def test_a_wrong_normalisation_is_refused_by_the_gate_and_leaves_no_file(qrun, ptq_records, tmp_path):
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
@@ -147,9 +146,9 @@ def test_a_wrong_normalisation_is_refused_by_the_gate_and_leaves_no_file(qrun, p
 
 
 def test_check_parity_removes_a_refused_file_on_request(qrun, ptq_records, tmp_path):
-    from edgetl.measure.parity import check_parity
+    from edgetl.runtime.parity import check_parity
     from edgetl.rundir import RunDir
-    from edgetl.measure.runtime import KerasRunner, TFLiteRunner
+    from edgetl.runtime.runners import KerasRunner, TFLiteRunner
 
     run = RunDir(qrun)
     pixels = run.splits().val.images
@@ -166,7 +165,7 @@ def test_check_parity_removes_a_refused_file_on_request(qrun, ptq_records, tmp_p
 
 
 def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp_path, monkeypatch):
-    from edgetl.formats import tflite
+    from edgetl.tflite import converter as tflite
     from edgetl.rundir import RunDir
 
     run = RunDir(qrun)
@@ -184,7 +183,7 @@ def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp
 
 def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_record, convert_records):
     from edgetl.formats.contract import Contract
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
     from edgetl.rundir import file_sha256, stale_reason
 
     run_c = Contract.load(qrun / "contract.json")
@@ -209,7 +208,7 @@ def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_
 
 def test_onnx_float_matches_keras_within_1e4(qrun, convert_records):
     from edgetl.rundir import RunDir
-    from edgetl.measure.runtime import KerasRunner, open_artifact
+    from edgetl.runtime.runners import KerasRunner, open_artifact
 
     rec = convert_records["onnx:float32"]
     assert rec["file"] == "model.onnx" and rec["agreement"] == 1.0 and rec["min_agreement"] == 0.99
@@ -222,7 +221,7 @@ def test_int8_onnx_agrees_with_int8_tflite(qrun, convert_records, tmp_path):
     from edgetl.formats.contract import Contract
     from edgetl.stages.convert import export_onnx_int8
     from edgetl.rundir import RunDir
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     splits = RunDir(qrun).splits()
     pixels = np.concatenate([splits.val.images, splits.test.images])
@@ -248,12 +247,14 @@ def test_pruning_reaches_the_target_and_shrinks_the_gzipped_size(prune_record, q
 
 
 def test_quantize_and_convert_accept_the_pruned_model(prune_record, qrun):
+    from edgetl.config.stages import ConvertConfig, QuantizeConfig
     from edgetl.stages.convert import convert_run
     from edgetl.stages.quantize import quantize_run
 
-    (rec,) = quantize_run(qrun, ["float16"], model="model_pruned.keras")
+    (rec,) = quantize_run(QuantizeConfig(run=str(qrun), modes=["float16"], model="model_pruned.keras"))
     assert rec["file"] == "model_pruned_float16.tflite" and rec["agreement"] >= 0.99
-    (onnx_rec,) = convert_run(qrun, ["onnx"], model="model_pruned.keras", int8_method="tflite")[:1]
+    (onnx_rec,) = convert_run(ConvertConfig(run=str(qrun), to=["onnx"], model="model_pruned.keras",
+                                            int8_method="tflite"))[:1]
     assert onnx_rec["file"] == "model_pruned.onnx" and onnx_rec["max_abs_diff"] < 1e-4
 
 
@@ -313,7 +314,7 @@ def test_qat_on_mobilenet_v3_names_the_layer_and_suggests_int8(qrun, tmp_path):
 # ---- the runtime layer on a model nobody here made ------------------------------------------------
 
 def test_googles_uint8_mobilenet_classifies_the_cat():
-    from edgetl.measure.runtime import open_artifact, top_k
+    from edgetl.runtime.runners import open_artifact, top_k
 
     model = need(CORAL / "mobilenet_v2_1.0_224_quant.tflite")
     runner = open_artifact(model)  # no contract: uint8 input, labels from imagenet_labels.txt beside it

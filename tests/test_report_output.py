@@ -1,9 +1,7 @@
 """Issue 20: a report that says what to ship, and plots a person can read (rows written by hand, no training)."""
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 
 from edgetl.report import markdown as report
 

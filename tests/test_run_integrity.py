@@ -127,7 +127,7 @@ def test_compare_checks_output_paths_before_the_slow_work(tmp_path, monkeypatch,
 
     monkeypatch.setattr(registry, "build_imagenet_classifier", no_work)
     for mod in list(sys.modules.values()):
-        if getattr(mod, "__name__", "").startswith("edgetl.measure.compare") and hasattr(mod, "build_imagenet_classifier"):
+        if getattr(mod, "__name__", "").startswith("edgetl.compare.") and hasattr(mod, "build_imagenet_classifier"):
             monkeypatch.setattr(mod, "build_imagenet_classifier", no_work)
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgetl.choose.candidates import grid
 from edgetl.choose.cv import check_folds, cross_validate, fold_ids, inner_split
-from edgetl.choose.front import pareto_front, pick
+from edgetl.measure.front import pareto_front, pick
 from edgetl.choose.latency import LATENCY_FORMAT, latency_of, parse_latency
 from edgetl.errors import EdgetlError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetl.stages.selective import split_keep_float
+from edgetl.tflite.selective import split_keep_float
 
 
 def test_keep_float_names_split_into_ops_and_tensors():
@@ -17,7 +17,7 @@ def test_keep_float_names_split_into_ops_and_tensors():
 def test_int8_hard_swish_falls_back_and_keep_float_puts_it_back_in_xnnpack(tmp_path):
     from edgetl import _tf
     from edgetl.formats.contract import Contract
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.measure.ops import tflite_coverage
 
     keras = _tf.keras()
@@ -30,7 +30,7 @@ def test_int8_hard_swish_falls_back_and_keep_float_puts_it_back_in_xnnpack(tmp_p
     model = keras.Model(inp, x)
     c = Contract(labels=["a", "b", "c"], height=32, width=32, output_units=3)
     cal = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
-    convert_tflite(model, c, ["int8"], tmp_path / "plain", calibration=cal)
+    convert_tflite(model, c, ["int8"], tmp_path / "plain", calibration=cal, keep_float=["none"])
     convert_tflite(model, c, ["int8"], tmp_path / "keep", calibration=cal, keep_float=["HARD_SWISH"])
 
     def fallback(path):
@@ -50,7 +50,7 @@ def _err(tensor, op, rmse_scale):
 
 
 def test_auto_keeps_fallback_ops_but_never_the_quantize_ops_themselves():
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     sel = select({"HARD_SWISH": 20, "QUANTIZE": 1, "DEQUANTIZE": 1, "MEAN": 0}, [])
     assert sel["keep_float"] == ["HARD_SWISH"] and sel["tensors"] == []
@@ -58,7 +58,7 @@ def test_auto_keeps_fallback_ops_but_never_the_quantize_ops_themselves():
 
 
 def test_auto_keeps_the_worst_tensors_above_the_threshold_up_to_the_cap():
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     errors = [_err("a", "CONV_2D", 0.30), _err("b", "CONV_2D", 2.5), _err("c", "ADD", 0.71), _err("d", "MUL", 0.69),
               _err("e", "HARD_SWISH", 9.0), _err("f", "CONV_2D", 1.2), _err("nan", "CONV_2D", float("nan"))]
@@ -72,14 +72,14 @@ def test_auto_keeps_the_worst_tensors_above_the_threshold_up_to_the_cap():
 
 
 def test_auto_with_nothing_to_fix_keeps_nothing_and_says_so():
-    from edgetl.stages.auto_float import select
+    from edgetl.tflite.auto_float import select
 
     sel = select({"QUANTIZE": 1}, [_err("a", "CONV_2D", 0.3)])
     assert sel["keep_float"] == [] and "nothing to keep" in sel["reasons"][0]
 
 
 def test_debugger_csv_gives_rmse_over_scale():
-    from edgetl.stages.auto_float import parse_layer_stats
+    from edgetl.tflite.auto_float import parse_layer_stats
 
     text = ("op_name,tensor_idx,num_elements,stddev,mean_error,max_abs_error,mean_squared_error,scale,zero_point,"
             "tensor_name\nCONV_2D,5,10,0.1,0.0,0.3,0.04,0.1,0,model/conv/BiasAdd\nADD,6,10,,,,bad,0.1,0,x\n")
@@ -89,7 +89,8 @@ def test_debugger_csv_gives_rmse_over_scale():
 
 
 def test_report_renders_the_auto_choice_and_the_error_table():
-    from edgetl.stages.auto_float import error_table_markdown, select
+    from edgetl.report.markdown import error_table_markdown
+    from edgetl.tflite.auto_float import select
 
     sel = select({"HARD_SWISH": 2}, [_err("model/conv/BiasAdd", "CONV_2D", 1.5), _err("ok", "ADD", 0.2)])
     md = "\n".join(error_table_markdown(sel))
@@ -102,8 +103,8 @@ def test_auto_keeps_the_fallback_op_in_float_and_the_file_passes_the_gate(tmp_pa
     from edgetl import _tf
     from edgetl.formats.contract import Contract
     from edgetl.measure.ops import tflite_coverage
-    from edgetl.measure.parity import Gate, load_records
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
     from edgetl.stages.quantize import _auto_int8
 
     keras = _tf.keras()
@@ -131,3 +132,203 @@ def test_auto_keeps_the_fallback_op_in_float_and_the_file_passes_the_gate(tmp_pa
     assert "HARD_SWISH" not in [n["op"] for n in cov["nodes"] if n["partition"] is None]
     saved = load_records(tmp_path)["model_int8.tflite"]
     assert saved["gate"] == "pass" and saved["auto_keep_float"]["keep_float"] == sel["keep_float"]
+
+
+# ---- the default int8 is the fast int8 (issue 19): --keep-float fallback ----------------------------------
+
+def test_keep_float_keywords_resolve_to_the_rule_and_names():
+    from edgetl.errors import EdgetlError
+    from edgetl.formats.keep_float import resolve
+
+    assert resolve(None) == (True, [])  # the default: QuantizeConfig.keep_float = ["fallback"]
+    assert resolve(["none"]) == (False, [])
+    assert resolve(["HARD_SWISH"]) == (False, ["HARD_SWISH"])  # names replace the default...
+    assert resolve(["fallback,MEAN", "x/y"]) == (True, ["MEAN", "x/y"])  # ...unless it is named too
+    with pytest.raises(EdgetlError, match="none means nothing in float"):
+        resolve(["none", "MEAN"])
+
+
+def test_only_fallback_ops_between_two_xnnpack_steps_cut_the_graph():
+    from edgetl.tflite.keep_float import split_fallback
+
+    steps = [{"kind": "fallback", "op": "QUANTIZE"}, {"kind": "XNNPACK", "op": "partition 0"},
+             {"kind": "fallback", "op": "HARD_SWISH"}, {"kind": "XNNPACK", "op": "partition 1"},
+             {"kind": "fallback", "op": "HARD_SWISH"}, {"kind": "XNNPACK", "op": "partition 2"},
+             {"kind": "fallback", "op": "SOFTMAX"}, {"kind": "fallback", "op": "DEQUANTIZE"}]
+    assert split_fallback(steps) == ({"HARD_SWISH": 2, "SOFTMAX": 1}, {"HARD_SWISH": 2})
+    assert split_fallback([{"kind": "fallback", "op": "SOFTMAX"}]) == ({"SOFTMAX": 1}, {})
+
+
+def test_fast_int8_converts_again_with_the_cutting_ops_in_float_and_says_why(monkeypatch):
+    from edgetl.errors import EdgetlError
+    from edgetl.tflite import keep_float as selective
+
+    coverage = {b"plain": ({"HARD_SWISH": 3, "SOFTMAX": 1}, {"HARD_SWISH": 3}), b"kept": ({"SOFTMAX": 1}, {})}
+    monkeypatch.setattr(selective, "fallback_ops", lambda data: coverage[data])
+    calls = []
+
+    def convert(names):
+        calls.append(list(names))
+        return b"kept" if "HARD_SWISH" in names else b"plain"
+
+    data, rec = selective.fast_int8(convert, None)
+    assert data == b"kept" and calls == [[], ["HARD_SWISH"]] and rec["keep_float"] == ["HARD_SWISH"]
+    assert rec["fallback_ops_left"] == {"SOFTMAX": 1} and "HARD_SWISH: no int8 kernel in XNNPACK" in rec["reasons"][0]
+    assert any(r.startswith("SOFTMAX:") and "left int8" in r for r in rec["reasons"])
+
+    calls.clear()
+    data, rec = selective.fast_int8(convert, ["none"])
+    assert data == b"plain" and calls == [[]] and rec["keep_float"] == [] and rec["rule"] == "none"
+
+    def refuses(names):  # e.g. a graph the debugger cannot denylist: the first file stays, said so
+        if names:
+            raise EdgetlError("denylisting failed")
+        return b"plain"
+
+    data, rec = selective.fast_int8(refuses, None)
+    assert data == b"plain" and rec["keep_float"] == []
+    assert any("could not keep HARD_SWISH in float (denylisting failed)" in r for r in rec["reasons"])
+
+
+@pytest.mark.slow
+def test_default_int8_of_mobilenet_v3_keeps_hard_swish_float_and_none_writes_the_plain_file(tmp_path):
+    """A real MobileNetV3-Small (random weights, 32 px) through convert_tflite, the gate and LiteRT: the default
+    int8 file has no HARD_SWISH outside XNNPACK and one partition; --keep-float none has them all outside."""
+    import json
+
+    from edgetl import _tf
+    from edgetl.backbones.registry import build_base, get_backbone
+    from edgetl.formats.contract import Contract
+    from edgetl.tflite.converter import convert_tflite
+    from edgetl.measure.ops import tflite_coverage
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
+
+    keras = _tf.keras()
+    _tf.set_seed(0)
+    base = build_base(get_backbone("mobilenet_v3_small"), 32, None, None)
+    model = keras.Model(base.input, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(base.output)))
+    c = Contract(labels=["a", "b", "c"], height=32, width=32, output_units=3)
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    files = {}
+    for name, keep in (("default", None), ("plain", ["none"])):
+        gate = Gate(KerasRunner(tmp_path / "model.keras", c, model=model), pixels, {"int8": 0.0}, pixels,
+                    np.zeros(16, int), "synthetic")  # random weights: the gate runs, its threshold is not the point
+        rec = convert_tflite(model, c, ["int8"], tmp_path / name, calibration=pixels[:8], gate=gate,
+                             keep_float=keep)["int8"]
+        cov = tflite_coverage(tmp_path / name / "model_int8.tflite")
+        files[name] = (rec, [n["op"] for n in cov["nodes"] if n["partition"] is None], len(cov["partitions"]))
+    rec, fallback, parts = files["default"]
+    assert rec["keep_float"] == ["HARD_SWISH"] and rec["kept_float"]["fallback_ops"]["HARD_SWISH"] >= 10
+    assert "HARD_SWISH" not in fallback and parts == 1 and rec["input_dtype"] == "uint8"  # --io is honoured
+    contract = json.loads((tmp_path / "default" / "model_int8.json").read_text())
+    assert contract["kept_float"]["keep_float"] == ["HARD_SWISH"] and "no int8 kernel" in contract["kept_float"]["reasons"][0]
+    assert load_records(tmp_path / "default")["model_int8.tflite"]["keep_float"] == ["HARD_SWISH"]
+    rec, fallback, parts = files["plain"]
+    assert rec["keep_float"] == [] and fallback.count("HARD_SWISH") >= 10 and parts > 10
+
+
+# ---- --max-drop (issue 19 item 2): the paired drop and the greedy put-back, on fake measurements ------------
+
+def test_paired_drop_counts_points_on_the_same_images_with_an_interval():
+    from edgetl.tflite.max_drop import paired_drop
+
+    ref = np.array([1] * 90 + [0] * 10, bool)
+    got = ref.copy()
+    got[:4] = False  # four images right in float, wrong in int8
+    got[95] = True  # one the other way
+    d = paired_drop(ref, got)
+    assert d["n"] == 100 and d["drop"] == pytest.approx(3.0) and d["low"] < 3.0 < d["high"]
+    assert d["float_acc"] == pytest.approx(0.9) and d["int8_acc"] == pytest.approx(0.87)
+    assert paired_drop(ref, ref)["drop"] == 0.0 and paired_drop(ref, ref)["high"] == 0.0
+
+
+def _drop(points, half=1.0):
+    return {"drop": points, "low": points - half, "high": points + half, "n": 200}
+
+
+def test_max_drop_puts_back_the_worst_tensors_until_the_drop_fits():
+    from edgetl.tflite.max_drop import control
+
+    drops = {(): 3.0, ("t1",): 2.0, ("t1", "t2"): 0.5}
+    asked = []
+    res = control(lambda extra: _drop(drops[tuple(extra)]), lambda: asked.append(1) or ["t1", "t2", "t3"], 1.0)
+    assert [s["kept"] for s in res["steps"]] == [[], ["t1"], ["t1", "t2"]] and res["best"] == 2
+    assert res["verdict"] == "fits" and "after putting 2 tensor(s) back into float" in res["message"] and asked == [1]
+    # within the limit at once: no ranking asked for, no step taken
+    asked.clear()
+    res = control(lambda extra: _drop(0.4), lambda: asked.append(1) or ["t1"], 1.0)
+    assert len(res["steps"]) == 1 and res["verdict"] == "fits" and asked == []
+
+
+def test_max_drop_that_cannot_fit_stops_at_the_cap_keeps_the_best_step_and_names_qat():
+    from edgetl.tflite.max_drop import control
+
+    drops = iter([4.0, 3.0, 3.5, 3.2])
+    res = control(lambda extra: _drop(next(drops)), lambda: ["a", "b", "c", "d", "e"], 1.0, max_steps=3)
+    assert len(res["steps"]) == 4 and res["best"] == 1 and res["steps"][1]["kept"] == ["a"]
+    assert res["verdict"] == "exceeds" and "--mode qat" in res["message"] and "+3.0 points" in res["message"]
+    wide = control(lambda extra: _drop(1.5, half=2.0), lambda: [], 1.0)  # nothing to put back; interval spans 1
+    assert wide["verdict"] == "above" and "interval includes the limit" in wide["message"]
+
+
+@pytest.mark.slow
+def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_real(tmp_path):
+    """A real untrained model (near-ties everywhere, so int8 flips many top-1s) judged against its own Keras
+    decisions: the drop is 100 - agreement; the loop converts, runs and records each step with LiteRT."""
+    import json
+
+    from edgetl import _tf
+    from edgetl.data.types import ImageSet, Splits
+    from edgetl.formats.contract import Contract
+    from edgetl.tflite.converter import convert_tflite
+    from edgetl.runtime.parity import Gate, load_records
+    from edgetl.runtime.runners import KerasRunner
+    from edgetl.stages.quantize import _max_drop_int8
+
+    keras = _tf.keras()
+    _tf.set_seed(1)
+    x = inp = keras.Input((32, 32, 3))
+    for filters in (8, 16):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, x)
+    c = Contract(labels=list("abcd"), height=32, width=32, output_units=4)
+    pixels = np.random.default_rng(0).integers(0, 256, (120, 32, 32, 3), dtype=np.uint8)
+    labels = c.decide(model.predict(c.normalize(pixels), verbose=0))  # float is right on every image
+    val = ImageSet(pixels, labels)
+    splits = Splits(train=val, val=val, test=val, class_names=c.labels, source="synthetic", data_hash="x")
+    gate = Gate(KerasRunner(tmp_path / "model.keras", c, model=model), pixels, {"int8": 0.0}, pixels, labels,
+                "synthetic")
+    cal = pixels[:32]
+    rec = convert_tflite(model, c, ["int8"], tmp_path, calibration=cal, gate=gate)["int8"]
+    rec = _max_drop_int8(rec, model, c, tmp_path, cal, "uint8", "model", gate, splits, 0.0, None)
+    md = rec["max_drop"]
+    first = md["steps"][0]
+    assert first["n"] == 120 and first["kept"] == [] and first["float_acc"] == 1.0
+    assert first["drop"] == pytest.approx(100 * (1 - first["int8_acc"]))
+    assert first["drop"] > 0, "an untrained 4-class model should flip some top-1s in int8"
+    assert len(md["steps"]) >= 2 and all(len(s["kept"]) == i for i, s in enumerate(md["steps"]))
+    assert all(s["kept"][:-1] == p["kept"] for p, s in zip(md["steps"], md["steps"][1:]))  # one tensor a step
+    best = md["steps"][md["best"]]
+    assert best["drop"] == min(s["drop"] for s in md["steps"])
+    assert set(best["kept"]) <= set(rec["keep_float"])  # the best step's file is the one written
+    contract = json.loads((tmp_path / "model_int8.json").read_text())
+    assert set(best["kept"]) <= set(contract.get("kept_float", {}).get("keep_float", []))
+    assert load_records(tmp_path)["model_int8.tflite"]["max_drop"]["best"] == md["best"]
+    assert (md["verdict"] == "fits") == (best["drop"] <= 0.0) and (md["verdict"] == "fits" or "--mode qat" in md["message"])
+
+
+def test_max_drop_step_the_converter_refuses_is_recorded_and_ends_the_search():
+    from edgetl.errors import EdgetlError
+    from edgetl.tflite.max_drop import control
+
+    def measure(extra):
+        if extra:
+            raise EdgetlError("int8 with --keep-float t1 failed (no such node)")
+        return _drop(3.0)
+
+    res = control(measure, lambda: ["t1", "t2"], 1.0)
+    assert len(res["steps"]) == 2 and "no such node" in res["steps"][1]["error"] and res["best"] == 0
+    assert res["verdict"] == "exceeds" and "--mode qat" in res["message"]

@@ -112,7 +112,7 @@ def test_calibration_and_gate_samples_decode_only_the_files_they_take(tmp_path, 
     """Streamed runs hand calibration and the parity gate the same pixels as in-memory runs, decoding only those."""
     from edgetl.data import access
     from edgetl.data.stream import materialize
-    from edgetl.measure.parity import gate_sample
+    from edgetl.runtime.parity import gate_sample
     from edgetl.rundir import RunDir
 
     clean = make_subset(tmp_path / "clean", classes=["daisy", "roses", "tulips"], per_class=10)
@@ -187,17 +187,19 @@ def test_memory_and_stream_give_the_same_split_and_figures_and_a_second_run_reus
     # After training, a streamed run stays streamed: calibration, the parity gate and test accuracy read files.
     from edgetl.data.access import is_streamed
     from edgetl.rundir import RunDir
+    from edgetl.config.stages import PruneConfig, QuantizeConfig
     from edgetl.stages.prune import prune_run
     from edgetl.stages.quantize import quantize_run
 
     assert is_streamed(RunDir(tmp_path / "stream").splits()) and not is_streamed(RunDir(tmp_path / "memory").splits())
-    q = {name: quantize_run(tmp_path / name, ["int8"])[0] for name in ("memory", "stream")}
+    q = {name: quantize_run(QuantizeConfig(run=str(tmp_path / name), modes=["int8"]))[0] for name in ("memory", "stream")}
     for k in ("agreement", "parity_images", "accuracy", "accuracy_n", "keras_accuracy"):
         assert q["stream"][k] == q["memory"][k], k
     assert q["stream"]["accuracy_n"] == m["data"]["test"]  # the readable test images, streamed
-    qat = quantize_run(tmp_path / "stream", ["qat"], qat_epochs=1, agreement={"qat": 0.5})[0]
+    qat = quantize_run(QuantizeConfig(run=str(tmp_path / "stream"), modes=["qat"], qat_epochs=1,
+                                      min_agreement=["qat=0.5"]))[0]
     assert qat.get("artifact") and qat["accuracy_n"] == m["data"]["test"]
-    pruned = prune_run(tmp_path / "stream", sparsity=0.5, epochs=1)
+    pruned = prune_run(PruneConfig(run=str(tmp_path / "stream"), sparsity=0.5, epochs=1))
     assert pruned["sparsity"] == pytest.approx(0.5, abs=0.02) and pruned["accuracy"] is not None
 
 

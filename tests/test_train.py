@@ -85,7 +85,7 @@ def test_seed_depth_counting_counts_layers_with_weights_only():
     from types import SimpleNamespace
 
     from edgetl.backbones.registry import SEED_TABLE
-    from edgetl.measure.claims import claim_flags
+    from edgetl.compare.claims import claim_flags
 
     def model(*names):
         return SimpleNamespace(layers=[type(n, (), {})() for n in names])
@@ -226,7 +226,7 @@ def test_run_directory_contents(small_run):
     history = json.loads((out / "history.json").read_text())
     assert history["phase1"]["feature_cache"] and history["phase2"]["phase"] == "fine_tuning"
     # the saved model reloads and predicts what training evaluated
-    from edgetl.measure.runtime import open_artifact
+    from edgetl.runtime.runners import open_artifact
 
     r = open_artifact(out)
     from edgetl.rundir import RunDir
@@ -245,7 +245,7 @@ def test_binary_path_uses_sigmoid_and_reports_precision_recall_auc(tmp_path, flo
     assert r.exit_code == 0, r.output
     metrics = json.loads(r.stdout)
     assert {"precision", "recall", "auc"} <= set(metrics["test"])
-    from edgetl.measure.runtime import load_keras_model
+    from edgetl.runtime.runners import load_keras_model
 
     model = load_keras_model(tmp_path / "run" / "model.keras")
     assert model.output_shape == (None, 1) and model.layers[-1].activation.__name__ == "sigmoid"

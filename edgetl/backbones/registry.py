@@ -60,6 +60,7 @@ class BackboneSpec:
     params: int = 0  # of the classic 1000-class classifier at default_size (and default alpha); checked by tests
     weight_layers: int = 0  # depth as the seed counts it (count_weight_layers) of that classifier; checked by tests
     parts: tuple = ()  # ((backbone, alpha), ...) a fused backbone runs side by side; each part's weights are its own
+    max_size: int = 1024  # beyond it one image's float input alone is tens of MB and training runs out of memory
 
     @property
     def seed(self) -> SeedClaim:
@@ -78,7 +79,19 @@ class BackboneSpec:
         size = int(size or self.default_size)
         if size < self.min_size:
             raise EdgetlError(f"--input-size {size} is below {self.name}'s minimum of {self.min_size} px; use {self.min_size} or more")
+        if size > self.max_size:
+            raise EdgetlError(f"--input-size {size} is above {self.name}'s maximum of {self.max_size} px: one image needs "
+                              f"{_bytes(size * size * 3 * 4)} as float32 input ({size}x{size}x3x4 B), a batch of 32 "
+                              f"{_bytes(32 * size * size * 3 * 4)} before the network's activations; use "
+                              f"{self.max_size} or less (default {self.default_size})")
         return size
+
+
+def _bytes(n: int) -> str:
+    for unit, k in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n / 1024:.1f} KiB"
 
 
 # ---- builders -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from edgetl.errors import EdgetlError
-from edgetl.measure.parity import wilson_interval
+from edgetl.runtime.parity import wilson_interval
 
 
 def check_folds(labels: np.ndarray, folds: int, class_names=None) -> None:

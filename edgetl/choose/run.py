@@ -12,13 +12,13 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
 from edgetl.choose.candidates import PRECISIONS, Candidate, available
 from edgetl.choose.cv import check_folds, cross_validate, fold_ids
-from edgetl.choose.front import pareto_front, pick
+from edgetl.measure.front import pareto_front, pick
 from edgetl.choose.latency import read_latency_file, latency_of
 from edgetl.config.params import check
 from edgetl.config.stages import SearchConfig
@@ -257,7 +257,7 @@ def _calibration(splits, n: int, seed: int) -> np.ndarray:
 
 def _convert(tm, contract, splits, cand: Candidate, cfg: SearchConfig, out: Path) -> dict:
     """float32 and default-int8 TFLite of base + head in OUT/models: {precision: {file, sha256, size_mb}}."""
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import file_sha256
 
     recs = convert_tflite(tm.model, contract, list(PRECISIONS), out / MODELS_DIR, stem=cand.id,
@@ -273,7 +273,7 @@ def _tflite_features(path: Path, splits, pool_y: np.ndarray, batch: int = 64) ->
     """The pooled features the int8 file itself computes (the input of its final FULLY_CONNECTED), dequantized,
     for every train + validation image: its backbone's quantization is what the int8 cross-validation scores."""
     from edgetl.data.access import split_labels, split_pixels
-    from edgetl.measure.runtime import TFLiteRunner
+    from edgetl.runtime.runners import TFLiteRunner
 
     runner = TFLiteRunner(path, xnnpack=False, preserve_tensors=True)
     it = runner.interpreter
@@ -334,12 +334,12 @@ def _latencies(rows: list, cfg: SearchConfig, table, state: dict, out: Path, pha
     key = f"x{cfg.threads}:" + "{}"
     todo = [r for r in rows if key.format(r["sha256"]) not in state["latency"]]
     if todo:
+        from edgetl.config.stages import BenchmarkConfig
         from edgetl.measure.bench import benchmark
 
         t0 = time.perf_counter()
         log(f"benchmarking {len(todo)} file(s), {cfg.rounds} interleaved rounds, {cfg.threads} thread(s)")
-        res = benchmark([r["path"] for r in todo], threads=(cfg.threads,), runs=20, min_seconds=cfg.min_seconds,
-                        warmup=5, rounds=cfg.rounds, budget_ms=cfg.budget_ms, measure_peak=False, progress=progress)
+        res = benchmark([r["path"] for r in todo], BenchmarkConfig(threads=list((cfg.threads,)), runs=20, min_seconds=cfg.min_seconds, warmup=5, rounds=cfg.rounds, budget_ms=cfg.budget_ms), measure_peak=False, progress=progress)
         phases["benchmark"] += time.perf_counter() - t0
         by_path = {row["artifact"]: row for row in res["results"]}
         for r in todo:

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from edgetl import __version__
+from edgetl._version import __version__
 from edgetl.cli.common import DEBUG_ENV, VERBOSE_ENV
 from edgetl.cli.bench import benchmark_cmd, compare_cmd
 from edgetl.cli.evaluate import evaluate_cmd, predict_cmd

@@ -9,7 +9,8 @@ from typing import Optional
 import click
 from rich.markup import escape
 
-from edgetl.cli.common import console, emit_json, results_console, results_stream, user_errors
+from edgetl.cli.common import (console, emit_json, parse_threads, results_console, results_stream, threads_option,
+                               user_errors)
 from edgetl.config.params import click_options
 from edgetl.config.stages import BenchmarkConfig
 from edgetl.errors import EdgetlError
@@ -38,16 +39,6 @@ def output_format(as_json: bool, as_csv: bool, as_markdown: bool) -> Optional[st
     return chosen[0] if chosen else None
 
 
-def parse_threads(value) -> list:
-    try:
-        items = [int(v) for v in str(value).split(",") if v.strip()]
-    except ValueError as err:
-        raise EdgetlError(f"--threads must be comma-separated positive integers such as 1,2,4; got '{value}'") from err
-    if not items or any(i < 1 for i in items):
-        raise EdgetlError(f"--threads must be positive integers such as 1 or 1,2,4; got '{value}'")
-    return items
-
-
 WIDE_OPTION = click.option("--wide", is_flag=True,
                            help="Show every column of the table [default: the columns that fit the terminal].")
 
@@ -67,7 +58,7 @@ def _bench_options(fn):
 
 @click.command("benchmark")
 @click.argument("artifacts", nargs=-1, required=True)
-@click.option("--threads", default="1", show_default=True, help="Thread counts, comma-separated (e.g. 1,2,4).")
+@threads_option(many=True, default="1")
 @click.option("--data", type=click.Path(), default=None,
               help="Accuracy on DIR/<label>/*.jpg (each sub-folder named after one of the model's labels), or digits; "
                    "on the data a run was trained on, its test split only.")
@@ -107,9 +98,10 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops
     if len(expanded) == 1 and expanded[0][1]:
         raise EdgetlError(expanded[0][1])  # a single bad artifact: one line, before any work
     with live_progress() as progress:
-        result = benchmark(list(artifacts), threads=thread_list, runs=runs, min_seconds=min_seconds, warmup=warmup,
-                           data=data, budget_ms=budget_ms, xnnpack=xnnpack, rounds=rounds, progress=progress,
-                           labels=labels, ops=with_ops)
+        cfg = BenchmarkConfig(threads=list(thread_list), runs=runs, min_seconds=min_seconds, warmup=warmup,
+                              budget_ms=budget_ms, rounds=rounds)
+        result = benchmark(list(artifacts), cfg, data=data, xnnpack=xnnpack, progress=progress, labels=labels,
+                           ops=with_ops)
     rows = result["results"]
     failed = failures(result)
     if len(rows) == len(failed) and len({r["artifact"] for r in rows}) == 1:
@@ -174,7 +166,7 @@ def _reference_line(ref: Optional[dict]) -> Optional[str]:
 @click.option("--input-size", type=int, default=224, show_default=True, help="Square input size in px for every backbone.")
 @click.option("--alpha", type=float, default=None,
               help="Width multiplier for the backbones that take one (mobilenet, mobilenet_v2); others ignore it.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Threads for every runtime.")
+@threads_option(default="1", help="Threads for every runtime.")
 @click.option("--data", type=click.Path(), default=None,
               help="Train a transfer classifier per backbone on DIR (class folders) and report test accuracy.")
 @click.option("--weights-dir", type=click.Path(), default=None, help="Folder of ImageNet no-top weights (with --data).")
@@ -210,11 +202,12 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
       edgetl compare --backbones mobilenet_v2 --alpha 0.35 --data ../shared/data/flowers_small \\
           --weights-dir ../shared/weights/imagenet --plot compare.png
     """
-    from edgetl.measure.compare import compare, plot
+    from edgetl.compare.compare import compare, plot
     from edgetl.measure.sysinfo import one_line
 
     fmt_name = output_format(as_json, as_csv, as_markdown)
     names = [b.strip() for b in str(backbones).split(",") if b.strip()]
+    n_threads = parse_threads(threads, many=False)
     if weights_dir and not data:
         raise EdgetlError("--weights-dir only matters with --data (a trained transfer classifier); add --data DIR")
     if plot_file:  # an output path is checked before the slow comparison, not after it
@@ -222,7 +215,7 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
 
         check_creatable(plot_file, "--plot")
     with live_progress() as progress:
-        result = compare(names, input_size=input_size, threads=threads, data=data, weights_dir=weights_dir,
+        result = compare(names, input_size=input_size, threads=n_threads, data=data, weights_dir=weights_dir,
                          reference=reference, workdir=workdir, progress=progress, alpha=alpha, runs=runs,
                          min_seconds=min_seconds, warmup=warmup, rounds=rounds, epochs=epochs,
                          formats=[f.strip() for f in str(formats).split(",") if f.strip()])

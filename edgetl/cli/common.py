@@ -23,13 +23,13 @@ import traceback
 import warnings
 
 import click
-from rich.console import Console
 
+from edgetl.console import (console, out, reserve_stdout, results_console,  # noqa: F401  (re-exported: every
+                            results_stream)  # command prints through them)
 from edgetl.errors import EdgetlError
 
 DEBUG_ENV = "EDGETL_DEBUG"
 VERBOSE_ENV = "EDGETL_VERBOSE"
-_NON_TTY_WIDTH = 240  # a log file or pipe has no width to fit: keep table columns whole instead of truncating to 80
 
 
 def _flag(name: str) -> bool:
@@ -42,53 +42,6 @@ def debug_enabled() -> bool:
 
 def verbose_enabled() -> bool:
     return _flag(VERBOSE_ENV)
-
-
-class _ResultsStream:
-    """stdout as the command's results see it: the real stdout even while stray stdout writes go to stderr."""
-
-    def _target(self):
-        return _results_file or sys.stdout
-
-    def write(self, text):
-        return self._target().write(text)
-
-    def flush(self):
-        self._target().flush()
-
-    def isatty(self):
-        try:
-            return self._target().isatty()
-        except (AttributeError, ValueError):
-            return False
-
-    def fileno(self):
-        return self._target().fileno()
-
-    @property
-    def encoding(self):
-        return getattr(self._target(), "encoding", None) or "utf-8"
-
-
-_results_file = None  # the real stdout while ``reserve_stdout`` is active
-results_stream = _ResultsStream()
-
-
-def _make_console(stderr: bool) -> Console:
-    file = None if stderr else results_stream
-    probe = Console(stderr=stderr, file=file)
-    if probe.is_terminal or os.environ.get("COLUMNS"):
-        return Console(stderr=stderr, file=file, highlight=False)
-    return Console(stderr=stderr, file=file, highlight=False, width=_NON_TTY_WIDTH)
-
-
-console = _make_console(stderr=True)  # progress, logs, warnings
-out = _make_console(stderr=False)  # results: tables, summaries
-
-
-def results_console(machine: bool = False) -> Console:
-    """Where a command's human tables go: stdout, or stderr when stdout carries --json/--csv/--markdown."""
-    return console if machine else out
 
 
 # Library warnings that reach users of a correct setup and say nothing they can act on (README: silenced unless
@@ -116,45 +69,6 @@ def _quiet_python_loggers() -> None:
     for name in ("tensorflow", "absl", "tf2onnx", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization logs its advice on the root logger
-
-
-@contextlib.contextmanager
-def reserve_stdout():
-    """While a command runs, stdout is for its results only: other writes to it go to stderr.
-
-    Python-level writes (``print``, Keras's download messages and progress bar) follow ``sys.stdout`` to stderr;
-    native writes to file descriptor 1 follow it to file descriptor 2. ``out`` and ``emit_json`` keep the real stdout.
-    """
-    global _results_file
-    real = sys.stdout
-    saved = None
-    try:
-        real.flush()
-        if real.fileno() == 1:
-            saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):
-        saved = None
-    if saved is not None:
-        results = open(os.dup(saved), "w", buffering=1, encoding=getattr(real, "encoding", None) or "utf-8",
-                       errors="backslashreplace")
-        os.dup2(2, 1)
-    else:
-        results = real
-    _results_file = results
-    sys.stdout = sys.stderr
-    try:
-        yield
-    finally:
-        try:
-            sys.stdout.flush()
-        except (OSError, ValueError):
-            pass
-        sys.stdout = real
-        _results_file = None
-        if saved is not None:
-            results.close()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 @contextlib.contextmanager
@@ -214,23 +128,61 @@ def _show_debug(err: BaseException, log) -> None:
     click.echo("".join(traceback.format_exception(err)).rstrip(), err=True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread so that every ``finally`` (atomic writes) runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+_SIGNALLED: list = []  # the signals received while a command ran
+
+
+def _on_signal(signum, frame):
+    _SIGNALLED.append(signum)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupt_signals():
+    """SIGINT and SIGTERM both end a command the same way: one line, no partial file, exit 128 + signal."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    del _SIGNALLED[:]
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 def user_errors(fn):
-    """Turn an EdgetlError (and Ctrl-C) into one line on stderr and exit code 2; the traceback only with --debug."""
+    """Turn an EdgetlError into one line on stderr and exit code 2, SIGINT/SIGTERM into one line and exit 130/143;
+    the traceback only with --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         _quiet_python_loggers()
         debug = debug_enabled()
-        with quiet_native_stderr() as log, reserve_stdout():
+        with quiet_native_stderr() as log, reserve_stdout(), interrupt_signals():
             try:
                 return fn(*args, **kwargs)
             except EdgetlError as e:
-                if debug:
-                    _show_debug(e, log)
-                click.echo(f"error: {e}", err=True)
-                code = e.exit_code
-                if kwargs.get("as_json"):  # --json: stdout stays one JSON document, a failure included
-                    emit_json({"error": str(e), "exit_code": code})
+                if _SIGNALLED:  # the interrupt surfaced as a library error that edgetl then explained
+                    code = _interrupted(e, debug, log)
+                else:
+                    if debug:
+                        _show_debug(e, log)
+                    click.echo(f"error: {e}", err=True)
+                    code = e.exit_code
+                    if kwargs.get("as_json"):  # --json: stdout stays one JSON document, a failure included
+                        emit_json({"error": str(e), "exit_code": code})
             except OSError as e:
                 if e.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise
@@ -240,18 +192,53 @@ def user_errors(fn):
                 click.echo(f"error: disk full{where}; free some space and rerun (finished steps are kept, "
                            "the failed one left no file)", err=True)
                 code = 2
-            except KeyboardInterrupt:
-                click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
-                code = 130
-            except Exception:  # a bug, not a user problem: keep the traceback, with the native log for context
-                if not debug:
-                    native = _native_tail(log, 15)
-                    if native:
-                        click.echo("--- native library output (last lines) ---\n" + native, err=True)
-                raise
+            except KeyboardInterrupt as e:
+                code = _interrupted(e, debug, log)
+            except Exception as e:  # a bug, not a user problem: keep the traceback, with the native log for context
+                if not _SIGNALLED:
+                    if not debug:
+                        native = _native_tail(log, 15)
+                        if native:
+                            click.echo("--- native library output (last lines) ---\n" + native, err=True)
+                    raise
+                code = _interrupted(e, debug, log)  # a library turned the interrupt into its own error (onnxruntime)
         sys.exit(code)
 
     return wrapper
+
+
+def _interrupted(err: BaseException, debug: bool, log) -> int:
+    import signal
+
+    if debug:
+        _show_debug(err, log)
+    signum = getattr(err, "signum", None) or (_SIGNALLED[0] if _SIGNALLED else signal.SIGINT)
+    click.echo("interrupted: finished steps are kept, unfinished ones left no files", err=True)
+    return 128 + int(signum)
+
+
+def threads_option(many: bool = False, default: str | None = None, help: str | None = None):
+    """The one ``--threads`` option: read as text and checked by ``parse_threads`` inside the command (one line)."""
+    text = help or ("Thread counts, comma-separated (e.g. 1,2,4)." if many
+                    else "Inference threads, a positive integer [default: the runtime's].")
+    return click.option("--threads", default=default, show_default=default is not None, help=text)
+
+
+def parse_threads(value, many: bool = True):
+    """``--threads`` of every command: positive integers, comma-separated when ``many`` (a list), else one (an int);
+    None stays None (the runtime's default). Anything else is a one-line EdgetlError."""
+    if value is None:
+        return None
+    example = "1 or 1,2,4" if many else "1 or 4"
+    try:
+        items = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError as err:
+        raise EdgetlError(f"--threads must be {'comma-separated ' if many else 'a '}positive integer"
+                          f"{'s' if many else ''} such as {example}; got '{value}'") from err
+    if not items or any(i < 1 for i in items) or (not many and len(items) != 1):
+        raise EdgetlError(f"--threads must be {'positive integers' if many else 'positive: one integer'} such as "
+                          f"{example}; got '{value}'")
+    return items if many else items[0]
 
 
 def emit_json(obj) -> None:

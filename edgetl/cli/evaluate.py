@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgetl.cli.common import console, emit_json, results_console, user_errors
+from edgetl.cli.common import console, emit_json, parse_threads, results_console, threads_option, user_errors
 from edgetl.measure.evaluate import SPLIT_CHOICES
 
 
@@ -20,7 +20,7 @@ from edgetl.measure.evaluate import SPLIT_CHOICES
 @click.option("--threshold", type=float, default=None,
               help="Two classes: probability of the positive class from which an image is called positive "
                    "[default: the artifact's own decision, else the top class].")
-@click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
+@threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @click.option("--wide", is_flag=True, help="Show the confusion matrix even when it is wider than the terminal.")
 @user_errors
@@ -46,7 +46,7 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json, w
 
     with progress_bar() as progress:
         m = evaluate_artifact(target, data, labels_csv=labels_csv, threshold=threshold, split=split,
-                              threads=threads, progress=progress)
+                              threads=parse_threads(threads, many=False), progress=progress)
     if as_json:
         emit_json(m)
     _print_metrics(m, results_console(as_json), wide)
@@ -58,7 +58,7 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
     labels = list(m["per_class"])
     console.print(f"[bold]{m['artifact']}[/] ({m['kind'] or m['runtime']}) on {m['n']} images: {m['images_from']}"
                   + (f"; [yellow]{m['skipped']} skipped[/]" if m["skipped"] else ""))
-    from edgetl.measure.parity import wilson_interval
+    from edgetl.runtime.parity import wilson_interval
 
     lo, hi = wilson_interval(int(round(m["accuracy"] * m["n"])), int(m["n"]))
     line = f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}"
@@ -97,7 +97,7 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
 @click.option("--threshold", type=float, default=None,
               help="Two classes: probability of the positive class from which an image is called positive "
                    "[default: the artifact's own decision, else the top class].")
-@click.option("--threads", type=int, default=None, help="Inference threads [default: the runtime's].")
+@threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON on stdout.")
 @user_errors
 def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
@@ -113,7 +113,8 @@ def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
     from edgetl.measure.evaluate import predict_paths
 
     with progress_bar() as progress:
-        out = predict_paths(artifact, images, k=top_k, threshold=threshold, threads=threads, progress=progress)
+        out = predict_paths(artifact, images, k=top_k, threshold=threshold, threads=parse_threads(threads, many=False),
+                            progress=progress)
     if as_json:
         emit_json(out)
         return

@@ -49,7 +49,7 @@ def android_cmd(run_dir, artifacts, out, as_json):
     """
     from edgetl.export.android import APP_ASSETS, export_android
 
-    result = export_android(run_dir, artifact=artifacts[0], out=out, also=artifacts[1:])
+    result = export_android(ExportConfig(run=run_dir, artifact=artifacts[0], out=out, also=list(artifacts[1:])))
     if as_json:
         emit_json(result)
         return

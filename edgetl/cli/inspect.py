@@ -27,7 +27,7 @@ def inspect_cmd(artifact, as_json):
     from edgetl.formats.inspect import inspect_artifact
 
     info = inspect_artifact(artifact)
-    from edgetl.measure.parity import record_for
+    from edgetl.runtime.parity import record_for
 
     info["parity_gate"] = record_for(artifact)  # the run's gate.json, only while it describes this very file
     if as_json:
@@ -82,6 +82,6 @@ def _print(info: dict) -> None:
     g = info.get("parity_gate")
     if g:
         acc = "" if g.get("accuracy") is None else f"; test accuracy {g['accuracy']:.1%} (Keras {g['keras_accuracy']:.1%})"
-        from edgetl.measure.parity import summary
+        from edgetl.runtime.parity import summary
 
         out.print(f"parity gate: {g['gate']}, {summary(g)}, max |dp| {g['max_abs_diff']:.3f}{acc}")

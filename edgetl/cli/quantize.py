@@ -7,10 +7,11 @@ from rich.markup import escape
 
 from edgetl.cli.common import console, emit_json, results_console, user_errors
 from edgetl.progress import steps
-from edgetl.config.params import click_options
+from edgetl.config.params import click_options, params
 from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
-from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement, threshold_help
+from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement
 
+_KEEP_FLOAT = next(p for p in params(QuantizeConfig) if p.name == "keep_float")
 
 
 def _fmt(v, spec):
@@ -69,17 +70,8 @@ def print_artifacts(records: list, title: str, machine: bool = False, wide: bool
                       "else inconclusive, written with a warning); test acc on the run's test split; records in gate.json")
 
 
+_GATE = ("data", "model", "min_agreement", "parity_images")  # GateConfig's options, shared by quantize and convert
 _COMMON = [
-    click.option("--data", default=None, help="The run's data folder, if it moved [default: the one in manifest.json]."),
-    click.option("--model", default=None,
-                 help="Keras model to convert instead of RUN_DIR/model.keras, e.g. model_pruned.keras from `edgetl prune`; "
-                      "artifacts are named after it (model_pruned_int8.tflite)."),
-    click.option("--min-agreement", multiple=True,
-                 help="Parity threshold (top-1 agreement with Keras): 0.97 for all, or MODE=0.9 / onnx:int8=0.9 "
-                      f"[defaults: {threshold_help()}]."),
-    click.option("--parity-images", type=int, default=None,
-                 help="Validation images the parity gate compares on: a stratified seeded sample across classes "
-                      "[default: the whole validation split up to 2000 images, else 1000]."),
     click.option("--json", "as_json", is_flag=True, help="Print the records as JSON to stdout."),
     click.option("--wide", is_flag=True, help="Show every column of the table [default: the columns that fit the terminal]."),
 ]
@@ -95,18 +87,17 @@ def _common(fn):
 @click.argument("run_dir")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
-@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs"))
-@click.option("--keep-float", "keep_float", multiple=True,
-              help="Ops (TFLite names in capitals, e.g. HARD_SWISH) or tensor names that int8 keeps in float, "
-                   "comma-separated or repeated; find candidates with `edgetl benchmark --ops` (fallback ops).")
+@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs", "max_drop") + _GATE)
+@click.option("--keep-float", "keep_float", multiple=True, default=_KEEP_FLOAT.default, show_default=True,
+              help=_KEEP_FLOAT.help)
 @click.option("--auto", "auto", is_flag=True,
-              help="int8 also keeps in float the ops that fall back from XNNPACK in plain int8 and the worst tensors "
-                   "of TFLite's quantization debugger (rmse/scale > 0.7, at most 5); prints what it chose and why "
+              help="int8 also keeps in float the worst tensors of TFLite's quantization debugger (rmse/scale > 0.7, "
+                   "at most 5) beside the ops that cut the graph out of XNNPACK; prints what it chose and why "
                    "(rule: docs/quantize.md).")
 @_common
 @user_errors
-def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float, auto, data, model, min_agreement,
-                 parity_images, as_json, wide):
+def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, max_drop, keep_float, auto, data, model,
+                 min_agreement, parity_images, as_json, wide):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
     \b
@@ -114,37 +105,82 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, keep_float,
     images) or is not written. The table gives size, gzipped size, test accuracy and agreement.
 
     \b
+    int8 and qat are the FAST int8 by default: an op XNNPACK has no int8 kernel for (MobileNetV3's
+    HARD_SWISH) would cut the graph and make the file slower than float32, so it stays in float
+    (--keep-float fallback); what was kept and why is printed and saved in the file's contract and
+    gate.json. --keep-float none writes the plain int8 file.
+
+    \b
     Examples:
       edgetl quantize runs/flowers --mode float32 --mode int8
       edgetl quantize runs/flowers --mode dynamic --mode float16 --mode int8 --mode qat --json
       edgetl quantize runs/flowers --mode int8 --io float32 --calibration-images 500
       edgetl quantize runs/flowers --mode int16x8          # int16 activations: when int8 loses too much accuracy
-      edgetl quantize runs/v3 --mode int8 --keep-float HARD_SWISH   # XNNPACK has no int8 hard-swish
-      edgetl quantize runs/v3 --mode int8 --auto        # choose what stays in float from coverage + debugger
+      edgetl quantize runs/v3 --mode int8                    # HARD_SWISH stays float: no int8 kernel in XNNPACK
+      edgetl quantize runs/v3 --mode int8 --keep-float none  # the plain int8 file (slower than float32 here)
+      edgetl quantize runs/v3 --mode int8 --keep-float fallback,MEAN   # the default plus MEAN
+      edgetl quantize runs/v3 --mode int8 --auto        # also the debugger's worst tensors (accuracy)
       edgetl quantize runs/flowers --mode int8 --model model_pruned.keras      # after `edgetl prune`
       edgetl quantize runs/flowers --mode int8 --data /new/place/of/photos --min-agreement int8=0.9
     """
     from edgetl.cli.progress import progress_bar
     from edgetl.stages.quantize import quantize_run
 
-    agreement = parse_agreement(min_agreement)
+    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
+    cfg = QuantizeConfig(run=run_dir, modes=list(modes), calibration_images=calibration_images, io=io,
+                         qat_epochs=qat_epochs, data=data, min_agreement=list(min_agreement),
+                         parity_images=parity_images, model=model, keep_float=list(keep_float), auto_keep_float=auto,
+                         max_drop=max_drop)
     with progress_bar() as progress:
-        records = quantize_run(run_dir, list(modes), calibration_images=calibration_images, io=io, qat_epochs=qat_epochs,
-                               data=data, agreement=agreement, parity_images=parity_images,
-                               progress=steps(progress), model=model, keep_float=list(keep_float), auto=auto)
+        records = quantize_run(cfg, progress=steps(progress))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl quantize {run_dir}", machine=as_json, wide=wide)
     for r in records:
         if r.get("auto_keep_float"):
             print_auto(r, results_console(as_json))
+        elif r.get("kept_float"):
+            print_kept(r)
+        if (r.get("max_drop") or {}).get("steps"):
+            print_max_drop(r)
+    if any(r.get("kept_float") is not None for r in records):  # an int8 / qat file was written
+        from edgetl.measure.sysinfo import collect, int8_note
+
+        note = int8_note(collect())
+        if note:
+            console.print(f"[yellow]note:[/] {note} (no VNNI / AMX / dotprod / i8mm in this CPU's flags).")
+
+
+def print_max_drop(record: dict) -> None:
+    """The --max-drop steps: what went back into float, the drop and its interval at each step."""
+    from edgetl.tflite.auto_float import short
+
+    md = record["max_drop"]
+    for i, st in enumerate(md["steps"]):
+        what = ", ".join(map(short, st["kept"])) or "the file as converted"
+        if "error" in st:
+            console.print(f"  --max-drop step {i}: {what}: not converted ({st['error']})")
+            continue
+        console.print(f"  --max-drop step {i}: {what}: drop {st['drop']:+.1f} points [{st['low']:+.1f}, "
+                      f"{st['high']:+.1f}] on {st['n']} validation images{'  <- written' if i == md['best'] else ''}")
+    console.print(("[green]" if md["verdict"] == "fits" else "[bold yellow]warning: ") + md["message"] + "[/]")
+
+
+def print_kept(record: dict) -> None:
+    """What an int8 file keeps in float and why (``keep_float.fast_int8``)."""
+    from edgetl.tflite.auto_float import short
+
+    kept = record["kept_float"]
+    console.print(f"{record['file']} keeps in float: {', '.join(map(short, kept['keep_float'])) or 'nothing'}")
+    for reason in kept.get("reasons") or []:
+        console.print(f"  - {reason}")
 
 
 def print_auto(record: dict, console) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
     from rich.table import Table
 
-    from edgetl.stages.auto_float import short
+    from edgetl.tflite.auto_float import short
 
     sel = record["auto_keep_float"]
     console.print(f"--auto kept in float for {record['file']}: {', '.join(map(short, sel['keep_float'])) or 'nothing'}")
@@ -163,7 +199,6 @@ def print_auto(record: dict, console) -> None:
 @click.command("prune")
 @click.argument("run_dir")
 @click_options(PruneConfig)
-@click.option("--data", default=None, help="The run's data folder, if it moved [default: the one in manifest.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @user_errors
 def prune_cmd(run_dir, sparsity, epochs, data, as_json):
@@ -184,7 +219,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     from edgetl.stages.prune import prune_run
 
     with console.status("pruning (fine-tuning with the sparsity schedule)..."):
-        r = prune_run(run_dir, sparsity=sparsity, epochs=epochs, data=data)
+        r = prune_run(PruneConfig(run=run_dir, sparsity=sparsity, epochs=epochs, data=data))
     if as_json:
         emit_json(r)
     t = Table(title=f"edgetl prune {run_dir} -> {r['file']}")
@@ -204,7 +239,6 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
 @click.option("--to", "targets", multiple=True, type=click.Choice(CONVERT_TARGETS),
               help="tflite (float32) and/or onnx (float + int8) [default: both].")
 @click_options(ConvertConfig)
-@click_options(QuantizeConfig, only=("calibration_images",))
 @_common
 @user_errors
 def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, model, min_agreement, parity_images,
@@ -225,11 +259,12 @@ def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, 
     from edgetl.stages.convert import convert_run
     from edgetl.cli.progress import progress_bar
 
-    agreement = parse_agreement(min_agreement)
+    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
+    cfg = ConvertConfig(run=run_dir, to=list(targets) or list(CONVERT_TARGETS), opset=opset, data=data,
+                        min_agreement=list(min_agreement), parity_images=parity_images, model=model,
+                        int8_method=int8_method, calibration_images=calibration_images)
     with progress_bar() as progress:
-        records = convert_run(run_dir, list(targets) or list(CONVERT_TARGETS), opset=opset, data=data, agreement=agreement,
-                              parity_images=parity_images, model=model, int8_method=int8_method,
-                              calibration_images=calibration_images, progress=steps(progress))
+        records = convert_run(cfg, progress=steps(progress))
     if as_json:
         emit_json(records)
     print_artifacts(records, f"edgetl convert {run_dir}", machine=as_json, wide=wide)

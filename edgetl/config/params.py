@@ -168,6 +168,8 @@ def click_options(cls, *, only: Optional[tuple] = None, skip: tuple = (), defaul
             kw = dict(default=default, help=_help(p))
             if p.envvar:
                 kw["envvar"] = p.envvar
+            if p.is_list:  # a repeatable flag (``--min-agreement int8=0.9 --min-agreement qat=0.8``)
+                kw.update(multiple=True, default=tuple(default or ()))
             if p.type is bool:
                 opt = click.option(f"{p.option}/--no-{p.option[2:]}", p.name, show_default=default is not None, **kw)
             else:

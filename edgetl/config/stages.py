@@ -1,9 +1,9 @@
 """The parameters of every stage, each defined ONCE: default, type (the annotation), range, choices, help.
 
 The CLI options (``params.click_options``), the recipe keys with their validation
-(``edgetl.pipeline.recipes.SCHEMA``) and docs/recipes.md (``recipes_markdown``) are generated from
+(``SCHEMA`` in pipeline/recipes.py) and docs/recipes.md (``recipes_markdown``) are generated from
 these dataclasses. Adding a training hyper-parameter: one ``param(...)`` field in ``TrainConfig``,
-its use in ``edgetl.stages.train``, a test; the flag, the recipe key and its docs follow.
+its use in the train stage, a test; the flag, the recipe key and its docs follow.
 """
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from edgetl.config.params import param, params
-from edgetl.formats.registry import CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help
+from edgetl.formats.keep_float import DEFAULT as KEEP_FLOAT_DEFAULT
+from edgetl.formats.registry import (CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help,
+                                     threshold_help)
 
 
 def _backbones() -> tuple:
@@ -26,16 +28,8 @@ def _input_pipelines() -> tuple:
     return INPUT_PIPELINES
 
 
-def _strategies() -> tuple:
-    from edgetl.stages.distribute import STRATEGIES
-
-    return STRATEGIES
-
-
-def _int8_onnx_methods() -> tuple:
-    from edgetl.stages.convert import INT8_ONNX_METHODS
-
-    return INT8_ONNX_METHODS
+STRATEGIES = ("none", "mirrored", "multiworker")  # --distribute (training/distribute.py builds them)
+INT8_ONNX_METHODS = ("tflite", "ort")  # --int8-method: where the int8 ONNX file comes from (stages/convert.py)
 
 
 @dataclass
@@ -93,7 +87,7 @@ class TrainConfig(DataConfig):
                                      default_help="$EDGETL_CACHE_DIR or ~/.cache/edgetl")
     distribute: str = param("none", "tf.distribute strategy: mirrored = local devices; multiworker = the machines in "
                             "TF_CONFIG (run the same command on each). --batch-size is per replica; learning rates "
-                            "scale with the replicas.", choices=_strategies, recipe="")
+                            "scale with the replicas.", choices=STRATEGIES, recipe="")
     distribute_timeout: float = param(300.0, "Seconds a worker waits for the others before failing with an error "
                                       "(multiworker).", min=0, min_open=True, recipe="")
 
@@ -119,7 +113,40 @@ class TrainConfig(DataConfig):
 
 
 @dataclass
-class PruneConfig:
+class RunFolder:
+    run: str = param("", "Run directory written by `edgetl train` (RUN_DIR).", recipe="", cli=False)
+
+
+@dataclass
+class RunConfig(RunFolder):
+    """What every stage after training reads: the run folder and, if it moved, its data."""
+    data: Optional[str] = param(None, "The run's data folder, if it moved.", recipe="",
+                                default_help="the one in manifest.json")
+
+
+@dataclass
+class GateConfig(RunConfig):
+    """What every stage that writes gated artifacts (quantize, convert) reads beside the run."""
+    model: Optional[str] = param(None, "Keras model to convert instead of RUN_DIR/model.keras, e.g. "
+                                 "model_pruned.keras from `edgetl prune`; artifacts are named after it "
+                                 "(model_pruned_int8.tflite).", recipe="")
+    parity_images: Optional[int] = param(None, "Validation images the parity gate compares on: a stratified seeded "
+                                         "sample across classes.", min=1, recipe="",
+                                         default_help="the whole validation split up to 2000 images, else 1000")
+    min_agreement: list[str] = param([], "Parity threshold (top-1 agreement with Keras): 0.97 for all, or MODE=0.9 / "
+                                     f"onnx:int8=0.9 (repeatable) [defaults: {threshold_help()}].",
+                                     recipe_help="Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
+                                     "onnx:int8=0.9).")
+
+
+@dataclass
+class CalibrationConfig:
+    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
+                                    "--int8-method ort).", min=1)
+
+
+@dataclass
+class PruneConfig(RunConfig):
     sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
                                       max_open=True, recipe="prune_sparsity", recipe_default=None,
                                       recipe_help="TFMOT low-magnitude pruning target; null: no pruning.")
@@ -127,28 +154,37 @@ class PruneConfig:
 
 
 @dataclass
-class QuantizeConfig:
+class QuantizeConfig(CalibrationConfig, GateConfig):
     modes: list[str] = param(list(DEFAULT_MODES), "TFLite modes (see `edgetl quantize --help`).", choices=MODES,
                              flag="--mode", recipe="quantize", cli=False)
-    calibration_images: int = param(200, "Training images used to calibrate int8/int16x8 (and int8 ONNX by "
-                                    "--int8-method ort).", min=1)
     io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
     qat_epochs: int = param(1, "Quantization-aware fine-tuning epochs.", min=0)
-    auto_keep_float: bool = param(False, "int8 keeps in float the ops that fall back from XNNPACK and the "
-                                  "quantization debugger's worst tensors (`edgetl quantize --auto`, rule in "
-                                  "docs/quantize.md).")
-    min_agreement: list[str] = param([], "Parity-gate overrides: 0.97 (all) or MODE=0.9 (e.g. int8=0.9, "
-                                     "onnx:int8=0.9).", cli=False)
+    keep_float: list[str] = param(list(KEEP_FLOAT_DEFAULT), "What int8 (and qat) keeps in float: 'fallback' = every op with "
+                                  "no int8 kernel in XNNPACK that cuts the graph (MobileNetV3's HARD_SWISH), found "
+                                  "by opening the int8 file with the runtime; 'none' = nothing (the plain int8 "
+                                  "file); or TFLite op names in capitals (HARD_SWISH, MEAN) / tensor names from "
+                                  "`edgetl benchmark --ops`, which replace the default (add 'fallback' to keep it). "
+                                  "Comma-separated or repeated; the file's contract and gate.json say what was kept "
+                                  "and why.", flag="--keep-float", cli=False)
+    max_drop: Optional[float] = param(1.0, "int8: the largest accuracy drop from float, in points, on the run's "
+                                      "validation split (paired, with its 95% interval). Above it, the tensors with "
+                                      "the worst quantization error go back into float one at a time (at most 5, "
+                                      "each measured); if the drop still does not fit, the file is written with a "
+                                      "warning naming --mode qat. Every step is in the record and gate.json.",
+                                      min=0)
+    auto_keep_float: bool = param(False, "int8 keeps in float, beside --keep-float, the ops that cut the graph "
+                                  "out of XNNPACK and the quantization debugger's worst tensors (`edgetl quantize "
+                                  "--auto`, rule in docs/quantize.md).")
 
 
 @dataclass
-class ConvertConfig:
+class ConvertConfig(CalibrationConfig, GateConfig):
     to: list[str] = param(["onnx"], "Extra formats written by `edgetl convert` (tflite: float32 TFLite; onnx: float "
                           "+ int8 ONNX).", choices=CONVERT_TARGETS, recipe="convert", cli=False)
     opset: int = param(17, "ONNX opset (tf2onnx supports 13..18 here).", min=1)
     int8_method: str = param("tflite", "int8 ONNX by tf2onnx from the gated model_int8.tflite (same integer graph) "
                              "or by onnxruntime static quantization of model.onnx (ort: float input, calibrated on "
-                             "training images).", choices=_int8_onnx_methods)
+                             "training images).", choices=INT8_ONNX_METHODS)
 
 
 @dataclass
@@ -171,10 +207,15 @@ class CompareConfig:
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(RunFolder):
     android: bool = param(False, "Export to android_demo's assets at the end of `edgetl run`.", cli=False)
     artifact: str = param("int8", "Which TFLite artifact of the run: a mode (see `edgetl quantize --help`; the "
                           "model_<mode>.tflite files in RUN_DIR) or a .tflite path.", recipe="android_artifact")
+    also: list[str] = param([], "More artifacts shipped beside it under their run file names (the app's model "
+                            "picker).", recipe="", cli=False)
+    out: Optional[str] = param(None, "Assets folder to write.", recipe="", cli=False,
+                               default_help="android_demo/app/src/main/assets from the edgetl checkout, else "
+                               "RUN_DIR/android")
 
 
 @dataclass

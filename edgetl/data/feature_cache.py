@@ -50,15 +50,10 @@ def resolve_cache_dir(option: Optional[str]) -> tuple[Optional[Path], bool]:
 
 
 def file_digest(path: Optional[str]) -> str:
-    """sha256 of a weights file; of each file in turn for a fused backbone's ``os.pathsep``-joined files."""
-    if not path:
-        return "none"
-    h = hashlib.sha256()
-    for part in str(path).split(os.pathsep):
-        with open(part, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a weights file; of its files in turn for a fused backbone's ``os.pathsep``-joined files."""
+    from edgetl.fsutil import file_sha256
+
+    return file_sha256(*str(path).split(os.pathsep)) if path else "none"
 
 
 def cache_key(backbone: str, alpha, size: int, weights_path: Optional[str], data_hash: str, contract) -> tuple[str, dict]:

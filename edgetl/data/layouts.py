@@ -21,6 +21,7 @@ ignored with a warning, never read twice.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class Layout:
         """What metrics.json and the manifest record about the layout (both input pipelines)."""
         return {"layout": self.kind, "test_from": self.test_from, "val_from": self.val_from,
                 "leakage": self.leakage or {"count": 0, "examples": []}, "warnings": list(self.warnings),
-                "ignored_files": len(self.ignored)}
+                "ignored_files": len(self.ignored), "ignored_examples": [f"{p}: {r}" for p, r in self.ignored[:20]]}
 
 
 def skip_reasons(skipped: list) -> dict:
@@ -242,7 +243,7 @@ def list_images(folder: Path, ignored: list, seen: set) -> list:
             elif is_file and p.suffix.lower() in IMAGE_EXTENSIONS:
                 out.append(p)
             elif e.is_symlink() and not is_file and not is_dir:
-                ignored.append((str(p), "broken link"))
+                ignored.append((str(p), _dead_link_reason(p)))
     return sorted(out)
 
 
@@ -250,11 +251,24 @@ def _is_ancestor(candidate: str, path: str) -> bool:
     return path.startswith(candidate.rstrip(os.sep) + os.sep)
 
 
+def _dead_link_reason(p: Path) -> str:
+    try:
+        os.stat(p)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "link loop (the link leads back to itself)"
+    return "broken link"
+
+
 def _link_warnings(ignored: list) -> list:
-    links = [p for p, r in ignored if "link" in r]
-    if not links:
-        return []
-    return [f"{len(links)} folder link(s) not followed (a loop or a folder read twice), e.g. {links[0]}"]
+    folders = [p for p, r in ignored if r.startswith("folder link")]
+    dead = [p for p, r in ignored if r in ("broken link",) or r.startswith("link loop")]
+    out = []
+    if folders:
+        out.append(f"{len(folders)} folder link(s) not followed (a loop or a folder read twice), e.g. {folders[0]}")
+    if dead:
+        out.append(f"{len(dead)} link(s) skipped (broken, or a loop of links), e.g. {dead[0]}")
+    return out
 
 
 # ---- labels CSV ----------------------------------------------------------------------------------------
@@ -297,6 +311,9 @@ def read_labels_csv(csv_path: str | Path, image_dir: Path) -> tuple[list, list, 
             raise EdgetlError(f"labels CSV {path} lists id '{ident}' twice (lines {seen[ident]} and {n}); "
                               "keep one label per image")
         seen[ident] = n
+        if not _inside(ident, image_dir):
+            raise EdgetlError(f"labels CSV {path} line {n}: id '{ident}' points outside --data {image_dir}; "
+                              "ids are image names (or sub-paths) inside the --data folder")
         f = _find_image(ident, image_dir, by_name)
         if f is None:
             missing.append(ident)
@@ -326,6 +343,14 @@ def _image_index(image_dir: Path) -> dict:
         if len(ps) == 1 and stem not in idx:
             idx[stem] = ps[0]
     return idx
+
+
+def _inside(ident: str, image_dir: Path) -> bool:
+    """Whether a CSV id names a path inside ``image_dir`` as written (no absolute path, no way out through ..)."""
+    if os.path.isabs(ident):
+        return False
+    root = os.path.normpath(str(image_dir))
+    return os.path.normpath(os.path.join(root, ident)).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _find_image(ident: str, image_dir: Path, by_name: dict) -> Optional[Path]:

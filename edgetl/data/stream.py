@@ -9,6 +9,7 @@ Unreadable files are dropped from the stream and counted in a ``SkipLog``, never
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,7 @@ def files_hash(sets: dict, classes, size: int, root: Path) -> str:
                 rel = str(Path(f).relative_to(root))
             except ValueError:
                 rel = Path(f).name
-            h.update(f"{rel}\0{lab}\0".encode())
+            h.update(os.fsencode(rel) + f"\0{lab}\0".encode())  # a name that is not UTF-8 hashes as its bytes
             try:
                 with open(f, "rb") as fh:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -208,7 +209,7 @@ def _check_classes_readable(labels: np.ndarray, classes: list, source: str) -> N
 
 def _decoder(size: int, skips: SkipLog):
     def decode(path):
-        p = path.decode() if isinstance(path, bytes) else str(path)
+        p = os.fsdecode(path) if isinstance(path, bytes) else str(path)
         try:
             return load_image(p, size, size), np.bool_(True)
         except UnreadableImage as e:
@@ -222,7 +223,8 @@ def pixel_dataset(fs: FileSet, size: int, skips: SkipLog, *, shuffle: bool = Fal
     """Unbatched (uint8 HxWx3, label) from files; unreadable files are skipped and logged in ``skips``."""
     tf = _tf_mod()
     y = fs.labels.astype(np.float32)[:, None] if binary else fs.labels
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(fs.files, dtype=object).astype(str), y))
+    # bytes, not str: a file name that is not UTF-8 (surrogate-escaped in Python) reaches the decoder intact
+    ds = tf.data.Dataset.from_tensor_slices((np.array([os.fsencode(f) for f in fs.files], dtype=bytes), y))
     if shuffle and len(fs):
         ds = ds.shuffle(len(fs), seed=seed, reshuffle_each_iteration=True)
     decode = _decoder(size, skips)

@@ -20,16 +20,16 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
+from edgetl.config.stages import ExportConfig
 from edgetl.formats.registry import FORMATS
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
-from edgetl.fsutil import atomic_path, check_writable_dir
-from edgetl.rundir import RunDir, check_fresh, run_lock
-from edgetl.measure.runtime import TFLiteRunner, sidecar_path
+from edgetl.fsutil import atomic_path, check_not_temp, check_writable_dir, listed
+from edgetl.rundir import RunDir, run_lock
+from edgetl.runtime.runners import TFLiteRunner, sidecar_path
 
 ASSET_MODEL = "model.tflite"
 ASSET_LABELS = "labels.txt"
@@ -41,7 +41,7 @@ APP_ASSETS = Path("android_demo") / "app" / "src" / "main" / "assets"
 def available_artifacts(run_dir: str | Path) -> list:
     """Names `--artifact` accepts for this run: model_int8.tflite -> "int8"."""
     return sorted(p.stem[len("model_"):] if p.stem.startswith("model_") else p.stem
-                  for p in Path(run_dir).glob("*.tflite"))
+                  for p in listed(run_dir, "*.tflite"))
 
 
 def resolve_artifact(run_dir: Path, artifact: str) -> Path:
@@ -61,6 +61,7 @@ def resolve_artifact(run_dir: Path, artifact: str) -> Path:
         candidates = [run_dir / f"model_{name}.tflite", run_dir / f"{name}.tflite"]
     for c in candidates:
         if c.is_file():
+            check_not_temp(c)
             return c
     have = available_artifacts(run_dir)
     listing = f"this run has: {', '.join(have)}" if have else "this run has no TFLite artifact yet"
@@ -124,18 +125,18 @@ def default_out(run_dir: Path) -> Path:
     return APP_ASSETS if APP_ASSETS.parent.is_dir() else run_dir / DEFAULT_OUT_SUBDIR
 
 
-def export_android(run_dir: str | Path, artifact: str = "int8", out: Optional[str | Path] = None,
-                   also: Sequence[str] = ()) -> dict:
-    """Write model.tflite + labels.txt + model.json for the Android demo, plus each artifact in ``also`` under its
-    run file names (model_<name>.tflite + its contract); returns what was written."""
-    with run_lock(run_dir, "edgetl export android"):
-        return _export(RunDir(run_dir), artifact, out, tuple(also))
+def export_android(cfg: ExportConfig) -> dict:
+    """Write model.tflite + labels.txt + model.json for the Android demo, plus each artifact in ``cfg.also`` under
+    its run file names (model_<name>.tflite + its contract); returns what was written. Parameters, defaults and
+    help: ``ExportConfig``."""
+    with run_lock(cfg.run, "edgetl export android"):
+        return _export(RunDir(cfg.run), cfg.artifact, cfg.out, tuple(cfg.also))
 
 
 def _checked(run: RunDir, artifact: str) -> tuple:
     """(path, contract, real tensor details) of one artifact, after every check the app relies on."""
     path = resolve_artifact(run.path, artifact)
-    check_fresh(path)  # never ship a file made from an older model.keras than the run's metrics describe
+    run.check_fresh(path)  # never ship a file made from an older model.keras than the run's, wherever it lives
     side = sidecar_path(path)
     if not side.is_file():
         raise EdgetlError(f"{path.name} has no contract {side.name} beside it; re-run `edgetl quantize {run.path}` "

@@ -27,7 +27,7 @@ from typing import Optional
 import numpy as np
 
 from edgetl.data.images import RESIZE_METHOD
-from edgetl.errors import EdgetlError
+from edgetl.errors import RETRAIN_FIX, EdgetlError
 
 CONTRACT_FORMAT = "edgetl-contract/1"
 _DTYPE_RANGES = {"uint8": (0, 255), "int8": (-128, 127)}
@@ -63,6 +63,7 @@ class Contract:
     positive_label: Optional[str] = None  # binary decision: this class when its probability >= threshold
     threshold: Optional[float] = None
     source_model: Optional[dict] = None  # {"file", "sha256"} of the Keras model this artifact came from (RunDir)
+    kept_float: Optional[dict] = None  # int8: {"keep_float": ops/tensors left in float, "reasons": why} (selective)
 
     # ---- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -93,6 +94,7 @@ class Contract:
             **({"decision": {"positive_label": self.positive_label, "threshold": float(self.threshold)}}
                if self.threshold is not None else {}),
             **({"source_model": dict(self.source_model)} if self.source_model else {}),
+            **({"kept_float": dict(self.kept_float)} if self.kept_float is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -101,30 +103,56 @@ class Contract:
     @classmethod
     def from_dict(cls, d: dict) -> "Contract":
         try:
-            if d.get("format") != CONTRACT_FORMAT:
-                raise KeyError("format")
-            i, o = d["input"], d["output"]
-            return cls(
-                labels=list(d["labels"]),
-                height=int(i["height"]),
-                width=int(i["width"]),
-                mean=[float(x) for x in i["mean"]],
-                std=[float(x) for x in i["std"]],
+            return cls._parse(d)
+        except _Shape as e:
+            raise EdgetlError(f"not an edgetl contract ({e}); re-export the artifact with edgetl") from e
+
+    @classmethod
+    def _parse(cls, d) -> "Contract":
+        """The contract in ``d``, every field checked for type and range; ``_Shape`` says what is wrong."""
+        if not isinstance(d, dict):
+            raise _Shape(f"a JSON {type(d).__name__}, not an object")
+        if d.get("format") != CONTRACT_FORMAT:
+            raise _Shape(f"format is {d.get('format')!r}, not {CONTRACT_FORMAT!r}")
+        i, o = d.get("input"), d.get("output")
+        if not isinstance(i, dict) or not isinstance(o, dict):
+            raise _Shape("'input' and 'output' must be objects")
+        labels = d.get("labels")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise _Shape("'labels' must be a non-empty list of class names")
+        decision = d.get("decision") or {}
+        if not isinstance(decision, dict):
+            raise _Shape("'decision' must be an object")
+        try:
+            c = cls(
+                labels=list(labels),
+                height=_positive_int(i["height"], "input.height"),
+                width=_positive_int(i["width"], "input.width"),
+                mean=_floats3(i["mean"], "input.mean"),
+                std=_floats3(i["std"], "input.std", nonzero=True),
                 channel_order=i.get("channel_order", "RGB"),
-                input=TensorSpec(i["dtype"], i.get("scale"), i.get("zero_point")),
-                output=TensorSpec(o["dtype"], o.get("scale"), o.get("zero_point")),
-                output_units=int(o.get("units", len(d["labels"]))),
+                input=_tensor(i, "input"),
+                output=_tensor(o, "output"),
+                output_units=_positive_int(o.get("units", len(labels)), "output.units"),
                 activation=o.get("activation", "none"),
                 backbone=d.get("backbone"),
                 alpha=d.get("alpha"),
                 weights_source=d.get("weights_source"),
                 artifact=d.get("artifact"),
-                positive_label=(d.get("decision") or {}).get("positive_label"),
-                threshold=(d.get("decision") or {}).get("threshold"),
+                positive_label=decision.get("positive_label"),
+                threshold=decision.get("threshold"),
                 source_model=d.get("source_model") if isinstance(d.get("source_model"), dict) else None,
+                kept_float=d.get("kept_float") if isinstance(d.get("kept_float"), dict) else None,
             )
-        except (KeyError, TypeError, ValueError) as e:
-            raise EdgetlError(f"not an edgetl contract (missing or bad field {e}); re-export the artifact with edgetl") from e
+        except KeyError as e:
+            raise _Shape(f"missing field {e}") from e
+        if c.channel_order not in ("RGB", "BGR"):
+            raise _Shape(f"input.channel_order is {c.channel_order!r}, not RGB or BGR")
+        if c.activation not in ("none", "softmax", "sigmoid"):
+            raise _Shape(f"output.activation is {c.activation!r}, not none, softmax or sigmoid")
+        if c.threshold is not None and (isinstance(c.threshold, bool) or not isinstance(c.threshold, (int, float))):
+            raise _Shape("decision.threshold must be a number")
+        return c
 
     @classmethod
     def from_json(cls, text: str) -> "Contract":
@@ -135,10 +163,25 @@ class Contract:
 
     @classmethod
     def load(cls, path: str | Path) -> "Contract":
+        """A contract file: a run's ``contract.json`` or an artifact's sidecar. Unreadable, not JSON or the wrong
+        shape: one ``damaged`` line naming the file (fix: retrain for a run's contract, else re-export)."""
+        from edgetl.fsutil import read_checked_json
+
         path = Path(path)
         if not path.is_file():
             raise EdgetlError(f"contract file {path} not found; re-export the artifact with edgetl")
-        return cls.from_json(path.read_text(encoding="utf-8"))
+        fix = RETRAIN_FIX if path.name == "contract.json" else "re-export the artifact with edgetl or restore it"
+        parsed = {}
+
+        def shape(doc):
+            try:
+                parsed["c"] = cls._parse(doc)
+            except _Shape as e:
+                return f"not an edgetl contract: {e}"
+            return None
+
+        read_checked_json(path, shape, fix)
+        return parsed["c"]
 
     def replace(self, **changes) -> "Contract":
         return dataclasses.replace(self, **changes)
@@ -177,7 +220,7 @@ class Contract:
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """Class index per row of ``probs`` (N, len(labels)): the decision's threshold if any, else the top class."""
-        from edgetl.measure.metrics import decide
+        from edgetl.metrics import decide
 
         return decide(probs, self.positive_index(), self.threshold)
 
@@ -197,6 +240,38 @@ class Contract:
                 f"contract has {len(self.labels)} labels but the model outputs {units} unit(s); "
                 "the labels file does not belong to this model"
             )
+
+
+class _Shape(ValueError):
+    """What is wrong with a contract document."""
+
+
+def _positive_int(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise _Shape(f"{name} is {v!r}, not a positive integer")
+    return v
+
+
+def _floats3(v, name: str, nonzero: bool = False) -> list:
+    if (not isinstance(v, list) or len(v) != 3
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+        raise _Shape(f"{name} is {v!r}, not three numbers")
+    if nonzero and any(x == 0 for x in v):
+        raise _Shape(f"{name} holds a zero")
+    return [float(x) for x in v]
+
+
+def _tensor(d: dict, name: str) -> TensorSpec:
+    dtype = d["dtype"]
+    if not isinstance(dtype, str):
+        raise _Shape(f"{name}.dtype is {dtype!r}, not a type name such as float32 or int8")
+    t = TensorSpec(dtype, d.get("scale"), d.get("zero_point"))
+    if t.quantized:
+        if isinstance(t.scale, bool) or not isinstance(t.scale, (int, float)) or not t.scale > 0:
+            raise _Shape(f"{name}.scale is {t.scale!r}, not a positive number")
+        if isinstance(t.zero_point, bool) or not isinstance(t.zero_point, int):
+            raise _Shape(f"{name}.zero_point is {t.zero_point!r}, not an integer")
+    return t
 
 
 def _tensor_dict(t: TensorSpec) -> dict:

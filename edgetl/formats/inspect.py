@@ -37,6 +37,21 @@ def _op_names(schema) -> dict:
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 
+def tflite_op_names(data: bytes) -> list:
+    """The builtin op names (CONV_2D, HARD_SWISH, ...) a TFLite flatbuffer's operators use, sorted."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(data, 0)
+    ops = _op_names(schema)
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    names = [ops.get(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()), "") for oc in codes]
+    used = set()
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        used.update(names[sub.Operators(i).OpcodeIndex()] for i in range(sub.OperatorsLength()))
+    return sorted(n for n in used if n)
+
+
 def _tensor(t, types) -> dict:
     d = {"name": t.Name().decode("utf-8", "replace") if t.Name() else "",
          "shape": [int(x) for x in (t.ShapeAsNumpy() if t.ShapeLength() else [])],
@@ -107,7 +122,7 @@ def _onnx_io(v, elem_types) -> dict:
 def inspect_onnx(path: Path) -> dict:
     import onnx
 
-    from edgetl.measure.runtime import ONNX_CONTRACT_KEY
+    from edgetl.formats.registry import ONNX_CONTRACT_KEY
 
     try:
         model = onnx.load(str(path), load_external_data=False)

@@ -27,7 +27,7 @@ from typing import Optional
 import flatbuffers
 
 from edgetl.errors import EdgetlError
-from edgetl.formats import metadata_schema_py_generated as md
+from edgetl._vendor import metadata_schema_py_generated as md
 from edgetl.formats.contract import Contract
 
 METADATA_NAME = "TFLITE_METADATA"
@@ -55,7 +55,7 @@ class ModelInfo:
     @classmethod
     def for_contract(cls, contract: Contract, manifest: Optional[dict] = None) -> "ModelInfo":
         """Defaults from the contract and (when known) the run's manifest.json."""
-        from edgetl import __version__
+        from edgetl._version import __version__
 
         m = manifest or {}
         arch = contract.backbone or "model"

@@ -8,10 +8,10 @@ calibration images or training, which `convert --to` target writes it, whether i
 convert, benchmark, compare, report, export and the CLI choices are all derived from this table.
 
 Adding a format = one ``ArtifactFormat`` entry (+ its ``configure`` function below for a TFLite
-mode) + a test; a new runtime also needs its runner in ``edgetl.measure.runtime``.
+mode) + a test; a new runtime also needs its runner in the runtime layer (runtime/runners.py).
 
 A *stem* names the Keras model an artifact comes from: ``model`` for RUN_DIR/model.keras,
-``model_pruned`` for RUN_DIR/model_pruned.keras (see ``edgetl.stages.prune``). Artifacts are
+``model_pruned`` for RUN_DIR/model_pruned.keras (written by the prune stage). Artifacts are
 ``<stem>_<mode>.tflite`` (+ ``<stem>_<mode>.json``, the contract), ``<stem>.onnx`` and ``<stem>_int8.onnx``.
 TensorFlow is never imported here: ``configure`` receives the ``tf`` module.
 """
@@ -30,6 +30,7 @@ INT16_AGREEMENT = 0.97  # int16 activations: far finer than int8, a little coars
 IO_TYPES = ("uint8", "int8", "float32")  # every --io choice; each format lists the ones it accepts
 FLOAT_IO = IO_TYPES[2:]  # float32 in, float32 out
 DEFAULT_IO = IO_TYPES[0]  # uint8: raw camera pixels go in
+ONNX_CONTRACT_KEY = "edgetl_contract"  # an ONNX file carries its contract in metadata_props under this key
 
 
 # ---- TFLite converter settings, one function per mode ---------------------------------------------
@@ -74,12 +75,11 @@ def _int16x8(conv, tf, io, representative):
 class ArtifactFormat:
     name: str  # "<runtime>:<mode>", e.g. "tflite:int8"
     suffix: str  # appended to the stem: "_int8.tflite"
-    runtime: str  # the runtime that opens it: "tflite" | "onnx" (edgetl.measure.runtime)
+    runtime: str  # the runtime that opens it: "tflite" | "onnx" (runtime/runners.py)
     mode: str  # "float32" | "dynamic" | ... ; for TFLite also the `quantize --mode` name
     min_agreement: float  # default parity threshold: top-1 agreement with the Keras model
     quantization: str  # what is quantized, in words (help texts, report)
     configure: Optional[Callable] = None  # TFLite converter settings; None: not a `quantize --mode`
-    export: Optional[str] = None  # "module:function" writing a non-TFLite format: fn(job, fmt) -> record
     io: tuple = FLOAT_IO  # accepted --io types; the first is used when the requested one is not accepted
     calibration: bool = False  # needs calibration images (the run's training images)
     training: bool = False  # needs a fine-tune (QAT) before converting
@@ -88,6 +88,7 @@ class ArtifactFormat:
     default_quantize: bool = False  # in a recipe's default `quantize:` list
     android: bool = False  # `export android` can ship it (the app runs LiteRT)
     refusal_hint: str = "use a float mode"  # what to try when the parity gate refuses a file of this format
+    int8_kernels: bool = False  # runs XNNPACK's int8 kernels: ops without one stay float by default (--keep-float)
 
     def file_name(self, stem: str = "model") -> str:
         return f"{stem}{self.suffix}"
@@ -99,13 +100,6 @@ class ArtifactFormat:
     def compare_key(self) -> str:
         """The key prefix of this format's figures in compare rows: "tflite_int8" (float ONNX: "onnx")."""
         return "onnx" if self.name == "onnx:float32" else self.name.replace(":", "_")
-
-    def exporter(self) -> Callable:
-        """The function that writes this format: ``export`` by name, else the one TFLite path (``configure``)."""
-        import importlib
-
-        module, _, fn = (self.export or "edgetl.stages.convert:tflite_mode").partition(":")
-        return getattr(importlib.import_module(module), fn)
 
     def io_for(self, io: str) -> str:
         """The input/output type this format gets when ``--io io`` was asked for."""
@@ -128,19 +122,20 @@ FORMATS: dict[str, ArtifactFormat] = {f.name: f for f in (
                    refusal_hint="use float32 (float16 rounding moved near-ties)"),
     ArtifactFormat("tflite:int8", "_int8.tflite", "tflite", "int8", QUANT_AGREEMENT,
                    "int8 weights and activations (full integer)", _int8, io=IO_TYPES, calibration=True,
-                   compare_label="int8", default_quantize=True, android=True, refusal_hint=_INT8_HINT),
+                   compare_label="int8", default_quantize=True, android=True, refusal_hint=_INT8_HINT,
+                   int8_kernels=True),
     ArtifactFormat("tflite:qat", "_qat.tflite", "tflite", "qat", QUANT_AGREEMENT,
                    "int8 weights and activations after quantization-aware training", _int8, io=IO_TYPES,
                    calibration=True, training=True, android=True,
-                   refusal_hint="fine-tune longer (--qat-epochs) or use --mode int8"),
+                   refusal_hint="fine-tune longer (--qat-epochs) or use --mode int8", int8_kernels=True),
     ArtifactFormat("tflite:int16x8", "_int16x8.tflite", "tflite", "int16x8", INT16_AGREEMENT,
                    "int16 activations, int8 weights (when int8 loses too much accuracy)", _int16x8, calibration=True,
                    android=True, refusal_hint="calibrate on more images (--calibration-images) or use float16"),
     ArtifactFormat("onnx:float32", ".onnx", "onnx", "float32", FLOAT_AGREEMENT, "nothing (float32)",
-                   export="edgetl.stages.convert:onnx_float", target="onnx", compare_label="ONNX",
+                   target="onnx", compare_label="ONNX",
                    refusal_hint=_F32_HINT),
     ArtifactFormat("onnx:int8", "_int8.onnx", "onnx", "int8", QUANT_AGREEMENT, "int8 weights and activations (QDQ)",
-                   export="edgetl.stages.convert:onnx_int8", io=IO_TYPES, target="onnx",
+                   io=IO_TYPES, target="onnx",
                    refusal_hint="re-quantize the int8 TFLite file it is converted from on more images "
                                 "(`edgetl quantize RUN --mode int8 --calibration-images N`) and convert again; with "
                                 "--int8-method ort, calibrate on more images or use the default tflite route"),

@@ -26,13 +26,14 @@ from edgetl.measure import stats
 from edgetl.measure.macs import gmacs
 from edgetl.measure.verdicts import speed_notes
 from edgetl.measure import sysinfo
+from edgetl.config.stages import BenchmarkConfig
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json
 from edgetl.measure.worker_env import worker_env
 
 MODEL_SUFFIXES = (".tflite", ".onnx", ".keras", ".h5")
 RUN_MODEL_FILE = "model.keras"
-DEFAULT_ROUNDS = 3
+DEFAULT_ROUNDS = BenchmarkConfig().rounds  # for the messages; defined once, in the config
 WORKER_TIMEOUT_S = 1800
 
 ROW_KEYS = ("artifact", "name", "runtime", "kind", "threads", "xnnpack", "rounds", "runs", "init_ms", "first_ms",
@@ -46,6 +47,7 @@ def expand_artifacts(paths: Iterable) -> list:
 
     An artifact of a run made from an older model (``rundir.stale_reason``) gets its reason: it is not measured.
     """
+    from edgetl.fsutil import listed, temp_reason
     from edgetl.rundir import stale_reason
 
     out = []
@@ -53,7 +55,7 @@ def expand_artifacts(paths: Iterable) -> list:
         p = Path(raw)
         if p.is_dir():
             found = ([p / RUN_MODEL_FILE] if (p / RUN_MODEL_FILE).is_file() else [])
-            found += sorted(p.glob("*.tflite")) + sorted(p.glob("*.onnx"))
+            found += listed(p, "*.tflite") + listed(p, "*.onnx")  # never an interrupted write's hidden temp file
             if not found:
                 out.append((p, f"{p} is a folder without model.keras, .tflite or .onnx files; pass a run directory or model files"))
             out += [(f, stale_reason(f)) for f in found]
@@ -61,6 +63,8 @@ def expand_artifacts(paths: Iterable) -> list:
             out.append((p, f"{p} does not exist; pass a .tflite, .onnx, .keras file or a run directory"))
         elif p.suffix.lower() not in MODEL_SUFFIXES:
             out.append((p, f"{p} is not a model file edgetl can open (.tflite, .onnx, .keras/.h5 or a run directory)"))
+        elif temp_reason(p):
+            out.append((p, temp_reason(p)))
         else:
             out.append((p, stale_reason(p)))  # an artifact older than its run's model is refused
     return out
@@ -94,9 +98,8 @@ def check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms) -> lis
     return threads
 
 
-def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds: float = 1.0, warmup: int = 5,
-              data: Optional[str] = None, budget_ms: float = 33.0, xnnpack: bool = True, rounds: int = DEFAULT_ROUNDS,
-              progress=None, labels: Optional[str] = None, timeout: float = WORKER_TIMEOUT_S,
+def benchmark(artifacts: Sequence, cfg: Optional[BenchmarkConfig] = None, *, data: Optional[str] = None,
+              xnnpack: bool = True, progress=None, labels: Optional[str] = None, timeout: float = WORKER_TIMEOUT_S,
               measure_peak: bool = True, ops: bool = False, ops_per_op: bool = True) -> dict:
     """Measure every artifact at every thread count; {"results": rows, "peak": ..., "system": ..., "settings": ...}.
 
@@ -106,7 +109,9 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
     .tflite/.onnx file (``edgetl.measure.ops``, at the first thread count) under "ops"; ``ops_per_op`` False
     times XNNPACK partitions and fallback ops but not each op type inside a partition (much cheaper).
     """
-    threads = check_settings(threads, runs, min_seconds, warmup, rounds, budget_ms)
+    cfg = cfg or BenchmarkConfig()  # the timing settings, their defaults and help: BenchmarkConfig's
+    runs, min_seconds, warmup, rounds, budget_ms = cfg.runs, cfg.min_seconds, cfg.warmup, cfg.rounds, cfg.budget_ms
+    threads = check_settings(cfg.threads, runs, min_seconds, warmup, rounds, budget_ms)
     from edgetl.measure.evaluate import is_builtin
 
     if data is not None and not is_builtin(data) and not Path(data).is_dir():
@@ -116,6 +121,7 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
     if not expanded:
         raise EdgetlError("no artifact given; pass .tflite, .onnx, .keras files or a run directory")
     jobs = [(path, t, reason) for path, reason in expanded for t in threads]
+    load_start = sysinfo.load_average()
     per_round_runs = math.ceil(runs / rounds)
     per_round_seconds = min_seconds / rounds
     results: dict = {i: [] for i in range(len(jobs))}
@@ -164,12 +170,13 @@ def benchmark(artifacts: Sequence, *, threads=(1,), runs: int = 50, min_seconds:
             profiles.append(run_op_profile(f, threads[0], xnnpack, timeout, per_op=ops_per_op))
             if progress:
                 progress.advance(task)
+    system = sysinfo.collect(load_start=load_start)
     return {
         "results": rows,
-        "notes": speed_notes(rows),
+        "notes": speed_notes(rows, system),
         "peak": machine_peak,
         "ops": profiles,
-        "system": sysinfo.collect(),
+        "system": system,
         "settings": {"threads": threads, "runs": runs, "min_seconds": min_seconds, "warmup": warmup,
                      "warmup_min_seconds": 0.5, "rounds": rounds, "budget_ms": budget_ms, "xnnpack": xnnpack,
                      "data": str(data) if data else None},

@@ -172,7 +172,7 @@ def _user_error(msg):
 
 def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: int, xnnpack: bool = True,
             data: Optional[str] = None, labels: Optional[str] = None) -> dict:
-    from edgetl.measure.runtime import open_artifact, runtime_of
+    from edgetl.runtime.runners import open_artifact, runtime_of
 
     runtime = runtime_of(artifact)
     preimport(runtime, threads)

@@ -1,7 +1,7 @@
 """`edgetl evaluate` and `edgetl predict`: a trained model on other data, through the runtime layer.
 
 Every artifact is opened with ``runtime.open_artifact`` and fed through its own contract (size,
-normalisation, quantization, labels, binary decision); metrics come from ``measure.metrics``,
+normalisation, quantization, labels, binary decision); metrics come from ``edgetl.metrics``,
 the definition metrics.json uses.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 from edgetl.data.images import IMAGE_EXTENSIONS, UnreadableImage, load_image
 from edgetl.data.stream import skip_reason
 from edgetl.errors import EdgetlError
-from edgetl.measure.metrics import classification_metrics, decide
-from edgetl.measure.runtime import open_artifact, top_k
+from edgetl.metrics import classification_metrics, decide
+from edgetl.runtime.runners import open_artifact, top_k
 
 SPLIT_CHOICES = ("auto", "all", "train", "val", "test")
 _CHUNK = 64  # images decoded per step: memory stays bounded on big folders

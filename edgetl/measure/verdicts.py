@@ -24,9 +24,16 @@ def _peer(rows: list, row: dict, kinds: tuple) -> Optional[dict]:
     return (same or cands or [None])[0]
 
 
-def speed_notes(rows: list) -> list:
-    """One sentence per weights-only file measured slower than its float32 file in this run."""
+def speed_notes(rows: list, system: Optional[dict] = None) -> list:
+    """One sentence per weights-only file measured slower than its float32 file in this run; and, when an
+    int8 file was measured on a host (``system``: ``sysinfo.collect()``) without int8 dot products, that."""
+    from edgetl.measure.sysinfo import int8_note
+
     notes = []
+    note = int8_note(system) if system is not None else None
+    if note and any(str(r.get("kind") or "").endswith((":int8", ":qat")) and not r.get("error") for r in rows):
+        notes.append(f"{note} (this host: {', '.join(system.get('isa') or []) or 'no SIMD flags found'}; "
+                     "no VNNI / AMX / dotprod / i8mm).")
     for r in rows:
         if r.get("kind") not in WEIGHTS_ONLY or not r.get("p50_ms") or r.get("error"):
             continue

@@ -19,7 +19,7 @@ from edgetl.config.stages import (BenchmarkConfig, CompareConfig, ConvertConfig,
                                   QuantizeConfig)
 from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.errors import EdgetlError
-from edgetl.fsutil import read_json, write_json
+from edgetl.fsutil import mapping_of, read_checked_json, write_json
 from edgetl.progress import steps
 
 STATE_FILE = "stages.json"
@@ -67,23 +67,20 @@ def _check_training(recipe: dict, out: Path) -> None:
 def _prune(ctx: Context) -> dict:
     from edgetl.stages.prune import prune_run
 
-    r = ctx.recipe
-    return prune_run(ctx.out, sparsity=r["prune_sparsity"], epochs=r["prune_epochs"])
+    return prune_run(from_recipe(PruneConfig, ctx.recipe, run=str(ctx.out)))
 
 
 def _quantize(ctx: Context) -> dict:
     from edgetl.stages.quantize import quantize_run
 
-    r = ctx.recipe
-    from edgetl.formats.registry import parse_agreement
-
-    rows = quantize_run(ctx.out, r["quantize"], calibration_images=r["calibration_images"], io=r["io"],
-                        qat_epochs=r["qat_epochs"], agreement=parse_agreement(r["min_agreement"]),
-                        progress=steps(ctx.progress, "quantize"), keep_going=True,
-                        auto=bool(r["auto_keep_float"]) and "int8" in r["quantize"])
+    cfg = from_recipe(QuantizeConfig, ctx.recipe, run=str(ctx.out))
+    cfg.auto_keep_float = cfg.auto_keep_float and "int8" in cfg.modes  # the recipe's --auto applies to its int8 only
+    rows = quantize_run(cfg, progress=steps(ctx.progress, "quantize"), keep_going=True)
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
+        if row.get("max_drop_warning"):
+            ctx.log(f"[yellow]{row['file']}: {row['max_drop_warning']}[/]")
     return {"artifacts": rows}
 
 
@@ -91,14 +88,13 @@ def _convert(ctx: Context) -> dict:
     from edgetl.stages.convert import convert_run
 
     r = ctx.recipe
-    from edgetl.formats.registry import parse_agreement
-
     to = convert_targets(r)
     if not to:
         ctx.log("stage convert: every format of " + ", ".join(r["convert"]) + " was written by the quantize stage")
         return {"artifacts": []}
-    rows = convert_run(ctx.out, to=to, opset=r["opset"], agreement=parse_agreement(r["min_agreement"]),
-                       int8_method=r["int8_method"], progress=steps(ctx.progress, "convert"), keep_going=True)
+    cfg = from_recipe(ConvertConfig, r, run=str(ctx.out))
+    cfg.to = to
+    rows = convert_run(cfg, progress=steps(ctx.progress, "convert"), keep_going=True)
     for row in rows:
         if row.get("error"):
             ctx.log(f"[bold red]{row['file']} not written: {row['error']}[/]")
@@ -117,14 +113,12 @@ def convert_targets(recipe: dict) -> list:
 def _benchmark(ctx: Context) -> dict:
     from edgetl.measure.bench import benchmark
 
-    r = ctx.recipe
-    return benchmark([ctx.out], threads=tuple(r["threads"]), runs=r["runs"], min_seconds=r["min_seconds"],
-                     warmup=r["warmup"], budget_ms=r["budget_ms"], rounds=r["bench_rounds"], progress=ctx.progress,
+    return benchmark([ctx.out], from_recipe(BenchmarkConfig, ctx.recipe), progress=ctx.progress,
                      ops=True, ops_per_op=False)  # op coverage for report.md; per-op-type timing is the slow part
 
 
 def _compare(ctx: Context) -> dict:
-    from edgetl.measure.compare import compare
+    from edgetl.compare.compare import compare
 
     r = ctx.recipe
     backbones = r["compare_backbones"] or [r["backbone"]]
@@ -143,11 +137,10 @@ def _report(ctx: Context) -> dict:
 def _android(ctx: Context) -> dict:
     from edgetl.export.android import export_android
 
-    return export_android(ctx.out, artifact=ctx.recipe["android_artifact"])
+    return export_android(from_recipe(ExportConfig, ctx.recipe, run=str(ctx.out)))
 
 
 TRAIN_KEYS = recipe_keys(TrainParams)  # the training stage's fingerprint: every recipe key of its config
-_GATE_KEYS = ("min_agreement",)  # the parity-gate thresholds: a QuantizeConfig key that every gated stage reads
 
 # Each stage's fingerprint is every recipe key of its config (edgetl/config/stages.py), never a hand-kept list:
 # a new parameter reruns its stage when its value changes.
@@ -155,7 +148,7 @@ STAGES = (
     Stage("train", TRAIN_KEYS, _train),
     Stage("prune", recipe_keys(PruneConfig), _prune, lambda r: r["prune_sparsity"] is not None),
     Stage("quantize", recipe_keys(QuantizeConfig), _quantize),
-    Stage("convert", recipe_keys(ConvertConfig) + _GATE_KEYS, _convert, lambda r: bool(r["convert"])),
+    Stage("convert", recipe_keys(ConvertConfig), _convert, lambda r: bool(r["convert"])),
     Stage("benchmark", recipe_keys(BenchmarkConfig), _benchmark),
     Stage("compare", recipe_keys(CompareConfig), _compare),
     Stage("report", (), _report),
@@ -197,33 +190,48 @@ def _load_state(out: Path, recipe: dict, force: bool) -> dict:
     if not state_path.is_file():
         others = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
         if others and not force:
+            if "manifest.json" in others and "contract.json" in others:
+                raise EdgetlError(f"{out} holds a run made by `edgetl train`, not by `edgetl run` (no {STATE_FILE}); "
+                                  "pick another --out or pass --force to redo it with `edgetl run`")
             raise EdgetlError(f"{out} already holds files that are not an edgetl run ({', '.join(others[:3])}); "
                               "pick another --out or pass --force")
         return {"identity": {k: recipe[k] for k in IDENTITY_KEYS}, "stages": {}}
-    try:
-        state = read_json(state_path)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise EdgetlError(f"{state_path} is damaged (not valid JSON: {err}); pass --force to redo the run") from err
-    if not (isinstance(state, dict) and isinstance(state.get("stages", {}), dict)
-            and isinstance(state.get("identity", {}), dict)):
-        raise EdgetlError(f"{state_path} is damaged (not a mapping with 'identity' and 'stages' mappings); "
-                          "pass --force to redo the run")
-    state.setdefault("stages", {})
+    if force:  # redo the run whatever its stages.json says, damaged or not
+        return {"identity": {k: recipe[k] for k in IDENTITY_KEYS}, "stages": {}}
+    state = read_checked_json(state_path, _state_shape, "pass --force to redo the run")
     ident = {k: recipe[k] for k in IDENTITY_KEYS}
-    if state.get("identity") != ident:
-        if not force:
-            diff = ", ".join(f"{k}: {state.get('identity', {}).get(k)!r} -> {ident[k]!r}" for k in IDENTITY_KEYS
-                             if state.get("identity", {}).get(k) != ident[k])
-            raise EdgetlError(f"{out} holds a different run ({diff}); pick another --out or pass --force to replace it")
-        return {"identity": ident, "stages": {}}
-    return state if not force else {"identity": ident, "stages": {}}
+    if state["identity"] != ident:
+        diff = ", ".join(f"{k}: {state['identity'].get(k)!r} -> {ident[k]!r}" for k in IDENTITY_KEYS
+                         if state["identity"].get(k) != ident[k])
+        raise EdgetlError(f"{out} holds a different run ({diff}); pick another --out or pass --force to replace it")
+    return state
+
+
+def _state_shape(state) -> Optional[str]:
+    """What is wrong with a stages.json document (None when usable): a damaged one is never "a different run"."""
+    wrong = mapping_of(state, keys=("identity", "stages"))
+    if wrong:
+        return wrong
+    if not isinstance(state["stages"], dict) or not isinstance(state["identity"], dict):
+        return "'identity' and 'stages' must be objects"
+    missing = [k for k in IDENTITY_KEYS if k not in state["identity"]]
+    if missing:
+        return f"identity has no '{missing[0]}'"
+    if not all(isinstance(v, dict) for v in state["stages"].values()):
+        return "a stage record is not an object"
+    return None
 
 
 def _outputs_present(out: Path, done: dict) -> bool:
-    """A finished stage counts only while the files it reported are still there."""
+    """A finished stage counts only while the files it reported are still there, made from the current model."""
     result = done.get("result") or {}
     files = [r.get("artifact") for r in result.get("artifacts", []) if isinstance(r, dict) and not r.get("error")]
-    return all(Path(f).exists() for f in files if f) and (out / "model.keras").exists()
+    from edgetl.rundir import stale_reason
+
+    files = [f for f in files if f]
+    # an artifact whose model.keras was swapped by hand since is not "up to date": its stage is redone
+    return (all(Path(f).exists() for f in files) and (out / "model.keras").exists()
+            and not any(stale_reason(f) for f in files))
 
 
 def run_pipeline(recipe: dict, out: str | Path, *, force: bool = False, progress=None, log=print,

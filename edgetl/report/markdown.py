@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgetl.fsutil import read_json, write_text
+from edgetl.fsutil import write_text
 from edgetl.report.tables import compare_markdown, fmt, markdown_table
 
 PLOTS = {"training": "report_training.png", "confusion": "report_confusion.png", "pareto": "report_pareto.png",
@@ -127,7 +127,7 @@ def plot_roc(test: dict, path: Path) -> Optional[Path]:
     tpr = cm[pos, pos] / max(cm[pos].sum(), 1)
     fpr = cm[neg, pos] / max(cm[neg].sum(), 1)
     at = "top class (0.5)" if test.get("threshold") is None else f"threshold {test['threshold']:.3f}"
-    from edgetl.measure.parity import wilson_interval
+    from edgetl.runtime.parity import wilson_interval
 
     r_lo, r_hi = wilson_interval(int(cm[pos, pos]), int(cm[pos].sum()))
     f_lo, f_hi = wilson_interval(int(cm[neg, pos]), int(cm[neg].sum()))
@@ -302,7 +302,7 @@ def plot_pareto(rows: list, path: Path) -> Optional[Path]:
 
 def gate_cell(artifact) -> Optional[str]:
     """"pass 99.6% [98.3-100%] n=225" from the artifact's saved gate record (None for Keras or a stale record)."""
-    from edgetl.measure.parity import record_for
+    from edgetl.runtime.parity import record_for
 
     try:
         rec = record_for(artifact)
@@ -372,9 +372,25 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
     return rows
 
 
+def error_table_markdown(selection: dict) -> list:
+    """report.md lines: what --auto kept and the debugger's worst tensors."""
+    from edgetl.tflite.auto_float import short
+
+    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
+             "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
+    md = [f"- kept in float: {', '.join(short(n) for n in selection.get('keep_float') or []) or 'nothing'}"]
+    md += [f"  - {r}" for r in selection.get("reasons") or []]
+    if rows:
+        md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
+               f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {selection.get('threshold')}):", "",
+               markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
+                               ("kept", "kept as")], rows)]
+    return md
+
+
 def _add_interval(row: dict) -> None:
     """The row's test accuracy as k of n with its 95% Wilson interval (low/high None without n)."""
-    from edgetl.measure.parity import wilson_interval
+    from edgetl.runtime.parity import wilson_interval
 
     acc, n = row.get("accuracy"), row.get("accuracy_n")
     row["low"] = row["high"] = None
@@ -387,10 +403,10 @@ def measured_notes_markdown(results: dict) -> list:
     `quantize --auto` kept in float with the quantization debugger's worst tensors."""
     from edgetl.measure.ops import OPS_COLUMNS, table_row
     from edgetl.measure.verdicts import speed_notes
-    from edgetl.stages.auto_float import error_table_markdown
+    from edgetl.tflite.auto_float import short
 
     bench = results.get("benchmark") or {}
-    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [])]
+    md = [f"**Note:** {n}" for n in speed_notes(bench.get("results") or [], bench.get("system"))]
     md += [""] if md else []
     profiles = bench.get("ops") or []
     if profiles:
@@ -405,7 +421,25 @@ def measured_notes_markdown(results: dict) -> list:
     for r in (results.get("quantize") or {}).get("artifacts", []):
         if r.get("auto_keep_float"):
             md += [f"## int8 `--auto`: {r.get('file')}", ""] + error_table_markdown(r["auto_keep_float"]) + [""]
+        elif (r.get("kept_float") or {}).get("keep_float"):
+            md += [f"- {r.get('file')} keeps in float: " + ", ".join(short(n) for n in r["kept_float"]["keep_float"])]
+            md += [f"  - {reason}" for reason in r["kept_float"].get("reasons") or []] + [""]
+        if (r.get("max_drop") or {}).get("steps"):
+            md += [f"## int8 `--max-drop {r['max_drop']['limit']:g}`: {r.get('file')}", ""] + max_drop_markdown(r["max_drop"])
     return md
+
+
+def max_drop_markdown(result: dict) -> list:
+    """The --max-drop steps: what was in float, the paired drop on the validation split and its interval."""
+    from edgetl.tflite.auto_float import short
+
+    md = []
+    for i, st in enumerate(result["steps"]):
+        what = ", ".join(short(n) for n in st["kept"]) or "the file as converted"
+        md.append(f"{i}. {what}: " + (f"not converted ({st['error']})" if "error" in st else
+                                       f"drop {st['drop']:+.1f} points [{st['low']:+.1f}, {st['high']:+.1f}], "
+                                       f"n = {st['n']}") + (" (written)" if i == result.get("best") else ""))
+    return md + ["", f"**{result.get('verdict')}:** {result.get('message')}", ""]
 
 
 ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("quantized", "quantized"), ("threads", "threads"), ("size_mb", "size MB"), ("gzip_mb", "gzip MB"),
@@ -433,8 +467,8 @@ def _first_threads(rows: list) -> Optional[int]:
 def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] = None) -> list:
     """"Ship this": the most accurate TFLite file the Android app runs within the frame budget; files whose
     accuracy lies inside its 95% interval are tied with it (no detectable difference), and among those the
-    fastest, then the smallest, is shipped (the rule of ``edgetl.choose.front.pick``, shared with search)."""
-    from edgetl.choose.front import pick
+    fastest, then the smallest, is shipped (the rule of ``edgetl.measure.front.pick``, shared with search)."""
+    from edgetl.measure.front import pick
     from edgetl.errors import EdgetlError
     from edgetl.formats.registry import FORMATS
 
@@ -505,10 +539,12 @@ def short_rows(rows: list) -> list:
 
 
 def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds: Optional[dict] = None) -> dict:
+    from edgetl.rundir import read_history, read_metrics
+
     run_dir = Path(run_dir)
     train = results.get("train") or {}
-    history = read_json(run_dir / "history.json")
-    test = train.get("test") or read_json(run_dir / "metrics.json")["test"]
+    history = read_history(run_dir)
+    test = train.get("test") or read_metrics(run_dir)["test"]
     labels = (train.get("data") or {}).get("classes") or []
     made = {"training": plot_training(history, run_dir / PLOTS["training"]),
             "confusion": plot_confusion(test["confusion_matrix"], labels, run_dir / PLOTS["confusion"])}
@@ -547,13 +583,13 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
     if roc:
         md += [f"![ROC curve]({PLOTS['roc']})", ""]
-    md += data_markdown(train.get("data") or read_json(run_dir / "metrics.json").get("data") or {})
+    md += data_markdown(train.get("data") or read_metrics(run_dir).get("data") or {})
     md += ["## Training", "", f"![training curves]({PLOTS['training']})", "",
            f"![confusion matrix]({PLOTS['confusion']})", ""]
     if rows:
         threads = sorted({r["threads"] for r in rows if r.get("threads")})
         md += ["## Files", "",
-               f"Test accuracy with its 95% Wilson interval and the number of test images; p50 latency at batch 1"
+               "Test accuracy with its 95% Wilson interval and the number of test images; p50 latency at batch 1"
                + (f" for {' / '.join(map(str, threads))} thread(s)" if threads else "")
                + f", median of interleaved runs in separate processes on this host; budget {budget:g} ms per frame.",
                "", markdown_table(SHORT_COLUMNS, short_rows(rows)), ""]

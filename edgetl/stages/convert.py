@@ -1,6 +1,6 @@
 """ONNX export (float through tf2onnx, int8 from the int8 TFLite) and the `edgetl convert` run-level step.
 
-Every ONNX file carries its contract in ``metadata_props[runtime.ONNX_CONTRACT_KEY]`` and is
+Every ONNX file carries its contract in ``metadata_props[ONNX_CONTRACT_KEY]`` and is
 written through the parity gate to a temporary name first: a refused or failed export leaves no file.
 """
 from __future__ import annotations
@@ -10,19 +10,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from edgetl import _tf
-from edgetl.formats.registry import CONVERT_TARGETS, check_targets, get_format, stem_of, target_formats
+from edgetl.config.stages import INT8_ONNX_METHODS, ConvertConfig
+from edgetl.formats.registry import (ONNX_CONTRACT_KEY, check_targets, get_format, parse_agreement, stem_of,
+                                    target_formats)
 from edgetl.formats.contract import Contract, TensorSpec
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, gzip_mb
-from edgetl.measure.runtime import ONNX_CONTRACT_KEY, OnnxRunner
+from edgetl.runtime.runners import OnnxRunner
 from edgetl.rundir import RunDir, locks_run
-
-INT8_ONNX_METHODS = ("tflite", "ort")
 
 
 def supported_opsets() -> range:
@@ -340,10 +340,9 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
 
 
 @locks_run("edgetl convert")
-def convert_run(run_dir, to: Sequence[str] = CONVERT_TARGETS, opset: int = 17, data: Optional[str] = None, *,
-                agreement: Optional[dict] = None, parity_images: Optional[int] = None, model: Optional[str] = None,
-                int8_method: str = "tflite", calibration_images: int = 200, progress=None, keep_going: bool = False) -> list:
-    """`edgetl convert`: every format of each ``to`` target in the registry: float TFLite
+def convert_run(cfg: ConvertConfig, *, progress=None, keep_going: bool = False) -> list:
+    """`edgetl convert`: every format of each ``cfg.to`` target in the registry (every parameter, its default and
+    its help is ``ConvertConfig``'s): float TFLite
     (``<stem>_float32.tflite``), float ONNX (``<stem>.onnx``) and int8 ONNX (``<stem>_int8.onnx``).
 
     ``int8_method``: "tflite" (default; tf2onnx from ``<stem>_int8.tflite``, written and gated by
@@ -353,13 +352,15 @@ def convert_run(run_dir, to: Sequence[str] = CONVERT_TARGETS, opset: int = 17, d
     ``keep_going``: a format that fails or is refused by the gate gets a record with "error" and the
     others go on (`edgetl run` uses this), as in ``quantize_run``.
     """
-    run = RunDir(run_dir)
+    to, opset, int8_method, calibration_images = cfg.to, cfg.opset, cfg.int8_method, cfg.calibration_images
+    model, data, parity_images, agreement = cfg.model, cfg.data, cfg.parity_images, parse_agreement(cfg.min_agreement)
+    run = RunDir(cfg.run)
+    model_path = run.resolve_model(model)  # before the slow imports the opset check needs
     to = check_targets(to)
     if int8_method not in INT8_ONNX_METHODS:
         raise EdgetlError(f"--int8-method {int8_method} is unknown; choose one of: {', '.join(INT8_ONNX_METHODS)}")
     fmts = [f for t in to for f in target_formats(t)]
     opset = check_opset(opset) if any(f.runtime == "onnx" for f in fmts) else opset
-    model_path = run.resolve_model(model)
     contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
     ctx = _ConvertJob(run, keras_model, contract, stem_of(model_path), run.splits_or_none(data, False, why=""),
@@ -370,7 +371,7 @@ def convert_run(run_dir, to: Sequence[str] = CONVERT_TARGETS, opset: int = 17, d
         if progress:
             progress(f"{fmt.name}" + (f" ({int8_method})" if fmt.name == "onnx:int8" else ""), i, len(fmts))
         try:
-            rec = fmt.exporter()(ctx, fmt)
+            rec = writer_of(fmt)(ctx, fmt)
         except EdgetlError as e:
             if not keep_going:
                 raise
@@ -397,10 +398,10 @@ class _ConvertJob:
     gate: object
 
 
-# The exporters the registry names (ArtifactFormat.exporter): fn(job, fmt) -> record.
+# The writers of the formats `convert --to` makes: fn(job, fmt) -> record (``writer_of`` picks one).
 
 def tflite_mode(job: _ConvertJob, fmt) -> dict:
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     return convert_tflite(job.model, job.contract, [fmt.mode], job.run.path, stem=job.stem, gate=job.gate)[fmt.mode]
 
@@ -410,7 +411,7 @@ def onnx_float(job: _ConvertJob, fmt) -> dict:
 
 
 def onnx_int8(job: _ConvertJob, fmt) -> dict:
-    from edgetl.measure.runtime import sidecar_path
+    from edgetl.runtime.runners import sidecar_path
     from edgetl.rundir import stale_reason
 
     out = fmt.path(job.run.path, job.stem)
@@ -432,3 +433,13 @@ def onnx_int8(job: _ConvertJob, fmt) -> dict:
     rec["int8_method"] = job.int8_method
     return rec
 
+
+def writer_of(fmt) -> Callable:
+    """The function that writes ``fmt``: ONNX has one writer per format; every TFLite mode goes through the one
+    converter path. The stage owns this mapping; the format registry only describes formats."""
+    writers = {"onnx:float32": onnx_float, "onnx:int8": onnx_int8}
+    if fmt.name in writers:
+        return writers[fmt.name]
+    if fmt.runtime == "tflite":
+        return tflite_mode
+    raise EdgetlError(f"convert cannot write {fmt.name}: add its writer to writer_of in stages/convert.py")

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from edgetl import _tf
+from edgetl.config.stages import PruneConfig
 from edgetl.data.access import split_labels
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import atomic_path, gzip_mb
 from edgetl.rundir import RunDir, locks_run
-from edgetl.stages.finetune import fine_tune
+from edgetl.training.finetune import fine_tune
 
 PRUNED_MODEL_FILE = "model_pruned.keras"
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Dense": "kernel"}  # what TFMOT 0.8 prunes (not depthwise kernels)
@@ -68,7 +68,7 @@ def _keras_gzip_mb(model) -> float:
 
 
 def _tflite_gzip_mb(model, contract) -> float:
-    from edgetl.formats.tflite import convert_bytes, trace
+    from edgetl.tflite.converter import convert_bytes, trace
 
     return gzip_mb(convert_bytes(trace(model, contract), "float32"))
 
@@ -110,13 +110,14 @@ def prune_model(model, splits, contract, *, sparsity: float = 0.5, epochs: int =
 
 
 @locks_run("edgetl prune")
-def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[str] = None, *,
-              out_name: str = PRUNED_MODEL_FILE) -> dict:
-    """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report."""
-    from edgetl.measure.parity import split_accuracy
-    from edgetl.measure.runtime import KerasRunner
+def prune_run(cfg: PruneConfig, *, out_name: str = PRUNED_MODEL_FILE) -> dict:
+    """Prune the run ``cfg.run``'s model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report.
+    Every parameter, its default and its help is ``PruneConfig``'s."""
+    from edgetl.runtime.parity import split_accuracy
+    from edgetl.runtime.runners import KerasRunner
 
-    run = RunDir(run_dir)
+    sparsity, epochs, data = cfg.sparsity, cfg.epochs, cfg.data
+    run = RunDir(cfg.run)
     sparsity = check_sparsity(sparsity)
     if int(epochs) < 1:
         raise EdgetlError(f"--epochs must be at least 1 for pruning, got {epochs}")

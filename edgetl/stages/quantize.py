@@ -1,22 +1,23 @@
 """`edgetl quantize`: a run's model in every TFLite mode (post-training and QAT), behind the parity gate.
 
-The converter itself (one trace, every post-training mode) is ``edgetl.formats.tflite``; this module
+The converter itself (one trace, every post-training mode) is ``edgetl.tflite.converter``; this module
 adds quantization-aware training and the run level: the run's model, data, calibration and gate (``RunDir``).
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from edgetl import _tf
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
-from edgetl.formats.registry import DEFAULT_IO, check_io, stem_of, tflite_format
-from edgetl.formats.tflite import check_modes, convert_bytes, convert_tflite, failed_record, trace, write_tflite
+from edgetl.config.stages import QuantizeConfig
+from edgetl.formats.registry import check_io, parse_agreement, stem_of, tflite_format
+from edgetl.tflite.converter import check_modes, convert_mode, convert_tflite, failed_record, trace, write_tflite
 from edgetl.rundir import RunDir, locks_run
-from edgetl.stages.finetune import fine_tune
+from edgetl.training.finetune import fine_tune
 
 
 # ---- quantization-aware training -----------------------------------------------------------------
@@ -115,16 +116,19 @@ def qat_finetune(q, model, contract: Contract, splits, calibration: np.ndarray, 
 # ---- the run-directory level ---------------------------------------------------------------------
 
 @locks_run("edgetl quantize")
-def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEFAULT_IO, qat_epochs: int = 1,
-                 data: Optional[str] = None, agreement: Optional[dict] = None, parity_images: Optional[int] = None,
-                 progress: Optional[Callable] = None, model: Optional[str] = None, keep_going: bool = False,
-                 keep_float: Sequence[str] = (), auto: bool = False) -> list:
-    """Quantize a run's model (``model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in each mode.
+def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, keep_going: bool = False) -> list:
+    """Quantize the run ``cfg.run``'s model (``cfg.model``: another Keras file, e.g. RUN_DIR/model_pruned.keras) in
+    each mode of ``cfg.modes``; every parameter, its default and its help is ``QuantizeConfig``'s.
 
-    ``keep_float``: op names (HARD_SWISH) or tensor names the calibrated modes leave in float
-    (``edgetl.stages.selective``). ``auto``: int8 also keeps in float what ``edgetl.stages.auto_float``
+    ``keep_float``: what the calibrated modes leave in float (``edgetl.tflite.selective``): op names
+    (HARD_SWISH), tensor names, ``fallback`` (int8/qat: ops with no int8 kernel in XNNPACK that cut the graph)
+    or ``none``; None is the default, ``fallback``. What was kept and why is each int8 record's "kept_float"
+    (also in its contract and gate.json). ``auto``: int8 also keeps in float what ``edgetl.tflite.auto_float``
     chooses from the plain int8 file's op coverage and the quantization debugger's per-tensor error;
     the choice and its reasons are the int8 record's "auto_keep_float" (also saved in gate.json).
+    ``max_drop``: int8's accuracy drop from float on the validation split, in points, is held within this limit by
+    putting the worst tensors back into float (``edgetl.tflite.max_drop``); the steps are the int8 record's
+    "max_drop", a drop that does not fit is its "max_drop_warning" (naming --mode qat). None: not measured.
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
@@ -132,6 +136,11 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     test-split accuracy. Returns one record per mode. ``keep_going``: a mode that fails or is refused by
     the gate gets a record with "error" instead of stopping the others (`edgetl run` uses this).
     """
+    run_dir, modes, io, data, model, parity_images = cfg.run, cfg.modes, cfg.io, cfg.data, cfg.model, cfg.parity_images
+    calibration_images, qat_epochs, keep_float, auto = cfg.calibration_images, cfg.qat_epochs, cfg.keep_float, \
+        cfg.auto_keep_float
+    max_drop = cfg.max_drop
+    agreement = parse_agreement(cfg.min_agreement)
     run = RunDir(run_dir)
     modes = check_modes(modes)
     check_io(io)
@@ -141,8 +150,13 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         raise EdgetlError(f"--qat-epochs must be 0 or more, got {qat_epochs}")
     if parity_images is not None and int(parity_images) <= 0:
         raise EdgetlError(f"--parity-images must be a positive number, got {parity_images}")
+    if max_drop is not None and not float(max_drop) >= 0:
+        raise EdgetlError(f"--max-drop must be 0 or more accuracy points, got {max_drop}")
     if auto and "int8" not in modes:
         raise EdgetlError("--auto chooses what int8 keeps in float; add --mode int8")
+    from edgetl.formats.keep_float import resolve
+
+    resolve(keep_float)  # a bad --keep-float fails here, before any work
     model_path = run.resolve_model(model)
     contract = run.contract_for(model_path)  # every artifact records the model it came from
     keras_model = run.load_model(model_path)
@@ -162,6 +176,9 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         if auto:
             recs["int8"] = _auto_int8(keras_model, contract, run.path, cal, io, stem, gate, progress, keep_going,
                                       keep_float)
+        if max_drop is not None and "int8" in recs and recs["int8"].get("artifact"):
+            recs["int8"] = _max_drop_int8(recs["int8"], keras_model, contract, run.path, cal, io, stem, gate, splits,
+                                          float(max_drop), progress)
         records += [recs[m] for m in ptq]
     for mode in trained:
         if progress:
@@ -170,8 +187,10 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
         cal = run.calibration(splits, calibration_images)
         q = qat_finetune(q, keras_model, contract, splits, cal, epochs=int(qat_epochs))
         try:
-            data_bytes = convert_bytes(trace(q, contract), mode, io=io, calibration=cal, contract=contract)
-            rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate)
+            data_bytes, kept = convert_mode(trace(q, contract), mode, keep_float, io=io, calibration=cal,
+                                            contract=contract)
+            rec = write_tflite(data_bytes, tflite_format(mode), contract, run.path, stem=stem, gate=gate,
+                               kept_float=kept)
         except EdgetlError as e:
             if not keep_going:
                 raise
@@ -186,10 +205,68 @@ def quantize_run(run_dir, modes, *, calibration_images: int = 200, io: str = DEF
     return records
 
 
+def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, splits, limit, progress) -> dict:
+    """int8 within --max-drop: measure the written file on the validation split, put the worst tensors back into
+    float while it is above the limit (``max_drop.control``), rewrite the best file behind the gate."""
+    from edgetl.data.access import predict_split, split_labels
+    from edgetl.formats.keep_float import FALLBACK
+    from edgetl.runtime.parity import annotate_record
+    from edgetl.runtime.runners import open_artifact
+    from edgetl.tflite import max_drop as md
+
+    if splits is None or not len(split_labels(splits, "val")):
+        rec["max_drop"] = {"limit": limit, "verdict": "not measured", "message": "no validation images to measure on"}
+        return rec
+    if progress:
+        progress(f"int8 --max-drop {limit:g}: accuracy drop on the validation split", 0, 1)
+    ref_probs, labels = predict_split(gate.reference.predict, splits, "val", contract)
+    ref_ok = contract.decide(ref_probs) == np.asarray(labels)
+
+    def predict_val(runner):
+        return predict_split(runner.predict, splits, "val", runner.contract)
+
+    kept = list(rec.get("keep_float") or [])
+    rule = (rec.get("kept_float") or {}).get("rule") == FALLBACK
+    base = kept + ([FALLBACK] if rule else [])
+    convert_measure = md.measurer(keras_model, contract, cal, io, base, ref_ok, predict_val)
+
+    def measure(extra: list) -> dict:
+        if extra:
+            if progress:
+                progress(f"int8 --max-drop: {len(extra)} tensor(s) back in float", len(extra), md.MAX_STEPS)
+            return convert_measure(extra)
+        runner = open_artifact(rec["artifact"])  # the file as written: no second conversion
+        probs, got_labels = predict_val(runner)
+        return md.paired_drop(ref_ok, runner.contract.decide(probs) == np.asarray(got_labels))
+
+    result = md.control(measure, lambda: md.ranking(keras_model, contract, cal, io, kept), limit)
+    best = result["steps"][result["best"]]
+    if best["kept"]:
+        why = {t: f"put back into float by --max-drop {limit:g} (step {i + 1}: the worst remaining tensor by the "
+                  "quantization debugger's rmse/scale)" for i, t in enumerate(best["kept"])}
+        why.update({t: r.split(": ", 1)[1] for r in (rec.get("kept_float") or {}).get("reasons", [])
+                    for t in kept if r.startswith(f"{t}: ")})
+        try:
+            new = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem,
+                                 gate=gate, keep_float=base + best["kept"], keep_why=why)["int8"]
+        except EdgetlError as e:  # e.g. refused by the gate: the file already written stays, and says why
+            result["verdict"], result["best"] = "not applied", 0
+            result["message"] += f"; the better file was not written ({e}), the first one stays"
+        else:
+            new["seconds"] = (rec.get("seconds") or 0.0) + new["seconds"]
+            new.update({k: rec[k] for k in ("auto_keep_float",) if k in rec})
+            rec = new
+    rec["max_drop"] = result
+    if result["verdict"] != "fits":
+        rec["max_drop_warning"] = result["message"]
+    annotate_record(rec["artifact"], max_drop=result)
+    return rec
+
+
 def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float) -> dict:
     """int8 with --auto: measure, choose (``auto_float``), convert by the --keep-float path behind the gate."""
-    from edgetl.measure.parity import annotate_record
-    from edgetl.stages.auto_float import choose
+    from edgetl.runtime.parity import annotate_record
+    from edgetl.tflite.auto_float import choose
 
     if progress:
         progress("int8 --auto: op coverage + quantization debugger", 0, 1)
@@ -200,12 +277,16 @@ def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, ke
         if not keep_going:
             raise
         return failed_record(tflite_format("int8"), out_dir, stem, e)
-    chosen = list(dict.fromkeys(list(keep_float) + sel["keep_float"]))
+    from edgetl.formats.keep_float import FALLBACK, resolve
+
+    rule, names = resolve(keep_float)
+    chosen = list(dict.fromkeys(names + sel["keep_float"] + ([FALLBACK] if rule else [])))
+    why = dict(zip(sel["keep_float"], [r.split(": ", 1)[1] for r in sel["reasons"][:len(sel["keep_float"])]]))
+    why = {k: f"--auto: {v}" for k, v in why.items() if k not in names}
     rec = convert_tflite(keras_model, contract, ["int8"], out_dir, calibration=cal, io=io, stem=stem, gate=gate,
-                         progress=progress, keep_going=keep_going, keep_float=chosen)["int8"]
+                         progress=progress, keep_going=keep_going, keep_float=chosen, keep_why=why)["int8"]
     rec["seconds"] = time.perf_counter() - t
-    rec["keep_float"] = chosen
     rec["auto_keep_float"] = sel
     if rec.get("artifact"):
-        annotate_record(rec["artifact"], keep_float=chosen, auto_keep_float=sel)
+        annotate_record(rec["artifact"], auto_keep_float=sel)
     return rec

@@ -31,15 +31,15 @@ from edgetl.backbones.registry import BackboneSpec, build_base
 from edgetl.config.stages import TrainConfig  # noqa: F401 - the one training config, re-exported for the API
 from edgetl.formats.contract import Contract
 from edgetl.progress import keras_callback
-from edgetl.stages.finetune import compile_model
+from edgetl.training.finetune import compile_model
 from edgetl.data.access import is_streamed, open_splits, split_dataset
 from edgetl.data.access import predict_split as predict_split_with
 from edgetl.data.sources import Splits, check_source, class_weights
 from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import check_writable_dir, write_json, write_text
-from edgetl.measure.metrics import classification_metrics as evaluate  # one definition: train, evaluate, report
-from edgetl.measure.metrics import per_image_loss, threshold_for_recall
+from edgetl.metrics import classification_metrics as evaluate  # one definition: train, evaluate, report
+from edgetl.metrics import per_image_loss, threshold_for_recall
 from edgetl.backbones.weights import ResolvedWeights, resolve_weights
 
 
@@ -96,13 +96,13 @@ class TransferModel:
         return names
 
     def compile(self, model, lr: float) -> None:
-        # the fine-tuning set-up shared with prune and QAT (stages.finetune)
+        # the fine-tuning set-up shared with prune and QAT (training.finetune)
         compile_model(model, lr, label_smoothing=self.label_smoothing)
 
 
 def predict_split(model, splits, name: str, contract: Contract, batch_size: int = 32):
     """(probabilities, labels) of split ``name`` through the runtime layer's Keras runner; streamed for file lists."""
-    from edgetl.measure.runtime import KerasRunner
+    from edgetl.runtime.runners import KerasRunner
 
     runner = KerasRunner(".", contract, model=model)
     return predict_split_with(lambda x: runner.predict(x, batch_size), splits, name, contract, batch_size)
@@ -175,7 +175,7 @@ def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None, pr
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    from edgetl.measure.metrics import classification_metrics as metrics_of
+    from edgetl.metrics import classification_metrics as metrics_of
 
     def probs(clf, x):
         p = clf.predict_proba(x)
@@ -415,7 +415,7 @@ def check_out_folder(out, force: bool = False) -> Path:
 
 def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
     from edgetl.data.feature_cache import FeatureCache, cache_key, resolve_cache_dir
-    from edgetl.stages.distribute import make_distribution
+    from edgetl.training.distribute import make_distribution
 
     spec = cfg.validate()
     dist = make_distribution(cfg.distribute, cfg.distribute_timeout)  # first TensorFlow work (MultiWorker needs it)
@@ -532,7 +532,7 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
 def _write_run(out: Path, model, contract: Contract, history: dict, metrics: dict, manifest: dict) -> None:
     """Write every file into a hidden staging folder, then move them in: never a half-written run."""
     from edgetl.rundir import MANIFEST_FILE
-    from edgetl.measure.runtime import RUN_CONTRACT_FILE, RUN_MODEL_FILE
+    from edgetl.runtime.runners import RUN_CONTRACT_FILE, RUN_MODEL_FILE
 
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:

@@ -103,7 +103,7 @@ public final class ModelContract {
             }
             Map<?, ?> dec = (Map<?, ?>) decision;
             threshold = (float) number(dec, "threshold");  // numpy's float32 cast: round to nearest
-            // Contract.positive_index(): no positive label means the second class, as in edgetl.measure.metrics.decide
+            // Contract.positive_index(): no positive label means the second class, as in edgetl.metrics.decide
             positive = dec.get("positive_label") == null ? (labels.size() > 1 ? labels.get(1) : null)
                     : string(dec, "positive_label");
             if (positive == null) {

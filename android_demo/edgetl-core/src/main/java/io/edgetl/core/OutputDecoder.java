@@ -12,7 +12,7 @@ import java.util.List;
  *   p = (q - zero_point) * scale          quantized output (float32 arithmetic)
  *   p = softmax(p) | sigmoid(p) | p       per output.activation
  *   one unit: probabilities = [1 - p, p]  (the unit is P(labels[1]))
- *   class = positive iff p[positive] >= threshold    binary model with a decision (edgetl.measure.metrics.decide)
+ *   class = positive iff p[positive] >= threshold    binary model with a decision (edgetl.metrics.decide)
  *         = argmax(p)                                 otherwise
  * </pre>
  */
@@ -101,7 +101,7 @@ public final class OutputDecoder {
     }
 
     /**
-     * The class the model reports (edgetl.measure.metrics.decide): for two classes and a contract decision, the
+     * The class the model reports (edgetl.metrics.decide): for two classes and a contract decision, the
      * positive class iff its probability >= threshold (compared in float32, as numpy does), else the other;
      * otherwise the most probable class (the first on ties, like numpy's argmax).
      */

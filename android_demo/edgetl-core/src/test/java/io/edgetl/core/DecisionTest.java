@@ -9,7 +9,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.Test;
 
-/** The contract's binary decision (model.json "decision"), applied like edgetl.measure.metrics.decide. */
+/** The contract's binary decision (model.json "decision"), applied like edgetl.metrics.decide. */
 public class DecisionTest {
     /** A two-label model.json ("NORMAL", "PNEUMONIA") with {@code decision} (a JSON object text, or null). */
     private static String json(String labels, int units, String activation, String decision) {

@@ -3,10 +3,11 @@
 The rule (documented in docs/quantize.md, "--auto"), applied to evidence measured on this model:
 
 1. **Speed: ops XNNPACK does not take in int8.** The plain int8 file is opened with the runtime
-   that benchmarks it (``edgetl.measure.ops.tflite_coverage``); every op type with a node outside
-   all XNNPACK partitions is kept in float (its float kernel is delegated, and DEQUANTIZE/QUANTIZE
-   around it are too, so the graph stays in one partition). QUANTIZE/DEQUANTIZE themselves are the
-   int8 <-> float hand-over, never candidates.
+   that benchmarks it (``edgetl.tflite.keep_float.fallback_ops``); every op type with a node that falls
+   back between two XNNPACK partitions is kept in float (its float kernel is delegated, and
+   DEQUANTIZE/QUANTIZE around it are too, so the graph stays in one partition). This is also what
+   every int8 file does by default (``--keep-float fallback``, ``keep_float.fast_int8``).
+   QUANTIZE/DEQUANTIZE themselves are the int8 <-> float hand-over, never candidates.
 2. **Accuracy: tensors the quantization debugger flags.** ``tf.lite.experimental.QuantizationDebugger``
    compares each quantized op's output with the float op fed the same inputs; per tensor,
    ``rmse/scale`` = sqrt(mean squared error) / quantization step. Rounding alone gives 1/sqrt(12) = 0.29
@@ -17,25 +18,23 @@ The rule (documented in docs/quantize.md, "--auto"), applied to evidence measure
 
 Neither constant is fitted to a data split; both come from the quantizer's arithmetic and
 TensorFlow's guide. The file is then converted by the ordinary ``--keep-float`` path
-(``edgetl.stages.selective``) and passes the same parity gate.
+(``edgetl.tflite.selective``) and passes the same parity gate.
 """
 from __future__ import annotations
 
 import csv
 import io as _io
 import math
-import tempfile
-from collections import Counter
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+
+from edgetl.formats.keep_float import NEVER_KEEP
 
 RMSE_SCALE_THRESHOLD = 0.7  # TensorFlow's QuantizationDebugger guide; rounding alone: 1/sqrt(12) = 0.289
 MAX_TENSORS = 5  # float islands kept for accuracy at most (each adds a DEQUANTIZE/QUANTIZE pair)
 DEBUG_IMAGES = 64  # calibration images the debugger runs (its per-tensor error is a mean over them)
 TOP_N = 10  # rows of the per-tensor error table kept in the record and report.md
-NEVER_KEEP = frozenset({"QUANTIZE", "DEQUANTIZE"})
 
 
 def select(fallback_ops: dict, layer_error: Sequence[dict], *, threshold: float = RMSE_SCALE_THRESHOLD,
@@ -47,7 +46,7 @@ def select(fallback_ops: dict, layer_error: Sequence[dict], *, threshold: float 
     ``--keep-float``, "ops", "tensors", "reasons", "threshold", "max_tensors", "layer_error" (top ``top_n``)}.
     """
     ops = sorted(op for op, n in fallback_ops.items() if n and op not in NEVER_KEEP)
-    reasons = [f"{op}: {fallback_ops[op]} node(s) fall back from XNNPACK in plain int8" for op in ops]
+    reasons = [f"{op}: {fallback_ops[op]} node(s) fall back from XNNPACK in plain int8, cutting the graph" for op in ops]
     ranked = sorted((e for e in layer_error if _finite(e.get("rmse_scale"))), key=lambda e: -e["rmse_scale"])
     over = [e for e in ranked if e["rmse_scale"] > threshold and e.get("op") not in ops]
     tensors = [e["tensor"] for e in over[:max_tensors]]
@@ -97,8 +96,8 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
     """(fallback ops of the plain int8 file, per-tensor error): one calibration, by the quantization debugger."""
     from edgetl import _tf
     from edgetl.errors import EdgetlError
-    from edgetl.formats.tflite import _QuietAbsl, _converter, _representative
-    from edgetl.measure.ops import tflite_coverage
+    from edgetl.tflite.converter import _QuietAbsl, _converter, _representative
+    from edgetl.tflite.keep_float import fallback_ops
 
     tf = _tf.tf()
     debug_set = _representative(calibration[:DEBUG_IMAGES], contract)
@@ -116,37 +115,13 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise EdgetlError(f"--auto could not run TFLite's quantization debugger on this model ({msg}); "
                           "name the ops to keep in float with --keep-float instead") from e
-    with tempfile.TemporaryDirectory(prefix="edgetl-auto-") as tmp:
-        path = Path(tmp) / "plain_int8.tflite"
-        path.write_bytes(plain)
-        try:
-            cov = tflite_coverage(path)
-        except Exception as e:  # noqa: BLE001 - the runtime's own errors (ValueError, RuntimeError)
-            raise EdgetlError(f"--auto could not read the op coverage of the plain int8 file ({type(e).__name__}: "
-                              f"{str(e)[:120]}); name the ops to keep in float with --keep-float instead") from e
-    fallback = Counter(n["op"] for n in cov["nodes"] if n["partition"] is None)
-    return dict(fallback.most_common()), parse_layer_stats(buf.getvalue())
+    _, cutting = fallback_ops(plain)  # the default int8's rule (``keep_float.fast_int8``): ops that cut the graph
+    return cutting, parse_layer_stats(buf.getvalue())
 
 
 def choose(model, contract, calibration: np.ndarray, io: str, **rule) -> dict:
     """Measure the plain int8 conversion of ``model`` and apply ``select`` (the --auto decision)."""
-    from edgetl.formats.tflite import trace
+    from edgetl.tflite.converter import trace
 
     fallback, layer_error = measure(trace(model, contract), contract, calibration, io)
     return select(fallback, layer_error, **rule)
-
-
-def error_table_markdown(selection: dict) -> list:
-    """report.md lines: what --auto kept and the debugger's worst tensors."""
-    from edgetl.report.tables import markdown_table
-
-    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
-             "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
-    md = [f"- kept in float: {', '.join(short(n) for n in selection.get('keep_float') or []) or 'nothing'}"]
-    md += [f"  - {r}" for r in selection.get("reasons") or []]
-    if rows:
-        md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
-               f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {selection.get('threshold')}):", "",
-               markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
-                               ("kept", "kept as")], rows)]
-    return md

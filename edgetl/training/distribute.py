@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from edgetl.config.stages import STRATEGIES
 from edgetl.errors import EdgetlError
 
-STRATEGIES = ("none", "mirrored", "multiworker")
 CPU_DEVICES_ENV = "EDGETL_CPU_DEVICES"
 
 
@@ -128,6 +128,7 @@ def make_distribution(name: str, timeout_s: float = 300.0) -> Distribution:
         return Distribution("none", None, 1, True)
     if name == "multiworker":
         cfg = parse_tf_config(os.environ.get("TF_CONFIG"))  # before TF reads it
+        wait_for_peers(cfg, timeout_s)  # before TensorFlow's own, endless and uninterruptible wait
     from edgetl import _tf
 
     tf = _tf.tf()
@@ -140,12 +141,74 @@ def make_distribution(name: str, timeout_s: float = 300.0) -> Distribution:
         return Distribution("mirrored", strategy, int(strategy.num_replicas_in_sync), True)
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(timeout_s))
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        with keep_signal_handlers():  # TensorFlow's coordination service takes SIGTERM for itself otherwise
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     except (ValueError, RuntimeError) as e:
         raise EdgetlError(f"could not start the multi-worker cluster from TF_CONFIG ({str(e).splitlines()[0][:160]}); "
                           "check the addresses and that this is the first TensorFlow work in the process") from e
     workers = sum(len(v) for v in cfg["cluster"].values())
     return Distribution("multiworker", strategy, int(strategy.num_replicas_in_sync), is_chief(cfg), cfg["task"], workers)
+
+
+def wait_for_peers(cfg: dict, timeout_s: float, poll_s: float = 0.2) -> None:
+    """Return once every other task of TF_CONFIG accepts connections; after ``timeout_s`` a one-line EdgetlError.
+
+    TensorFlow waits for its peers inside C++ holding the interpreter lock, with no timeout of its own and where
+    neither Ctrl-C nor SIGTERM reaches Python: so the wait happens here first, in Python (interruptible). Meanwhile
+    this task listens on its own port, so that peers doing the same wait see it; the port is freed for
+    TensorFlow before it starts.
+    """
+    import socket
+    import time
+
+    task = cfg["task"]
+    mine = cfg["cluster"][task["type"]][task["index"]]
+    peers = [a for job, addrs in cfg["cluster"].items() for i, a in enumerate(addrs)
+             if (job, i) != (task["type"], task["index"])]
+    placeholder = socket.socket(socket.AF_INET6 if ":" in mine.rpartition(":")[0] else socket.AF_INET)
+    placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        try:
+            placeholder.bind(("", int(mine.rpartition(":")[2])))
+            placeholder.listen(16)
+        except OSError as e:
+            raise EdgetlError(f"this task's address {mine} (TF_CONFIG task {task['type']}:{task['index']}) cannot be "
+                              f"listened on ({e.strerror or e}); free the port or fix TF_CONFIG") from e
+        deadline = time.monotonic() + float(timeout_s)
+        waiting = list(peers)
+        while waiting:
+            host, _, port = waiting[0].rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=min(1.0, float(timeout_s))).close()
+                waiting.pop(0)
+                continue
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                raise EdgetlError(f"multi-worker training: no answer from {', '.join(waiting)} within "
+                                  f"--distribute-timeout {timeout_s:g} s; start the same command on every machine "
+                                  "of TF_CONFIG (or raise --distribute-timeout)")
+            time.sleep(poll_s)
+    finally:
+        placeholder.close()
+
+
+@contextlib.contextmanager
+def keep_signal_handlers():
+    """Restore the SIGINT/SIGTERM handlers after the block (one line and exit 130/143, see cli.common)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def _split_cpu() -> None:

@@ -9,7 +9,7 @@ through a temporary SavedModel instead: freezing VGG16 (138 M params) directly p
 in float32, the SavedModel importer at 3.7 GB (int8: 6.1 GB).
 
 The format's converter, shared by the stages (quantize, convert, prune's size figures) and by
-``edgetl compare``; the run-level step with QAT and the parity gate is ``edgetl.stages.quantize``.
+``edgetl compare``; the run-level step with QAT and the parity gate is the quantize stage.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from edgetl.formats import metadata as tflite_metadata
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import DEFAULT_IO, check_io, mode_formats, tflite_format
 from edgetl.fsutil import atomic_path, gzip_mb, write_json
-from edgetl.measure.runtime import TFLiteRunner, sidecar_path
+from edgetl.runtime.runners import TFLiteRunner, sidecar_path
 
 
 def check_modes(modes: Sequence[str]) -> list:
@@ -91,9 +91,9 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
     """The TFLite flatbuffer of ``concrete_fn`` (from ``trace``) in ``mode``, or a one-line EdgetlError.
 
     ``keep_float``: TFLite op names (HARD_SWISH) or tensor names a calibrated mode leaves in float
-    (``edgetl.stages.selective``)."""
+    (``edgetl.tflite.selective``)."""
     if keep_float and tflite_format(mode).calibration:
-        from edgetl.stages.selective import convert_keep_float
+        from edgetl.tflite.selective import convert_keep_float
 
         with _QuietAbsl():
             return convert_keep_float(_converter(concrete_fn, mode, **kw),
@@ -109,6 +109,17 @@ def convert_bytes(concrete_fn, mode, *, keep_float: Sequence[str] = (), **kw) ->
     except Exception as e:  # the converter raises ConverterError, ValueError, RuntimeError...
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise EdgetlError(f"TFLite {mode} conversion failed ({msg}); try another --mode (float32 converts every TF op)") from e
+
+
+def convert_mode(concrete_fn, mode: str, keep_float: Optional[Sequence[str]], keep_why: Optional[dict] = None,
+                 **kw) -> tuple[bytes, Optional[dict]]:
+    """(bytes, what stayed in float and why) of one mode: int8 kernels' modes (int8, qat) by
+    ``keep_float.fast_int8`` (by default ops XNNPACK has no int8 kernel for stay float), the others as named."""
+    from edgetl.tflite.keep_float import fast_int8, resolve
+
+    if tflite_format(mode).int8_kernels:
+        return fast_int8(lambda names: convert_bytes(concrete_fn, mode, keep_float=names, **kw), keep_float, keep_why)
+    return convert_bytes(concrete_fn, mode, keep_float=resolve(keep_float)[1], **kw), None
 
 
 def check_calibration(calibration, contract: Contract) -> np.ndarray:
@@ -127,18 +138,22 @@ def artifact_contract(base: Contract, fmt, runner) -> Contract:
     return base.replace(artifact=fmt.name, input=runner.input_spec(), output=runner.output_spec())
 
 
-def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "model", gate=None) -> dict:
+def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "model", gate=None,
+                 kept_float: Optional[dict] = None) -> dict:
     """Write one TFLite artifact + its contract, atomically, after it passed ``gate`` (if any).
 
     The file is written to a temporary name, opened with ai-edge-litert, its contract filled from
     the real tensor details and embedded as TFLite metadata (labels, normalisation), gated; only then do the ``.json`` contract and the ``.tflite`` take
     their final names. A refused or failed artifact leaves nothing behind and never touches an
-    existing file of the same name.
+    existing file of the same name. ``kept_float`` (int8: what stayed in float and why, from
+    ``keep_float.fast_int8``) goes into the contract, the record and gate.json.
     """
     final = fmt.path(out_dir, stem)
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
         c = artifact_contract(contract, fmt, TFLiteRunner(tmp, contract=contract))
+        if kept_float is not None:
+            c = c.replace(kept_float={k: kept_float[k] for k in ("keep_float", "reasons") if k in kept_float})
         # One contract -> both the sidecar JSON and the embedded TFLite metadata (edgetl.formats.metadata).
         data = tflite_metadata.populate(data, c, tflite_metadata.ModelInfo.for_run(c, out_dir))
         tmp.unlink()  # a new inode: the interpreter above may still map the old bytes
@@ -148,9 +163,15 @@ def write_tflite(data: bytes, fmt, contract: Contract, out_dir, *, stem: str = "
         rec = {"artifact": str(final), "file": final.name, "format": fmt.name, "mode": fmt.mode, "runtime": "tflite",
                "size_mb": len(data) / 1e6, "gzip_mb": gzip_mb(data),
                "input_dtype": c.input.dtype, "output_dtype": c.output.dtype}
+        if kept_float is not None:
+            rec["keep_float"], rec["kept_float"] = list(kept_float["keep_float"]), kept_float
         if gate is not None:
             rec.update(gate.check(fmt, runner))
         write_json(sidecar_path(final), c.to_dict())
+    if gate is not None and kept_float is not None and rec.get("gate") != "refuse":
+        from edgetl.runtime.parity import annotate_record
+
+        annotate_record(final, keep_float=rec["keep_float"], kept_float=kept_float)
     return rec
 
 
@@ -163,12 +184,14 @@ def failed_record(fmt, out_dir, stem: str, error: Exception) -> dict:
 
 def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, calibration=None, io: str = DEFAULT_IO,
                    stem: str = "model", gate=None, progress: Optional[Callable] = None, keep_going: bool = False,
-                   keep_float: Sequence[str] = ()) -> dict:
+                   keep_float: Optional[Sequence[str]] = None, keep_why: Optional[dict] = None) -> dict:
     """Convert a tf_keras model to ``out_dir/{stem}_{mode}.tflite`` (+ ``.json`` contract) per post-training mode.
 
     ``calibration``: uint8 NHWC pixels at the contract's size (int8 only). ``gate``: a
     ``parity.Gate``; an artifact it refuses raises EdgetlError and is not written (with
     ``keep_going``, its record carries the reason in "error" and the other modes go on).
+    ``keep_float``: names and keywords of ``--keep-float`` (None: its default, ``fallback``; see
+    ``edgetl.formats.keep_float``); ``keep_why``: {name: reason} of names a caller chose (`--auto`, `--max-drop`).
     Returns {mode: record}.
     """
     modes = check_modes(modes)
@@ -187,10 +210,10 @@ def convert_tflite(model, contract: Contract, modes: Sequence[str], out_dir, *, 
             progress(f"tflite {mode}", i, len(modes))
         t = time.perf_counter()
         try:
-            data = convert_bytes(concrete_fn, mode, calibration=calibration, contract=contract, io=io,
-                                 keep_float=keep_float)
+            data, kept = convert_mode(concrete_fn, mode, keep_float, keep_why, calibration=calibration, contract=contract,
+                                      io=io)
             seconds = time.perf_counter() - t
-            rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate)
+            rec = write_tflite(data, tflite_format(mode), contract, out_dir, stem=stem, gate=gate, kept_float=kept)
         except EdgetlError as e:
             if not keep_going:
                 raise

@@ -12,10 +12,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgetl.formats.contract import Contract, TensorSpec, read_labels
+from edgetl.formats.registry import ONNX_CONTRACT_KEY
 from edgetl.errors import EdgetlError
 from edgetl.data.images import load_image
 
-ONNX_CONTRACT_KEY = "edgetl_contract"
 KERAS_SUFFIXES = (".keras", ".h5")
 RUN_MODEL_FILE = "model.keras"
 RUN_CONTRACT_FILE = "contract.json"

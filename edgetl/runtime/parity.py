@@ -18,7 +18,7 @@ so a record never describes a different file): report, compare and inspect read 
 """
 from __future__ import annotations
 
-import hashlib
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgetl.errors import EdgetlError
+from edgetl.fsutil import file_sha256
 
 GATE_CONFIDENCE = 0.95
 WHOLE_SPLIT_MAX = 2000  # validation splits up to this size are used whole by default
@@ -133,7 +134,7 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
 
     The verdict follows the module's rule. A "refuse" raises EdgetlError (unless ``raise_on_refuse``
     is False) naming the interval, n and the fix for ``fmt``'s mode. Callers gate a temporary file
-    (see ``formats.tflite.write_tflite``), so a refused artifact never reaches its final name; with
+    (see ``tflite.converter.write_tflite``), so a refused artifact never reaches its final name; with
     ``remove_on_fail`` the artifact file (and its ``.json`` contract) is deleted as well.
     """
     pixels = np.asarray(pixels)
@@ -177,7 +178,7 @@ def check_parity(reference_runner, artifact_runner, pixels: np.ndarray, min_agre
 
 def _ties(contract, ref: np.ndarray, got: np.ndarray) -> np.ndarray:
     """``metrics.tie_mask`` under ``contract``'s decision (its positive class and threshold, if any)."""
-    from edgetl.measure.metrics import tie_mask
+    from edgetl.metrics import tie_mask
 
     positive = contract.positive_index() if hasattr(contract, "positive_index") else None
     return tie_mask(ref, got, TIE_CAP, positive, getattr(contract, "threshold", None))
@@ -313,14 +314,6 @@ RECORD_KEYS = ("format", "gate", "agreement", "agreement_low", "agreement_high",
                "accuracy_n", "keras_accuracy", "mcnemar_p")
 
 
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_record(runner, fmt, rec: dict) -> Path:
     """Add this check to ARTIFACT_DIR/gate.json under the artifact's final file name.
 
@@ -339,7 +332,7 @@ def save_record(runner, fmt, rec: dict) -> Path:
         records = {}
     entry = {k: rec.get(k) for k in RECORD_KEYS}
     entry["format"] = getattr(fmt, "name", None)
-    entry["sha256"] = None if rec["gate"] == "refuse" else sha256_file(runner.path)
+    entry["sha256"] = None if rec["gate"] == "refuse" else file_sha256(runner.path)
     records[name] = entry
     write_json(path, records)
     return path
@@ -359,20 +352,19 @@ def annotate_record(artifact, **fields) -> None:
 
 def load_records(folder) -> dict:
     """{file name: gate record} of a run folder (empty when none was saved)."""
-    from edgetl.fsutil import read_json
+    from edgetl.fsutil import mapping_of, read_checked_json
 
     path = Path(folder) / GATE_FILE
-    try:
-        data = read_json(path) if path.is_file() else {}
-    except (OSError, ValueError) as err:
-        raise EdgetlError(f"{path} is not valid JSON; delete it and re-run `edgetl quantize`/`convert` to re-gate") from err
-    return data if isinstance(data, dict) else {}
+    if not path.exists():
+        return {}
+    return read_checked_json(path, lambda d: mapping_of(d, "object of file name -> gate record", object_values=True),
+                             "delete it and re-run `edgetl quantize`/`convert` to re-gate")
 
 
 def record_for(artifact) -> Optional[dict]:
     """The saved gate record of ``artifact`` when it still describes this very file (same sha256), else None."""
     artifact = Path(artifact)
     rec = load_records(artifact.parent).get(artifact.name)
-    if not rec or not artifact.is_file() or rec.get("sha256") != sha256_file(artifact):
+    if not rec or not artifact.is_file() or rec.get("sha256") != file_sha256(artifact):
         return None
     return rec

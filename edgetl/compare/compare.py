@@ -5,9 +5,9 @@ parameter count Keras Applications reports) or, with ``data``, a transfer classi
 ``edgetl.stages.train`` (``weights_dir`` for ImageNet weights), converted in each compare format;
 all artifacts then benchmarked together by ``edgetl.measure.bench`` (interleaved rounds, subprocesses).
 
-The parts: ``claims`` (what the seed says, where a measurement disagrees), ``compare_jobs`` (the
+The parts: ``claims`` (what the seed says, where a measurement disagrees), ``jobs`` (the
 measurement: counts, training, conversions in subprocesses, with the stages' own converters),
-``compare_table`` (the rows) and ``edgetl.report.compare_plot`` (the plot). This module runs them in order.
+``table`` (the rows) and ``edgetl.report.compare_plot`` (the plot). This module runs them in order.
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from typing import Optional, Sequence
 from edgetl.backbones.registry import get_backbone
 from edgetl.errors import EdgetlError
 from edgetl.formats.registry import COMPARE_FORMATS, FORMATS
-from edgetl.measure.claims import DEPTH_COUNTING, PARAM_TOLERANCE, claim_flags, seed_depth_range, seed_row  # noqa: F401
-from edgetl.measure.compare_jobs import (ONNX_FLOAT, convert_backbone, convert_in_subprocess,  # noqa: F401
-                                         imagenet_contract, link_test_split, reference_twin)
-from edgetl.measure.compare_table import measured_row, reference_row
-from edgetl.report.compare_plot import plot  # noqa: F401  (edgetl.measure.compare.plot, as before the split)
+from edgetl.compare.claims import DEPTH_COUNTING, PARAM_TOLERANCE, claim_flags, seed_depth_range, seed_row  # noqa: F401
+from edgetl.compare.jobs import (ONNX_FLOAT, convert_backbone, convert_in_subprocess,  # noqa: F401
+                             imagenet_contract, link_test_split, reference_twin)
+from edgetl.compare.table import measured_row, reference_row
+from edgetl.report.compare_plot import plot  # noqa: F401  (edgetl.compare.compare.plot, as before the split)
 
 DEFAULT_BACKBONES = ("alexnet", "vgg16", "resnet50", "mobilenet", "mobilenet_v2", "mobilenet_v3_large")
 
@@ -130,6 +130,7 @@ def _convert(plans, work: Path, s: Settings, progress, log) -> tuple:
 
 def _benchmark(entries: list, twin, work: Path, s: Settings, progress) -> dict:
     """Every artifact benchmarked together (with data: ours on the run's test split, the reference pair apart)."""
+    from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
 
     test_dir = None
@@ -143,8 +144,9 @@ def _benchmark(entries: list, twin, work: Path, s: Settings, progress) -> dict:
         paths = list(dict.fromkeys(p for p in paths if p))
         if not paths:
             continue
-        res = benchmark(paths, threads=(s.threads,), runs=s.runs, min_seconds=s.min_seconds, warmup=s.warmup, data=d,
-                        rounds=s.rounds, progress=progress)
+        cfg = BenchmarkConfig(threads=[s.threads], runs=s.runs, min_seconds=s.min_seconds, warmup=s.warmup,
+                              rounds=s.rounds)
+        res = benchmark(paths, cfg, data=d, progress=progress)
         rows += res["results"]
         system, settings = res["system"], res["settings"]
     return {"results": rows, "system": system, "settings": settings}

@@ -1,9 +1,9 @@
 """The measurement side of `edgetl compare`: each backbone's artifacts, made by the stages' own converters.
 
 A backbone's classic ImageNet classifier (random weights) or, with data, a transfer classifier
-trained by ``edgetl.stages.train``, is converted by ``edgetl.formats.tflite`` and
+trained by ``edgetl.stages.train``, is converted by ``edgetl.tflite.converter`` and
 ``edgetl.stages.convert.export_onnx``, each step (every TFLite mode, then the ONNX export) in its own
-process (``python -m edgetl.measure.compare_jobs --job``): the peaks of a big model's steps do not add up
+process (``python -m edgetl.compare.jobs --job``): the peaks of a big model's steps do not add up
 (VGG16 at 224 px, random weights: 4.6 GB float32 TFLite, 6.6 GB int8, 6.2 GB ONNX peak RSS; all of
 them in one process went past 10 GB), and a killed step only costs its own cell. Each step's peak
 is in the row (``<kind>_convert_peak_mb``).
@@ -22,7 +22,7 @@ from edgetl.backbones.registry import build_imagenet_classifier, count_weight_la
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import get_format, tflite_format
-from edgetl.measure.claims import claim_flags
+from edgetl.compare.claims import claim_flags
 
 ONNX_FLOAT = "onnx:float32"
 REFERENCE_FORMAT = "tflite:int8"  # compared with Google's uint8 MobileNetV2
@@ -48,7 +48,7 @@ def convert_all(model, contract: Contract, out_dir: Path, stem: str, calibration
     """{kind: (path | None, error | None)} per TFLite mode (kind "tflite_<mode>"; default: the registry's compare
     modes) and float ONNX ("onnx")."""
     from edgetl.stages.convert import export_onnx
-    from edgetl.formats.tflite import convert_tflite
+    from edgetl.tflite.converter import convert_tflite
 
     if modes is None:
         from edgetl.formats.registry import COMPARE_FORMATS
@@ -231,7 +231,7 @@ def run_job(job: dict, save=None) -> dict:
 def convert_in_subprocess(job: dict, work: Path, timeout: float = CONVERT_TIMEOUT_S,
                           peaks: Optional[dict] = None) -> dict:
     """``run_job`` step by step (``job_steps``), each step in a fresh process (``python -m
-    edgetl.measure.compare_jobs --job``); {kind: (Path | None, error | None)}.
+    edgetl.compare.jobs --job``); {kind: (Path | None, error | None)}.
 
     A kind a process did not report (it was killed, e.g. by the OOM killer) gets the reason as its
     error. ``peaks``, when given, receives {kind: peak RSS in MB} of each step that finished.
@@ -259,7 +259,7 @@ def _run_step(job: dict, work: Path, timeout: float, name: str, peaks: Optional[
     env = worker_env()
     reason = None
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgetl.measure.compare_jobs", "--job", str(inp), "--out", str(out)], env=env,
+        proc = subprocess.run([sys.executable, "-m", "edgetl.compare.jobs", "--job", str(inp), "--out", str(out)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
         if proc.returncode == -9:
             reason = "conversion killed (signal 9: out of memory?)"
@@ -282,7 +282,7 @@ def _main(argv=None) -> int:
 
     from edgetl.fsutil import read_json, write_json
 
-    ap = argparse.ArgumentParser(prog="python -m edgetl.measure.compare_jobs", description="one conversion job of edgetl compare")
+    ap = argparse.ArgumentParser(prog="python -m edgetl.compare.jobs", description="one conversion job of edgetl compare")
     ap.add_argument("--job", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
