@@ -56,7 +56,7 @@ def convert_records(qrun, ptq_records):
 def prune_record(qrun, ptq_records):
     from edgetl.stages.prune import prune_run
 
-    return prune_run(qrun, sparsity=0.5, epochs=1)
+    return prune_run(qrun, sparsity=0.5, epochs=1, max_drop=1.0)
 
 
 def copy_run_without_model(src: Path, dst: Path) -> Path:

@@ -187,10 +187,11 @@ def print_auto(record: dict) -> None:
 @click.command("prune")
 @click.argument("run_dir")
 @click_options(PruneConfig)
+@click_options(QuantizeConfig, only=("max_drop",))
 @click.option("--data", default=None, help="The run's data folder, if it moved [default: the one in manifest.json].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @user_errors
-def prune_cmd(run_dir, sparsity, epochs, data, as_json):
+def prune_cmd(run_dir, sparsity, epochs, max_drop, data, as_json):
     """Prune a trained run (TFMOT low-magnitude, polynomial schedule): RUN_DIR/model_pruned.keras.
 
     \b
@@ -208,7 +209,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     from edgetl.stages.prune import prune_run
 
     with console.status("pruning (fine-tuning with the sparsity schedule)..."):
-        r = prune_run(run_dir, sparsity=sparsity, epochs=epochs, data=data)
+        r = prune_run(run_dir, sparsity=sparsity, epochs=epochs, data=data, max_drop=max_drop)
     if as_json:
         emit_json(r)
     t = Table(title=f"edgetl prune {run_dir} -> {r['file']}")
@@ -220,7 +221,12 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     t.add_row("gzipped float32 TFLite: pruned / unpruned MB", f"{r['tflite_gzip_mb']:.3f} / {r['unpruned_tflite_gzip_mb']:.3f}")
     t.add_row("test accuracy: pruned / unpruned", f"{_fmt(r['accuracy'], '.3f')} / {_fmt(r['keras_accuracy'], '.3f')}")
     t.add_row("seconds", f"{r['seconds']:.1f}")
+    md = r.get("max_drop") or {}
+    if md.get("n"):
+        t.add_row("validation drop from unpruned (95% interval)", f"{md['drop']:+.1f} [{md['low']:+.1f}, {md['high']:+.1f}] points")
     console.print(t)
+    if r.get("max_drop_warning"):
+        console.print(f"[bold yellow]warning:[/] {r['max_drop_warning']}")
 
 
 @click.command("convert")

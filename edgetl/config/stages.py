@@ -122,8 +122,9 @@ class QuantizeConfig:
                                   "`edgetl benchmark --ops`, which replace the default (add 'fallback' to keep it). "
                                   "Comma-separated or repeated; the file's contract and gate.json say what was kept "
                                   "and why.", flag="--keep-float", cli=False)
-    max_drop: Optional[float] = param(1.0, "int8: the largest accuracy drop from float, in points, on the run's "
-                                      "validation split (paired, with its 95% interval). Above it, the tensors with "
+    max_drop: Optional[float] = param(1.0, "The largest accuracy drop from float, in points, on the run's "
+                                      "validation split (paired, with its 95% interval); prune: a pruned model "
+                                      "above it is flagged. int8: above it, the tensors with "
                                       "the worst quantization error go back into float one at a time (at most 5, "
                                       "each measured); if the drop still does not fit, the file is written with a "
                                       "warning naming --mode qat. Every step is in the record and gate.json.",

@@ -66,7 +66,10 @@ def _prune(ctx: Context) -> dict:
     from edgetl.stages.prune import prune_run
 
     r = ctx.recipe
-    return prune_run(ctx.out, sparsity=r["prune_sparsity"], epochs=r["prune_epochs"])
+    rec = prune_run(ctx.out, sparsity=r["prune_sparsity"], epochs=r["prune_epochs"], max_drop=r["max_drop"])
+    if rec.get("max_drop_warning"):
+        ctx.log(f"[yellow]{rec['file']}: {rec['max_drop_warning']}[/]")
+    return rec
 
 
 def _quantize(ctx: Context) -> dict:
@@ -150,7 +153,7 @@ TRAIN_KEYS = recipe_keys(TrainParams)  # the training stage's fingerprint: every
 
 STAGES = (
     Stage("train", TRAIN_KEYS, _train),
-    Stage("prune", ("prune_sparsity", "prune_epochs"), _prune, lambda r: r["prune_sparsity"] is not None),
+    Stage("prune", ("prune_sparsity", "prune_epochs", "max_drop"), _prune, lambda r: r["prune_sparsity"] is not None),
     Stage("quantize", ("quantize", "io", "calibration_images", "qat_epochs", "min_agreement", "keep_float",
                        "max_drop", "auto_keep_float"), _quantize),
     Stage("convert", ("convert", "opset", "int8_method", "min_agreement"), _convert, lambda r: bool(r["convert"])),

@@ -111,8 +111,11 @@ def prune_model(model, splits, contract, *, sparsity: float = 0.5, epochs: int =
 
 @locks_run("edgetl prune")
 def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[str] = None, *,
-              out_name: str = PRUNED_MODEL_FILE) -> dict:
-    """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report."""
+              out_name: str = PRUNED_MODEL_FILE, max_drop: Optional[float] = None) -> dict:
+    """Prune a run's model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report.
+
+    ``max_drop``: the pruned model's accuracy drop from the unpruned one on the validation split, paired
+    (``max_drop.paired_drop``), is the report's "max_drop"; above the limit, "max_drop_warning" says so."""
     from edgetl.measure.parity import split_accuracy
     from edgetl.measure.runtime import KerasRunner
 
@@ -143,4 +146,27 @@ def prune_run(run_dir, sparsity: float = 0.5, epochs: int = 1, data: Optional[st
               "accuracy": split_accuracy(KerasRunner(final, contract, model=stripped), splits),
               "keras_accuracy": split_accuracy(KerasRunner(run.model_path, contract, model=model), splits),
               "seconds": seconds}
+    if max_drop is not None:
+        report.update(_drop_check(stripped, model, final, run.model_path, contract, splits, float(max_drop)))
     return report
+
+
+def _drop_check(pruned, model, pruned_path, model_path, contract, splits, limit: float) -> dict:
+    """{"max_drop": the paired validation drop of the pruned model, "max_drop_warning" when above ``limit``}."""
+    from edgetl.data.access import predict_split, split_labels
+    from edgetl.measure.runtime import KerasRunner
+    from edgetl.stages.max_drop import paired_drop
+
+    if not len(split_labels(splits, "val")):
+        return {"max_drop": {"limit": limit, "verdict": "not measured", "message": "no validation images"}}
+    ok = []
+    for m, path in ((model, model_path), (pruned, pruned_path)):
+        probs, labels = predict_split(KerasRunner(path, contract, model=m).predict, splits, "val", contract)
+        ok.append(contract.decide(probs) == np.asarray(labels))
+    d = paired_drop(*ok)
+    where = f"{d['drop']:+.1f} points [{d['low']:+.1f}, {d['high']:+.1f}] on {d['n']} validation images"
+    out = {"max_drop": {"limit": limit, **d, "verdict": "fits" if d["drop"] <= limit else "above"}}
+    if d["drop"] > limit:
+        out["max_drop_warning"] = (f"the pruned model drops {where} from the unpruned one, above --max-drop {limit:g}; "
+                                   "fine-tune longer (--epochs) or prune less (--sparsity)")
+    return out
