@@ -246,6 +246,15 @@ def test_pruning_reaches_the_target_and_shrinks_the_gzipped_size(prune_record, q
     assert r["gzip_mb"] < r["unpruned_gzip_mb"] and r["tflite_gzip_mb"] < r["unpruned_tflite_gzip_mb"]
 
 
+def test_pruning_states_its_validation_drop_and_flags_it_above_max_drop(prune_record):
+    md = prune_record["max_drop"]  # paired against the unpruned model on the whole validation split
+    assert md["limit"] == 1.0 and md["n"] > 0 and md["low"] <= md["drop"] <= md["high"]
+    assert md["drop"] == pytest.approx(100 * (md["reference_acc"] - md["candidate_acc"]))
+    assert ("max_drop_warning" in prune_record) == (md["drop"] > 1.0)
+    if md["drop"] > 1.0:
+        assert "above --max-drop 1" in prune_record["max_drop_warning"] and "--sparsity" in prune_record["max_drop_warning"]
+
+
 def test_quantize_and_convert_accept_the_pruned_model(prune_record, qrun):
     from edgetl.config.stages import ConvertConfig, QuantizeConfig
     from edgetl.stages.convert import convert_run

@@ -240,7 +240,7 @@ def test_paired_drop_counts_points_on_the_same_images_with_an_interval():
     got[95] = True  # one the other way
     d = paired_drop(ref, got)
     assert d["n"] == 100 and d["drop"] == pytest.approx(3.0) and d["low"] < 3.0 < d["high"]
-    assert d["float_acc"] == pytest.approx(0.9) and d["int8_acc"] == pytest.approx(0.87)
+    assert d["reference_acc"] == pytest.approx(0.9) and d["candidate_acc"] == pytest.approx(0.87)
     assert paired_drop(ref, ref)["drop"] == 0.0 and paired_drop(ref, ref)["high"] == 0.0
 
 
@@ -306,8 +306,8 @@ def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_rea
     rec = _max_drop_int8(rec, model, c, tmp_path, cal, "uint8", "model", gate, splits, 0.0, None)
     md = rec["max_drop"]
     first = md["steps"][0]
-    assert first["n"] == 120 and first["kept"] == [] and first["float_acc"] == 1.0
-    assert first["drop"] == pytest.approx(100 * (1 - first["int8_acc"]))
+    assert first["n"] == 120 and first["kept"] == [] and first["reference_acc"] == 1.0
+    assert first["drop"] == pytest.approx(100 * (1 - first["candidate_acc"]))
     assert first["drop"] > 0, "an untrained 4-class model should flip some top-1s in int8"
     assert len(md["steps"]) >= 2 and all(len(s["kept"]) == i for i, s in enumerate(md["steps"]))
     assert all(s["kept"][:-1] == p["kept"] for p, s in zip(md["steps"], md["steps"][1:]))  # one tensor a step

@@ -201,7 +201,7 @@ def print_auto(record: dict, console) -> None:
 @click_options(PruneConfig)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @user_errors
-def prune_cmd(run_dir, sparsity, epochs, data, as_json):
+def prune_cmd(run_dir, sparsity, epochs, max_drop, data, as_json):
     """Prune a trained run (TFMOT low-magnitude, polynomial schedule): RUN_DIR/model_pruned.keras.
 
     \b
@@ -219,7 +219,7 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     from edgetl.stages.prune import prune_run
 
     with console.status("pruning (fine-tuning with the sparsity schedule)..."):
-        r = prune_run(PruneConfig(run=run_dir, sparsity=sparsity, epochs=epochs, data=data))
+        r = prune_run(PruneConfig(run=run_dir, sparsity=sparsity, epochs=epochs, data=data, max_drop=max_drop))
     if as_json:
         emit_json(r)
     t = Table(title=f"edgetl prune {run_dir} -> {r['file']}")
@@ -231,7 +231,12 @@ def prune_cmd(run_dir, sparsity, epochs, data, as_json):
     t.add_row("gzipped float32 TFLite: pruned / unpruned MB", f"{r['tflite_gzip_mb']:.3f} / {r['unpruned_tflite_gzip_mb']:.3f}")
     t.add_row("test accuracy: pruned / unpruned", f"{_fmt(r['accuracy'], '.3f')} / {_fmt(r['keras_accuracy'], '.3f')}")
     t.add_row("seconds", f"{r['seconds']:.1f}")
+    md = r.get("max_drop") or {}
+    if md.get("n"):
+        t.add_row("validation drop from unpruned (95% interval)", f"{md['drop']:+.1f} [{md['low']:+.1f}, {md['high']:+.1f}] points")
     results_console(as_json).print(t)
+    if r.get("max_drop_warning"):
+        console.print(f"[bold yellow]warning:[/] {r['max_drop_warning']}")
 
 
 @click.command("convert")

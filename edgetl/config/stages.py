@@ -146,7 +146,18 @@ class CalibrationConfig:
 
 
 @dataclass
-class PruneConfig(RunConfig):
+class DropConfig:
+    max_drop: Optional[float] = param(1.0, "The largest accuracy drop from float, in points, on the run's "
+                                      "validation split (paired, with its 95% interval); prune: a pruned model "
+                                      "above it is flagged. int8: above it, the tensors with "
+                                      "the worst quantization error go back into float one at a time (at most 5, "
+                                      "each measured); if the drop still does not fit, the file is written with a "
+                                      "warning naming --mode qat. Every step is in the record and gate.json.",
+                                      min=0)
+
+
+@dataclass
+class PruneConfig(DropConfig, RunConfig):
     sparsity: Optional[float] = param(0.5, "Target fraction of zero weights.", min=0, max=1, min_open=True,
                                       max_open=True, recipe="prune_sparsity", recipe_default=None,
                                       recipe_help="TFMOT low-magnitude pruning target; null: no pruning.")
@@ -154,7 +165,7 @@ class PruneConfig(RunConfig):
 
 
 @dataclass
-class QuantizeConfig(CalibrationConfig, GateConfig):
+class QuantizeConfig(DropConfig, CalibrationConfig, GateConfig):
     modes: list[str] = param(list(DEFAULT_MODES), "TFLite modes (see `edgetl quantize --help`).", choices=MODES,
                              flag="--mode", recipe="quantize", cli=False)
     io: str = param(DEFAULT_IO, io_help(), choices=IO_TYPES)
@@ -166,12 +177,6 @@ class QuantizeConfig(CalibrationConfig, GateConfig):
                                   "`edgetl benchmark --ops`, which replace the default (add 'fallback' to keep it). "
                                   "Comma-separated or repeated; the file's contract and gate.json say what was kept "
                                   "and why.", flag="--keep-float", cli=False)
-    max_drop: Optional[float] = param(1.0, "int8: the largest accuracy drop from float, in points, on the run's "
-                                      "validation split (paired, with its 95% interval). Above it, the tensors with "
-                                      "the worst quantization error go back into float one at a time (at most 5, "
-                                      "each measured); if the drop still does not fit, the file is written with a "
-                                      "warning naming --mode qat. Every step is in the record and gate.json.",
-                                      min=0)
     auto_keep_float: bool = param(False, "int8 keeps in float, beside --keep-float, the ops that cut the graph "
                                   "out of XNNPACK and the quantization debugger's worst tensors (`edgetl quantize "
                                   "--auto`, rule in docs/quantize.md).")

@@ -67,7 +67,10 @@ def _check_training(recipe: dict, out: Path) -> None:
 def _prune(ctx: Context) -> dict:
     from edgetl.stages.prune import prune_run
 
-    return prune_run(from_recipe(PruneConfig, ctx.recipe, run=str(ctx.out)))
+    rec = prune_run(from_recipe(PruneConfig, ctx.recipe, run=str(ctx.out)))
+    if rec.get("max_drop_warning"):
+        ctx.log(f"[yellow]{rec['file']}: {rec['max_drop_warning']}[/]")
+    return rec
 
 
 def _quantize(ctx: Context) -> dict:

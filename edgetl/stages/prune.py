@@ -112,11 +112,14 @@ def prune_model(model, splits, contract, *, sparsity: float = 0.5, epochs: int =
 @locks_run("edgetl prune")
 def prune_run(cfg: PruneConfig, *, out_name: str = PRUNED_MODEL_FILE) -> dict:
     """Prune the run ``cfg.run``'s model.keras and write RUN_DIR/model_pruned.keras (atomically); return the report.
-    Every parameter, its default and its help is ``PruneConfig``'s."""
+    Every parameter, its default and its help is ``PruneConfig``'s.
+
+    ``cfg.max_drop``: the pruned model's accuracy drop from the unpruned one on the validation split, paired
+    (``max_drop.paired_drop``), is the report's "max_drop"; above the limit, "max_drop_warning" says so (None: off)."""
     from edgetl.runtime.parity import split_accuracy
     from edgetl.runtime.runners import KerasRunner
 
-    sparsity, epochs, data = cfg.sparsity, cfg.epochs, cfg.data
+    sparsity, epochs, data, max_drop = cfg.sparsity, cfg.epochs, cfg.data, cfg.max_drop
     run = RunDir(cfg.run)
     sparsity = check_sparsity(sparsity)
     if int(epochs) < 1:
@@ -144,4 +147,27 @@ def prune_run(cfg: PruneConfig, *, out_name: str = PRUNED_MODEL_FILE) -> dict:
               "accuracy": split_accuracy(KerasRunner(final, contract, model=stripped), splits),
               "keras_accuracy": split_accuracy(KerasRunner(run.model_path, contract, model=model), splits),
               "seconds": seconds}
+    if max_drop is not None:
+        report.update(_drop_check(stripped, model, final, run.model_path, contract, splits, float(max_drop)))
     return report
+
+
+def _drop_check(pruned, model, pruned_path, model_path, contract, splits, limit: float) -> dict:
+    """{"max_drop": the paired validation drop of the pruned model, "max_drop_warning" when above ``limit``}."""
+    from edgetl.data.access import predict_split, split_labels
+    from edgetl.runtime.runners import KerasRunner
+    from edgetl.tflite.max_drop import paired_drop
+
+    if not len(split_labels(splits, "val")):
+        return {"max_drop": {"limit": limit, "verdict": "not measured", "message": "no validation images"}}
+    ok = []
+    for m, path in ((model, model_path), (pruned, pruned_path)):
+        probs, labels = predict_split(KerasRunner(path, contract, model=m).predict, splits, "val", contract)
+        ok.append(contract.decide(probs) == np.asarray(labels))
+    d = paired_drop(*ok)
+    where = f"{d['drop']:+.1f} points [{d['low']:+.1f}, {d['high']:+.1f}] on {d['n']} validation images"
+    out = {"max_drop": {"limit": limit, **d, "verdict": "fits" if d["drop"] <= limit else "above"}}
+    if d["drop"] > limit:
+        out["max_drop_warning"] = (f"the pruned model drops {where} from the unpruned one, above --max-drop {limit:g}; "
+                                   "fine-tune longer (--epochs) or prune less (--sparsity)")
+    return out

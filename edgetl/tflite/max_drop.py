@@ -26,14 +26,15 @@ Z95 = 1.959964
 
 
 def paired_drop(ref_ok: np.ndarray, got_ok: np.ndarray) -> dict:
-    """{"drop", "low", "high" (points, 95% normal interval of the paired mean), "n", "float_acc", "int8_acc"}."""
+    """{"drop", "low", "high" (points, 95% normal interval of the paired mean), "n", "reference_acc" (float or
+    unpruned), "candidate_acc" (int8 or pruned)}."""
     ref_ok, got_ok = np.asarray(ref_ok, bool), np.asarray(got_ok, bool)
     d = ref_ok.astype(float) - got_ok.astype(float)
     n = len(d)
     mean = float(d.mean()) if n else 0.0
     half = Z95 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
     return {"drop": 100 * mean, "low": 100 * (mean - half), "high": 100 * (mean + half), "n": int(n),
-            "float_acc": float(ref_ok.mean()) if n else None, "int8_acc": float(got_ok.mean()) if n else None}
+            "reference_acc": float(ref_ok.mean()) if n else None, "candidate_acc": float(got_ok.mean()) if n else None}
 
 
 def control(measure: Callable[[list], dict], rank: Callable[[], Sequence[str]], limit: float,
