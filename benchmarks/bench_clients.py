@@ -67,14 +67,14 @@ def build(out: Path, alpha: float, size: int, run: Path | None) -> dict:
                               lr=5e-3, out=str(run)), log=lambda m: None)
     modes = [f.mode for f in FORMATS.values() if f.runtime == "tflite" and not getattr(f, "training", f.mode == "qat")]
     quantize_run(QuantizeConfig(run=str(run), modes=list(modes), calibration_images=100,
-                                min_agreement=[f"{m}=0.0" for m in modes]))
+                                min_agreement=[f"{m}=0.0" for m in modes], max_drop=None))
     kinds = {m if m not in ("int8",) else "int8 (uint8 I/O)": run / f"model_{m}.tflite" for m in modes}
     float_io = out / "run_float_io"  # the same model, int8 with float32 input/output
     if float_io.exists():
         shutil.rmtree(float_io)
     shutil.copytree(run, float_io, ignore=shutil.ignore_patterns("*.tflite", "*.onnx", "model_*.json"))
     quantize_run(QuantizeConfig(run=str(float_io), modes=["int8"], io="float32", calibration_images=100,
-                                min_agreement=["int8=0.0"]))
+                                min_agreement=["int8=0.0"], max_drop=None))
     kinds["int8 (float I/O)"] = float_io / "model_int8.tflite"
     return kinds
 

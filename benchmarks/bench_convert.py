@@ -134,7 +134,7 @@ def accuracy(out: Path) -> None:
     print(f"\n== Part 2: flowers_small, MobileNetV2 alpha 0.35, 224 px (trained in {time.perf_counter() - t:.0f} s, "
           f"Keras test accuracy {res['test']['accuracy']:.3f}) ==")
     no_gate = [f"{k}=0.0" for k in PTQ + ["qat", "onnx:float32", "onnx:int8"]]  # measure, do not refuse
-    recs = quantize_run(QuantizeConfig(run=str(run_dir), modes=PTQ + ["qat"], min_agreement=no_gate))
+    recs = quantize_run(QuantizeConfig(run=str(run_dir), modes=PTQ + ["qat"], min_agreement=no_gate, max_drop=None))
     recs += convert_run(ConvertConfig(run=str(run_dir), to=["onnx"], min_agreement=no_gate, int8_method="ort"))
     splits = RunDir(run_dir).splits()
     alt = export_onnx_int8(run_dir / "model_int8.tflite", Contract.load(run_dir / "model_int8.json"),

@@ -47,7 +47,7 @@ def main() -> int:
     from edgetl.stages.quantize import quantize_run
 
     run = Path(a.run) if a.run else train_reference(Path(a.out))
-    records = {r["mode"]: r for r in quantize_run(QuantizeConfig(run=str(run), modes=list(MODES)), keep_going=True)}
+    records = {r["mode"]: r for r in quantize_run(QuantizeConfig(run=str(run), modes=list(MODES), max_drop=None), keep_going=True)}
     files = [Path(r["artifact"]) for r in records.values() if r.get("artifact")]
     bench = {Path(r["artifact"]).name: r for r in benchmark(files, BenchmarkConfig(runs=a.runs, min_seconds=1.0, rounds=3))["results"]}
     print(f"run: {run}")

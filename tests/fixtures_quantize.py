@@ -36,7 +36,7 @@ def ptq_records(qrun):
     from edgetl.stages.quantize import quantize_run
 
     return {r["mode"]: r for r in quantize_run(QuantizeConfig(run=str(qrun), modes=PTQ, min_agreement=TEST_GATE,
-                                                                     calibration_images=100))}
+                                                                     calibration_images=100, max_drop=None))}
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,7 @@ def qat_record(qrun, ptq_records):
     from edgetl.stages.quantize import quantize_run
 
     (rec,) = quantize_run(QuantizeConfig(run=str(qrun), modes=["qat"], min_agreement=TEST_GATE, qat_epochs=1,
-                                         calibration_images=100))
+                                         calibration_images=100, max_drop=None))
     return rec
 
 

@@ -423,7 +423,7 @@ def test_real_trained_run_int8_export_and_java_parity(small_run, java_core, tmp_
 
     run = Path(shutil.copytree(small_run[0], tmp_path / "run", symlinks=True))
     quantize_run(QuantizeConfig(run=str(run), modes=["int8"], calibration_images=32, parity_images=16,
-                                min_agreement=["int8=0.0"]))
+                                min_agreement=["int8=0.0"], max_drop=None))
     out = tmp_path / "assets"
     result = export_android(ExportConfig(run=str(run), artifact="int8", out=str(out)))
     assert result["input"]["dtype"] == "uint8" and result["output"]["dtype"] == "uint8"

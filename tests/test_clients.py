@@ -58,15 +58,15 @@ def artifacts(qrun, ptq_records, qat_record, prune_record, tmp_path_factory):  #
         path = qrun / fmt.file_name("model")
         if not path.is_file():  # a mode the shared fixtures do not write (e.g. int16x8)
             quantize_run(QuantizeConfig(run=str(qrun), modes=[fmt.mode], min_agreement=[f"{fmt.mode}=0.0"],
-                                        calibration_images=100))
+                                        calibration_images=100, max_drop=None))
         kinds[fmt.mode + (" (uint8 I/O)" if fmt.mode in ("int8", "qat") else "")] = path
     float_io = tmp_path_factory.mktemp("float_io") / "run"
     shutil.copytree(qrun, float_io, ignore=shutil.ignore_patterns("*.tflite", "*.onnx", "model_*.json"))
     quantize_run(QuantizeConfig(run=str(float_io), modes=["int8"], io="float32", min_agreement=TEST_GATE,
-                                calibration_images=100))
+                                calibration_images=100, max_drop=None))
     kinds["int8 (float I/O)"] = float_io / "model_int8.tflite"
     quantize_run(QuantizeConfig(run=str(qrun), modes=["float32"], model=Path(prune_record["artifact"]).name,
-                                min_agreement=TEST_GATE))
+                                min_agreement=TEST_GATE, max_drop=None))
     kinds["pruned float32"] = qrun / "model_pruned_float32.tflite"
     return kinds
 

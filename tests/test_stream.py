@@ -192,12 +192,12 @@ def test_memory_and_stream_give_the_same_split_and_figures_and_a_second_run_reus
     from edgetl.stages.quantize import quantize_run
 
     assert is_streamed(RunDir(tmp_path / "stream").splits()) and not is_streamed(RunDir(tmp_path / "memory").splits())
-    q = {name: quantize_run(QuantizeConfig(run=str(tmp_path / name), modes=["int8"]))[0] for name in ("memory", "stream")}
+    q = {name: quantize_run(QuantizeConfig(run=str(tmp_path / name), modes=["int8"], max_drop=None))[0] for name in ("memory", "stream")}
     for k in ("agreement", "parity_images", "accuracy", "accuracy_n", "keras_accuracy"):
         assert q["stream"][k] == q["memory"][k], k
     assert q["stream"]["accuracy_n"] == m["data"]["test"]  # the readable test images, streamed
     qat = quantize_run(QuantizeConfig(run=str(tmp_path / "stream"), modes=["qat"], qat_epochs=1,
-                                      min_agreement=["qat=0.5"]))[0]
+                                      min_agreement=["qat=0.5"], max_drop=None))[0]
     assert qat.get("artifact") and qat["accuracy_n"] == m["data"]["test"]
     pruned = prune_run(PruneConfig(run=str(tmp_path / "stream"), sparsity=0.5, epochs=1))
     assert pruned["sparsity"] == pytest.approx(0.5, abs=0.02) and pruned["accuracy"] is not None
