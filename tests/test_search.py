@@ -9,14 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from edgetl.choose.candidates import grid
-from edgetl.choose.cv import check_folds, cross_validate, fold_ids, inner_split
-from edgetl.choose.front import pareto_front, pick
+from edgetl.choose.cv import check_folds, choose_c, cross_validate, fold_ids, inner_split, linear_head
+from edgetl.choose.front import near_front, pareto_front, pick
 from edgetl.choose.latency import LATENCY_FORMAT, latency_of, parse_latency
 from edgetl.errors import EdgetlError
 
 
 def row(id, acc, p50, mb=1.0, half=0.03):
-    return {"id": id, "key": id, "accuracy": acc, "low": acc - half, "high": acc + half, "p50_ms": p50, "size_mb": mb}
+    return {"id": id, "key": id, "score": acc, "low": acc - half, "high": acc + half, "p50_ms": p50, "size_mb": mb}
 
 
 # ---- front and pick ---------------------------------------------------------------------------------
@@ -52,6 +52,22 @@ def test_a_budget_no_row_meets_names_the_fastest_and_its_p50():
     rows = [row("a", 0.9, 3.25), row("b", 0.8, 2.5)]
     with pytest.raises(EdgetlError, match=r"--budget-ms 1: the fastest is b at p50 2.50 ms"):
         pick(rows, 1.0)
+
+
+def file_row(cand, precision, p50, score=None, half=0.03):
+    return {"key": f"{cand}:{precision}", "id": f"{cand} {precision}", "candidate": cand, "precision": precision,
+            "score": score, "low": None if score is None else score - half,
+            "high": None if score is None else score + half, "p50_ms": p50, "size_mb": 1.0}
+
+
+def test_only_int8_files_that_could_reach_the_front_are_scored():
+    rows = [file_row("big", "float32", 10.0, 0.95), file_row("big", "int8", 3.0),
+            file_row("mid", "float32", 4.0, 0.90), file_row("mid", "int8", 2.0),
+            file_row("weak", "float32", 5.0, 0.60), file_row("weak", "int8", 2.5),  # mid int8 is faster, far better
+            file_row("tiny", "float32", 1.0, 0.70), file_row("tiny", "int8", 0.5)]
+    assert near_front(rows) == {"big", "mid", "tiny"}
+    rows[3] = file_row("mid", "int8", 2.0, 0.89)  # scored: still beats weak's int8 on its float32 score
+    assert near_front(rows) == {"big", "mid", "tiny"}
 
 
 # ---- latency file ------------------------------------------------------------------------------------
@@ -128,6 +144,21 @@ def test_cross_validation_scores_held_out_images_only():
     res = cross_validate(x, labels, fold_ids(labels, 5, 0), fit, 0.2, 0)
     assert res["correct"] == 50 and res["n"] == 100 and res["accuracy"] == 0.5  # never credited for memorising
     assert res["low"] < 0.5 < res["high"] and len(res["fold_accuracy"]) == 5
+
+
+def test_linear_head_standardises_and_its_raw_weights_compute_the_same_probabilities():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 60)
+    x = (rng.normal(size=(180, 8)) * [1, 10, 100, 1, 1, 1, 1, 0] + labels[:, None] * [1, 0, 0, 0, 0, 0, 0, 0]
+         ).astype(np.float32) + 3.0
+    predict = linear_head(3, 1.0)(x, labels)
+    w, b = predict.raw_weights
+    z = x @ w.T + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(predict(x), p / p.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    assert (predict(x).argmax(axis=1) == labels).mean() > 0.6  # feature 0 carries the class
+    c, losses = choose_c(x, labels, fold_ids(labels, 3, 0), 0.2, 0, 3)
+    assert c in losses and losses[c] == min(losses.values()) and len(losses) == 4
 
 
 def test_too_few_images_per_class_for_the_folds_is_one_line():

@@ -23,18 +23,24 @@ def test_search_end_to_end_picks_within_budget_and_writes_a_recipe(tmp_path, flo
     rows = {c["key"]: c for c in res["candidates"]}
     assert set(rows) == {f"{c}:{p}" for c in ("mobilenet_v2_a0.35_96", "mobilenet_a0.25_96") for p in ("float32", "int8")}
     for c in rows.values():
-        assert c["low"] <= c["accuracy"] <= c["high"] and c["n"] > 100 and len(c["fold_accuracy"]) == 3
         assert c["p50_ms"] > 0 and c["size_mb"] > 0 and c["macs"] > 1e6 and (out / "models" / c["file"]).is_file()
+        if c["precision"] == "int8" and not c["scored"]:
+            assert c["key"] not in res["front"] and c["score"] is None  # far from the front: not scored, not ranked
+            continue
+        assert c["metric"] == "accuracy" and c["score"] == c["accuracy"]
+        assert c["low"] <= c["accuracy"] <= c["high"] and c["n"] > 100 and len(c["fold_accuracy"]) == 3
         assert c["accuracy"] > 1 / 5 + 0.15, c  # ImageNet features on 5 flower classes: far above chance
+    assert all(rows[f"{c}:float32"]["scored"] for c in ("mobilenet_v2_a0.35_96", "mobilenet_a0.25_96"))
     assert set(res["front"]) <= set(rows) and res["front"]
     p = res["pick"]
     assert p["p50_ms"] <= 1000 and p["key"] in res["front"]
-    best = max(rows.values(), key=lambda c: c["accuracy"])
-    assert best["low"] <= p["accuracy"] <= best["high"]  # every row meets 1000 ms: the pick ties with the best
+    best = max((c for c in rows.values() if c["scored"]), key=lambda c: c["score"])
+    assert best["low"] <= p["score"] <= best["high"]  # every row meets 1000 ms: the pick ties with the best
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert (recipe["backbone"], recipe["alpha"], recipe["input_size"]) == (p["backbone"], p["alpha"], p["input_size"])
     assert res["run_line"] == f"edgetl run {out / 'recipe.yaml'}"
     assert p["precision"] in recipe["quantize"]
+    assert (out / "search.png").stat().st_size > 10_000  # the plot
 
     # a rerun with a tight budget reuses every score and measurement, and names the fastest file
     fastest = min(rows.values(), key=lambda c: c["p50_ms"])

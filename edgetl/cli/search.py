@@ -61,8 +61,11 @@ def search_cmd(as_json, **kw):
     print_search(result)
 
 
-def _acc(r) -> str:
-    return f"{r['accuracy']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+def _score(r) -> str:
+    return f"{r['score']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+METRIC_TITLE = {"accuracy": "accuracy", "auc": "AUC"}
 
 
 def print_search(result: dict) -> None:
@@ -70,21 +73,32 @@ def print_search(result: dict) -> None:
 
     rows = {r["key"]: r for r in result["candidates"]}
     cfg = result["config"]
+    metric = METRIC_TITLE.get(result["metric"], result["metric"])
     budget = f"{cfg['budget_ms']:g} ms" + (f", {cfg['max_mb']:g} MB" if cfg.get("max_mb") else "")
-    t = Table(title=f"accuracy / latency front ({len(result['front'])} of {len(rows)} files; budget {budget})",
-              caption=f"accuracy: {cfg['folds']}-fold cross-validated phase-1 head, Wilson 95% interval; "
-                      f"latency: {result['latency_device']}")
-    for col in ("candidate", "precision", "accuracy [95%]", "p50 ms", "size MB", "MMACs", "budget", ""):
+    unscored = sum(1 for r in rows.values() if r["score"] is None)
+    t = Table(title=f"{metric} / latency front ({len(result['front'])} of {len(rows)} files; budget {budget})",
+              caption=f"{metric}: {cfg['folds']}-fold cross-validated phase-1 head, 95% interval; "
+                      f"latency: {result['latency_device']}"
+                      + (f"; {unscored} int8 file(s) far from the front not scored" if unscored else ""))
+    for col in ("candidate", "precision", f"{metric} [95%]", "p50 ms", "size MB", "MMACs", "budget", ""):
         t.add_column(col)
     pick = result["pick"]["key"]
     for key in result["front"]:
         r = rows[key]
-        t.add_row(r["candidate"], r["precision"], _acc(r), f"{r['p50_ms']:.2f}", f"{r['size_mb']:.2f}",
+        t.add_row(r["candidate"], r["precision"], _score(r), f"{r['p50_ms']:.2f}", f"{r['size_mb']:.2f}",
                   f"{r['macs'] / 1e6:.1f}" if r.get("macs") else "-", "ok" if r["meets_budget"] else "over",
                   "[bold green]PICK[/]" if key == pick else "")
     console.print(t)
     p = result["pick"]
-    console.print(f"[bold]pick:[/] {p['id']}: accuracy {_acc(p)}, p50 {p['p50_ms']:.2f} ms, {p['size_mb']:.2f} MB"
+    console.print(f"[bold]pick:[/] {p['id']}: {metric} {_score(p)}, p50 {p['p50_ms']:.2f} ms, {p['size_mb']:.2f} MB"
                   + (f"; tied with {len(p['tied_with'])} other file(s) inside the best one's interval: the fastest, "
                      "then the smallest, wins" if p["tied_with"] else ""))
-    console.print(f"train it fully:  [bold]{result['run_line']}[/]")
+    if result.get("plot"):
+        console.print(f"plot: {result['plot']}")
+    if result.get("train"):
+        tr = result["train"]
+        console.print(f"trained (--train): {tr['out']}"
+                      + (f", test accuracy {tr['test']['accuracy']:.3f}" if (tr.get("test") or {}).get("accuracy")
+                         is not None else ""))
+    else:
+        console.print(f"train it fully:  [bold]{result['run_line']}[/]")
