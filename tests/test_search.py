@@ -118,6 +118,18 @@ def test_grid_comes_from_the_registry_and_narrows():
         grid(["alexnet"], [], [96])
 
 
+def test_the_default_grid_downloads_nothing_and_named_backbones_may(tmp_path, monkeypatch):
+    from edgetl.choose.candidates import available
+
+    monkeypatch.delenv("EDGETL_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty keras cache
+    with pytest.raises(EdgetlError, match="no ImageNet weights for any candidate.*name --backbones"):
+        available([], [], [96], str(tmp_path), download=True, is_online=lambda: True)
+    keep, skipped = available(["mobilenet_v2"], [0.35], [96, 128], str(tmp_path), download=True,
+                              is_online=lambda: True)
+    assert [(c.id, c.weights) for c in keep] == [("mobilenet_v2_a0.35_96", None), ("mobilenet_v2_a0.35_128", None)]
+
+
 # ---- cross-validation ---------------------------------------------------------------------------------
 
 def test_folds_are_stratified_and_every_image_is_predicted_once():
@@ -159,6 +171,29 @@ def test_linear_head_standardises_and_its_raw_weights_compute_the_same_probabili
     assert (predict(x).argmax(axis=1) == labels).mean() > 0.6  # feature 0 carries the class
     c, losses = choose_c(x, labels, fold_ids(labels, 3, 0), 0.2, 0, 3)
     assert c in losses and losses[c] == min(losses.values()) and len(losses) == 4
+
+
+def test_two_classes_get_auc_and_precision_at_a_target_recall_from_held_out_folds():
+    """A fabricated binary set: feature 0 separates the classes with overlap."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], [120, 80])
+    x = rng.normal(size=(200, 6)).astype(np.float32)
+    x[:, 0] += 1.5 * labels
+    folds = fold_ids(labels, 4, 0)
+    plain = cross_validate(x, labels, folds, linear_head(2, 1.0), 0.25, 0)
+    assert 0.75 < plain["auc"] < 0.98 and plain["auc_low"] < plain["auc"] < plain["auc_high"]
+    assert "precision_at_recall" not in plain
+    from sklearn.metrics import roc_auc_score
+
+    res = cross_validate(x, labels, folds, linear_head(2, 1.0), 0.25, 0, target_recall=0.9, positive=1)
+    assert len(res["fold_thresholds"]) == 4 and res["target_recall"] == 0.9
+    assert res["recall_reached"] > 0.75  # each fold's threshold comes from its validation share: near, not exactly, 0.9
+    assert res["precision_at_recall_low"] < res["precision_at_recall"] < res["precision_at_recall_high"]
+    assert 0.4 < res["precision_at_recall"] < 0.95
+    assert res["auc"] == plain["auc"]  # the threshold changes decisions, not scores
+    flipped = cross_validate(x, labels, folds, linear_head(2, 1.0), 0.25, 0, target_recall=0.9, positive=0)
+    assert abs(flipped["auc"] - roc_auc_score(labels == 0, -x[:, 0])) < 0.1  # the positive class's own AUC
+    assert flipped["precision_at_recall"] > res["precision_at_recall"]  # the larger class is the easier one to be precise about
 
 
 def test_too_few_images_per_class_for_the_folds_is_one_line():

@@ -58,3 +58,51 @@ def test_search_end_to_end_picks_within_budget_and_writes_a_recipe(tmp_path, flo
     assert r.exit_code == 0, r.output
     res = json.loads((out / "search.json").read_text())
     assert res["latency_device"] == "test phone" and res["pick"]["precision"] == "int8"
+
+
+def _binary_photos(root, n=18):
+    """A tiny fabricated two-class set: warm and cool noise photos, told apart by colour."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, tint in (("cool", (40, 90, 200)), ("warm", (210, 90, 40))):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            px = np.clip(rng.normal(tint, 60, size=(64, 64, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(px).save(root / c / f"{i}.png")
+    return root
+
+
+def test_two_classes_are_ranked_by_precision_at_the_target_recall(tmp_path, weights_dir):
+    from edgetl import SearchConfig, search
+
+    data = _binary_photos(tmp_path / "photos")
+    res = search(SearchConfig(data=str(data), weights_dir=str(weights_dir), download=False, budget_ms=1000,
+                              backbones=["mobilenet_v2"], alphas=[0.35], sizes=[96], folds=3, rounds=1,
+                              min_seconds=0.2, target_recall=0.9, cache_dir=str(tmp_path / "cache"),
+                              out=str(tmp_path / "out")), log=lambda m: None)
+    assert res["metric"] == "precision@recall0.9"
+    f32 = next(r for r in res["candidates"] if r["precision"] == "float32")
+    assert f32["score"] == f32["precision_at_recall"] and f32["low"] <= f32["score"] <= f32["high"]
+    assert 0.5 < f32["auc"] <= 1.0 and f32["recall_reached"] > 0.5
+    recipe = yaml.safe_load((tmp_path / "out" / "recipe.yaml").read_text())
+    assert recipe["positive_class"] == "warm" and recipe["target_recall"] == 0.9
+
+
+def test_train_runs_the_pick_through_the_pipeline(tmp_path, flowers, weights_dir):
+    from edgetl import SearchConfig, search
+
+    lines = []
+    out = tmp_path / "out"
+    res = search(SearchConfig(data=str(flowers), weights_dir=str(weights_dir), download=False, budget_ms=1000,
+                              backbones=["mobilenet_v2"], alphas=[0.35], sizes=[96], folds=3, rounds=1,
+                              min_seconds=0.2, limit_per_class=12, train=True, cache_dir=str(tmp_path / "cache"),
+                              out=str(out)), log=lines.append)
+    run = out / "run"
+    assert res["train"]["out"] == str(run) and 0 <= res["train"]["test"]["accuracy"] <= 1
+    summary = json.loads((run / "summary.json").read_text())
+    assert {s for s, st in summary["stages"].items() if st["status"] == "ran"} >= {"train", "quantize", "benchmark",
+                                                                                   "android"}
+    assert any(line.startswith(f"[run {run}] stage quantize") for line in lines)  # where the run is, as it goes
+    assert res["pick"]["precision"] in summary["recipe"]["quantize"]

@@ -76,8 +76,10 @@ def search(cfg: SearchConfig, progress=None, log: Callable = _stderr) -> dict:
     check_source(cfg.data, cfg.labels_csv)
     cands, skipped = available(cfg.backbones, cfg.alphas, cfg.sizes, cfg.weights_dir, cfg.download)
     cands = sorted(cands, key=lambda c: (c.size, c.backbone, c.alpha or 0.0))  # each size's images decoded once
-    for cid, why in skipped:
-        log(f"skipped {cid}: {why}")
+    if skipped:
+        groups = sorted({cid.rsplit("_", 1)[0] for cid, _ in skipped})
+        log(f"skipped {len(skipped)} candidates without ImageNet weights here or online (reasons in search.json): "
+            + ", ".join(groups))
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise EdgetlError(f"--out {out} is a file; pass a folder for the search")
@@ -87,7 +89,9 @@ def search(cfg: SearchConfig, progress=None, log: Callable = _stderr) -> dict:
     spent, fresh = 0.0, 0
     for i, cand in enumerate(cands):
         t0 = time.perf_counter()
+        before = dict(phases)
         rec = _score(cand, cfg, state, out, phases, progress)
+        split = ", ".join(f"{k} {phases[k] - before[k]:.0f}" for k in ("features", "cv", "convert"))
         a = rec["precisions"]["float32"]
         took = time.perf_counter() - t0
         if not rec.get("reused"):
@@ -95,7 +99,7 @@ def search(cfg: SearchConfig, progress=None, log: Callable = _stderr) -> dict:
         left = sum(1 for c in cands[i + 1:] if c.id not in state["scored"])
         eta = f"; about {_eta(spent / fresh * left)} left for {left}" if fresh and left else ""
         log(f"[{i + 1}/{len(cands)}] {cand.label()}: float32 {_fmt(a, rec['metric'])}"
-            + (" (scored before)" if rec.get("reused") else f" ({took:.1f} s{eta})"))
+            + (" (scored before)" if rec.get("reused") else f" ({took:.1f} s: {split}{eta})"))
         state["scored"][cand.id] = {k: v for k, v in rec.items() if k != "reused"}
         _save_state(out, state)
     rows = _rows(cands, state, out)
@@ -151,7 +155,7 @@ def _metric_of(a: dict, metric: str) -> tuple:
     if metric == "auc":
         return a["auc"], a["auc_low"], a["auc_high"]
     if metric.startswith("precision"):
-        return a["precision"], a["precision_low"], a["precision_high"]
+        return a["precision_at_recall"], a["precision_at_recall_low"], a["precision_at_recall_high"]
     return a["accuracy"], a["low"], a["high"]
 
 
@@ -190,7 +194,7 @@ def train_pick(recipe: Path, run_dir: Path, cfg: SearchConfig, progress, log) ->
     with _env("EDGETL_CACHE_DIR", cfg.cache_dir):  # the search's feature cache: phase 1 reuses the pick's features
         summary = run_pipeline(rec, run_dir, progress=progress, log=lambda m: log(f"[run {run_dir}] {m}"),
                                recipe_source=source)
-    test = ((summary.get("results") or {}).get("train") or {}).get("metrics", {}).get("test", {})
+    test = ((summary.get("results") or {}).get("train") or {}).get("test") or {}
     log(f"--train: done in {summary.get('total_seconds', 0):.0f} s; run folder {run_dir}"
         + (f"; test accuracy {test['accuracy']:.3f} on {test.get('n')} images" if test.get("accuracy") is not None
            else ""))
@@ -465,8 +469,9 @@ def _rows(cands: list, state: dict, out: Path, measured: Optional[list] = None) 
                 row.update(score=s, low=lo, high=hi, accuracy=a["accuracy"], accuracy_low=a["low"],
                            accuracy_high=a["high"], correct=a["correct"], n=a["n"], fold_accuracy=a["fold_accuracy"],
                            t_low=a["t_low"], t_high=a["t_high"], head_C=a.get("head_C"),
-                           **{k: a[k] for k in ("auc", "auc_low", "auc_high", "precision", "precision_low",
-                                                "precision_high", "recall", "target_recall") if k in a})
+                           **{k: a[k] for k in ("auc", "auc_low", "auc_high", "precision_at_recall",
+                                                "precision_at_recall_low", "precision_at_recall_high",
+                                                "recall_reached", "target_recall", "fold_thresholds") if k in a})
             else:
                 row["not_scored"] = "int8 file not on or near the front with its float32 score"
             if key in lat:
@@ -535,7 +540,7 @@ def write_recipe(out: Path, row: dict, cfg: SearchConfig) -> Path:
               "data": data, "backbone": row["backbone"], "input_size": row["input_size"], "weights": "imagenet",
               "seed": cfg.seed, "val_ratio": cfg.val_ratio, "test_ratio": cfg.test_ratio,
               "quantize": ["float32", "int8"] if row["precision"] == "int8" else ["float32"],
-              "android_artifact": row["precision"], "threads": [cfg.threads]}
+              "android_artifact": row["precision"], "android": True, "threads": [cfg.threads]}
     if row["alpha"] is not None:
         recipe["alpha"] = row["alpha"]
     if row["metric"] != "accuracy":  # two classes: the pick's decision as the search scored it
