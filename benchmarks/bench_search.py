@@ -7,7 +7,8 @@ each phase (features, cv, convert, benchmark), the Pareto front, and the pick fo
 Goals (issue 21): the default search <= 15 min cold and <= 3 min warm on 2 cores.
 
     python benchmarks/bench_search.py [--sizes 96,128,160,192,224] [--backbones ...] [--alphas ...] [--folds 5]
-                                      [--no-warm] [--out /tmp/bench_search]
+                                      [--no-warm] [--out /tmp/bench_search] [--cache-dir DIR]
+    python benchmarks/bench_search.py --data ../shared/data/chest_xray_kaggle224 --target-recall 0.95
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def run(label: str, out: Path, cache: Path, args) -> dict:
 
     cfg = SearchConfig(data=str(args.data), weights_dir=str(WEIGHTS), download=False, budget_ms=10.0,
                        backbones=args.backbones, alphas=args.alphas, sizes=args.sizes, folds=args.folds,
-                       cache_dir=str(cache), out=str(out))
+                       target_recall=args.target_recall, cache_dir=str(cache), out=str(out))
     load0 = _load()
     t0 = time.perf_counter()
     res = search(cfg, log=lambda m: print("  " + m, file=sys.stderr, flush=True))
@@ -59,6 +60,8 @@ def main() -> None:
     ap.add_argument("--backbones", type=_list(str), default=[])
     ap.add_argument("--alphas", type=_list(float), default=[])
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--target-recall", type=float, help="two classes: rank by precision at this recall (else AUC), "
+                    "e.g. --data ../shared/data/chest_xray_kaggle224 --target-recall 0.95")
     ap.add_argument("--no-warm", action="store_true")
     ap.add_argument("--out", default="/tmp/bench_search")
     ap.add_argument("--cache-dir", help="feature cache folder (default OUT/cache, emptied first: a cold start)")

@@ -70,6 +70,33 @@ def test_only_int8_files_that_could_reach_the_front_are_scored():
     assert near_front(rows) == {"big", "mid", "tiny"}
 
 
+def test_the_plot_labels_the_front_without_overlaps_and_caps_the_axis_at_one():
+    from edgetl.choose.plot import draw
+
+    rows = []
+    for i in range(10):  # a crowded front: ten files close together near 1.0
+        for p, dp, da in (("float32", 0.0, 0.0), ("int8", -0.05, -0.004)):
+            acc = min(0.999, 0.90 + 0.01 * i + da)
+            rows.append({"key": f"c{i}:{p}", "id": f"c{i} {p}", "candidate": f"c{i}", "backbone": "mobilenet_v2",
+                         "alpha": 0.35, "input_size": 96 + 8 * i, "precision": p, "score": acc, "low": acc - 0.03,
+                         "high": min(1.0, acc + 0.02), "p50_ms": 0.3 + 0.05 * i + dp, "size_mb": 1.0})
+    front = [r["key"] for r in pareto_front(rows)]
+    result = {"candidates": rows, "front": front, "pick": next(r for r in rows if r["key"] == front[5]), "metric": "accuracy", "latency_device": "host",
+              "config": {"budget_ms": 0.75, "folds": 5, "threads": 1, "max_mb": None, "latency_from": None}}
+    fig = draw(result)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] <= 1.0
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if "MNv2" in t.get_text()]
+    assert len(labels) == len(front) and any(t.get_text().startswith("PICK") for t in labels)
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, r) for t in labels]  # the text itself, not its leader line
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert any("budget 0.75 ms" in t.get_text() for t in ax.texts)
+
+
 # ---- latency file ------------------------------------------------------------------------------------
 
 SHA = "ab" * 32

@@ -11,6 +11,12 @@ MARKERS = {"float32": "o", "int8": "s"}
 METRIC_TITLE = {"accuracy": "accuracy", "auc": "AUC"}
 
 
+def metric_title(metric: str) -> str:
+    if metric.startswith("precision@recall"):
+        return f"precision at recall {metric[len('precision@recall'):]}"
+    return METRIC_TITLE.get(metric, metric)
+
+
 def _label(r: dict) -> str:
     a = "" if r.get("alpha") is None else f" a{r['alpha']:g}"
     short = {"mobilenet_v2": "MNv2", "mobilenet": "MNv1", "mobilenet_v3_small": "MNv3s", "mobilenet_v3_large": "MNv3l"}
@@ -18,37 +24,53 @@ def _label(r: dict) -> str:
 
 
 def _place_labels(ax, fig, items: list, avoid: list) -> None:
-    """Annotate each (x, y, text, style) at the first offset whose box overlaps no earlier box or marker."""
+    """Annotate each (x, y, text, style) at the first offset whose box stays inside the axes and overlaps no earlier
+    box, marker or front interval bar; failing that, at the inside offset with the fewest overlaps. Labels set
+    away from their point get a leader line."""
     renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
     taken = list(avoid)
     offsets = [(8, 6), (8, -14), (-8, 6), (-8, -14), (8, 18), (8, -26), (-8, 18), (-8, -26), (14, 30), (14, -38),
                (-14, 30), (-14, -38), (20, 44), (20, -52), (-20, 44), (-20, -52)]
+
+    def box_at(x, y, text, style, dx, dy):
+        t = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                        ha="left" if dx > 0 else "right", va="bottom", **style)
+        box = t.get_window_extent(renderer)
+        t.remove()
+        return box.expanded(1.04, 1.15)
+
     for x, y, text, style in items:
-        best = None
-        for dx, dy in offsets:
-            t = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                            ha="left" if dx > 0 else "right", va="bottom", **style)
-            box = t.get_window_extent(renderer).expanded(1.04, 1.15)
-            inside = ax.get_window_extent(renderer)
-            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
-            if fits and not any(box.overlaps(o) for o in taken):
-                best = (t, box)
+        scored = []
+        for n, (dx, dy) in enumerate(offsets):
+            box = box_at(x, y, text, style, dx, dy)
+            if not (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1):
+                continue
+            clashes = sum(box.overlaps(o) for o in taken)
+            scored.append((clashes, n, dx, dy, box))
+            if not clashes:
                 break
-            t.remove()
-        if best is None:  # nowhere free: the least bad spot, with a leader line
-            t = ax.annotate(text, (x, y), xytext=(24, -24), textcoords="offset points", fontsize=8, ha="left",
-                            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6}, **style)
-            best = (t, t.get_window_extent(renderer))
-        elif abs(offsets.index((dx, dy))) >= 4:
-            best[0].remove()
-            t = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
-                            ha="left" if dx > 0 else "right", va="bottom",
-                            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5}, **style)
-            best = (t, best[1])
-        taken.append(best[1])
+        clashes, n, dx, dy, box = min(scored) if scored else (0, 0, 8, 6, box_at(x, y, text, style, 8, 6))
+        arrow = {"arrowprops": {"arrowstyle": "-", "color": "0.55", "lw": 0.5}} if n >= 4 else {}
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                    ha="left" if dx > 0 else "right", va="bottom", **arrow, **style)
+        taken.append(box)
 
 
 def plot_search(result: dict, path: Path) -> Path:
+    """Write the plot of search.json's ``result`` to ``path`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = draw(result)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def draw(result: dict):
+    """The matplotlib figure of ``plot_search`` (Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +80,7 @@ def plot_search(result: dict, path: Path) -> Path:
     front = set(result["front"])
     pick = result.get("pick") or {}
     cfg = result["config"]
-    metric = METRIC_TITLE.get(result["metric"], result["metric"])
+    metric = metric_title(result["metric"])
     fig, ax = plt.subplots(figsize=(10, 6.2), dpi=110)
     xs = [r["p50_ms"] for r in rows]
     log = max(xs) / max(min(xs), 1e-9) > 4
@@ -96,6 +118,7 @@ def plot_search(result: dict, path: Path) -> Path:
     if log:
         import matplotlib.ticker as mt
 
+        ax.xaxis.set_major_locator(mt.LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
         ax.xaxis.set_major_formatter(mt.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(mt.NullFormatter())
     ax.set_xlabel(f"p50 latency, ms ({'log scale; ' if log else ''}{'this machine, ' + str(cfg['threads']) + ' thread(s)' if not cfg.get('latency_from') else 'from --latency-from'})")
@@ -111,16 +134,20 @@ def plot_search(result: dict, path: Path) -> Path:
     sub += f"\nlatency: {result.get('latency_device', '')}"
     fig.text(0.01, 0.005, "\n".join(textwrap.fill(s, 150) for s in sub.split("\n")), fontsize=7, color="0.3",
              va="bottom")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)  # fast and accurate is the corner that stays empty
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     avoid = [ax.get_legend().get_window_extent(renderer)]
-    for r in rows:  # every marker is an obstacle for the labels
-        px, py = ax.transData.transform((r["p50_ms"], r["score"]))
-        from matplotlib.transforms import Bbox
+    from matplotlib.transforms import Bbox
 
+    for r in rows:  # every marker, and the front's interval bars, are obstacles for the labels
+        px, py = ax.transData.transform((r["p50_ms"], r["score"]))
         avoid.append(Bbox([[px - 4, py - 4], [px + 4, py + 4]]))
+        if r["key"] in front:
+            _, lo = ax.transData.transform((r["p50_ms"], r["low"]))
+            _, hi = ax.transData.transform((r["p50_ms"], r["high"]))
+            avoid.append(Bbox([[px - 4, lo], [px + 4, hi]]))
     items = []
     for r in fr:
         is_pick = r["key"] == pick.get("key")
@@ -130,13 +157,9 @@ def plot_search(result: dict, path: Path) -> Path:
     _place_labels(ax, fig, items, avoid)
     ymin, ymax = ax.get_ylim()
     if shown:
-        ax.text(budget, ymax, f" budget {budget:g} ms", color="#d62728", fontsize=8, va="top", ha="left")
+        ax.text(budget, ymin, f" budget {budget:g} ms", color="#d62728", fontsize=8, va="bottom", ha="left")
     else:
         right = budget > max(xs)
         ax.text(0.99 if right else 0.01, 0.98, f"budget {budget:g} ms {'(off the chart →)' if right else '(← off the chart)'}",
                 transform=ax.transAxes, color="#d62728", fontsize=8, va="top", ha="right" if right else "left")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig

@@ -34,11 +34,13 @@ def search_cmd(as_json, **kw):
     """The most accurate model within --budget-ms (and --max-mb), on your photos, with 95% intervals.
 
     \b
-    Every backbone x width x input size with ImageNet weights (narrow with --backbones, --alphas,
-    --sizes), each in float32 and int8: accuracy by K-fold cross-validation of the phase-1 head on
-    cached frozen features, latency by one interleaved benchmark of every file (or --latency-from),
-    size and MACs. Prints the Pareto front and the pick, writes OUT/search.json, the candidate files
-    in OUT/models and OUT/recipe.yaml (train it with the `edgetl run` line shown). A rerun resumes.
+    Every backbone x width x input size with local ImageNet weights (narrow with --backbones,
+    --alphas, --sizes), each in float32 and int8: accuracy (two classes: AUC, or precision at
+    --target-recall) by K-fold cross-validation of the phase-1 head on cached frozen features, the
+    int8 file scored when on or near the front; latency by one interleaved benchmark of every file
+    (or --latency-from), size and MACs. Prints the Pareto front and the pick, writes OUT/search.json,
+    OUT/search.png, the candidate files in OUT/models and OUT/recipe.yaml (train it with the
+    `edgetl run` line shown, or now with --train). A rerun resumes.
 
     \b
     Examples:
@@ -46,6 +48,7 @@ def search_cmd(as_json, **kw):
       edgetl search --data ../shared/data/flowers_small --weights-dir ../shared/weights/imagenet \\
                     --budget-ms 2 --backbones mobilenet,mobilenet_v2 --sizes 96,128 --folds 3 --out runs/search
       edgetl search --data photos/ --budget-ms 20 --max-mb 2 --latency-from pixel7.json --out runs/search
+      edgetl search --data xrays/ --budget-ms 5 --target-recall 0.95 --train
     """
     from edgetl.cli.progress import progress_bar
     from edgetl.choose.run import search
