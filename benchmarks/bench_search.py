@@ -7,11 +7,13 @@ each phase (features, cv, convert, benchmark), the Pareto front, and the pick fo
 Goals (issue 21): the default search <= 15 min cold and <= 3 min warm on 2 cores.
 
     python benchmarks/bench_search.py [--sizes 96,128,160,192,224] [--backbones ...] [--alphas ...] [--folds 5]
-                                      [--no-warm] [--out /tmp/bench_search]
+                                      [--no-warm] [--out /tmp/bench_search] [--cache-dir DIR]
+    python benchmarks/bench_search.py --data ../shared/data/chest_xray_kaggle224 --target-recall 0.95
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -28,18 +30,24 @@ def _list(kind):
     return lambda s: [kind(x) for x in s.split(",") if x]
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def run(label: str, out: Path, cache: Path, args) -> dict:
     from edgetl.choose.run import search
     from edgetl.config.stages import SearchConfig
 
     cfg = SearchConfig(data=str(args.data), weights_dir=str(WEIGHTS), download=False, budget_ms=10.0,
                        backbones=args.backbones, alphas=args.alphas, sizes=args.sizes, folds=args.folds,
-                       cache_dir=str(cache), out=str(out))
+                       target_recall=args.target_recall, cache_dir=str(cache), out=str(out))
+    load0 = _load()
     t0 = time.perf_counter()
     res = search(cfg, log=lambda m: print("  " + m, file=sys.stderr, flush=True))
     wall = time.perf_counter() - t0
     ph = res["phases_seconds"]
-    print(f"{label}: {wall:.0f} s wall for {len(res['candidates'])} files "
+    print(f"{label}: {wall:.0f} s wall ({wall / 60:.1f} min; load average before {load0}, after "
+          f"{_load()}) for {len(res['candidates'])} files "
           f"({len(res['candidates']) // 2} candidates x float32/int8); phases: "
           + ", ".join(f"{k} {v:.0f} s" for k, v in ph.items()))
     return res
@@ -52,8 +60,11 @@ def main() -> None:
     ap.add_argument("--backbones", type=_list(str), default=[])
     ap.add_argument("--alphas", type=_list(float), default=[])
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--target-recall", type=float, help="two classes: rank by precision at this recall (else AUC), "
+                    "e.g. --data ../shared/data/chest_xray_kaggle224 --target-recall 0.95")
     ap.add_argument("--no-warm", action="store_true")
     ap.add_argument("--out", default="/tmp/bench_search")
+    ap.add_argument("--cache-dir", help="feature cache folder (default OUT/cache, emptied first: a cold start)")
     args = ap.parse_args()
     if not Path(args.data).is_dir():
         sys.exit(f"{args.data} is absent: real data lives in ../shared beside the project")
@@ -66,25 +77,32 @@ def main() -> None:
     print("host:", sysinfo.one_line(sysinfo.collect()))
     print(f"data: {args.data}; sizes {args.sizes}; backbones {args.backbones or 'all with local weights'}; "
           f"alphas {args.alphas or 'all'}; {args.folds} folds")
-    res = run("cold cache", out / "cold", out / "cache", args)
+    cache = Path(args.cache_dir) if args.cache_dir else out / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    res = run("cold cache", out / "cold", cache, args)
     if not args.no_warm:
-        run("warm cache", out / "warm", out / "cache", args)
+        res = run("warm cache", out / "warm", cache, args)
     rows = {r["key"]: r for r in res["candidates"]}
-    print(f"\nfront (accuracy: {args.folds}-fold CV, Wilson 95%; p50 on this host, 1 thread):")
-    print(f"{'candidate':<26}{'precision':<10}{'accuracy [95%]':<24}{'p50 ms':>8}{'MB':>7}{'MMACs':>8}")
+    metric = res["metric"]
+    unscored = sum(1 for r in rows.values() if r["score"] is None)
+    print(f"\nfront ({metric}: {args.folds}-fold CV, 95% interval; p50 on this host, 1 thread; "
+          f"{unscored} int8 files far from the front not scored):")
+    print(f"{'candidate':<26}{'precision':<10}{metric + ' [95%]':<24}{'p50 ms':>8}{'MB':>7}{'MMACs':>8}")
     for k in res["front"]:
         r = rows[k]
-        print(f"{r['candidate']:<26}{r['precision']:<10}{r['accuracy']:.3f} [{r['low']:.3f}, {r['high']:.3f}]    "
+        print(f"{r['candidate']:<26}{r['precision']:<10}{r['score']:.3f} [{r['low']:.3f}, {r['high']:.3f}]    "
               f"{r['p50_ms']:>8.2f}{r['size_mb']:>7.2f}{(r['macs'] or 0) / 1e6:>8.1f}")
+    scored = [r for r in rows.values() if r["score"] is not None]
     for budget in (2.0, 5.0, 10.0):
         try:
-            p, tied = pick(list(rows.values()), budget)
-            best = max((r for r in rows.values() if r["p50_ms"] <= budget), key=lambda r: r["accuracy"])
-            print(f"budget {budget:g} ms: pick {p['id']} {p['accuracy']:.3f} [{p['low']:.3f}, {p['high']:.3f}] "
-                  f"p50 {p['p50_ms']:.2f} ms {p['size_mb']:.2f} MB; most accurate within budget {best['id']} "
-                  f"{best['accuracy']:.3f} [{best['low']:.3f}, {best['high']:.3f}]; {len(tied)} tied")
+            p, tied = pick(scored, budget)
+            best = max((r for r in scored if r["p50_ms"] <= budget), key=lambda r: r["score"])
+            print(f"budget {budget:g} ms: pick {p['id']} {p['score']:.3f} [{p['low']:.3f}, {p['high']:.3f}] "
+                  f"p50 {p['p50_ms']:.2f} ms {p['size_mb']:.2f} MB; best within budget {best['id']} "
+                  f"{best['score']:.3f} [{best['low']:.3f}, {best['high']:.3f}]; {len(tied)} tied")
         except EdgetlError as e:
             print(f"budget {budget:g} ms: {e}")
+    print(f"plot: {res.get('plot')}")
 
 
 if __name__ == "__main__":

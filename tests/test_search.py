@@ -9,14 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from edgetl.choose.candidates import grid
-from edgetl.choose.cv import check_folds, cross_validate, fold_ids, inner_split
-from edgetl.measure.front import pareto_front, pick
+from edgetl.choose.cv import check_folds, choose_c, cross_validate, fold_ids, inner_split, linear_head
+from edgetl.measure.front import near_front, pareto_front, pick
 from edgetl.choose.latency import LATENCY_FORMAT, latency_of, parse_latency
 from edgetl.errors import EdgetlError
 
 
 def row(id, acc, p50, mb=1.0, half=0.03):
-    return {"id": id, "key": id, "accuracy": acc, "low": acc - half, "high": acc + half, "p50_ms": p50, "size_mb": mb}
+    return {"id": id, "key": id, "score": acc, "low": acc - half, "high": acc + half, "p50_ms": p50, "size_mb": mb}
 
 
 # ---- front and pick ---------------------------------------------------------------------------------
@@ -52,6 +52,49 @@ def test_a_budget_no_row_meets_names_the_fastest_and_its_p50():
     rows = [row("a", 0.9, 3.25), row("b", 0.8, 2.5)]
     with pytest.raises(EdgetlError, match=r"--budget-ms 1: the fastest is b at p50 2.50 ms"):
         pick(rows, 1.0)
+
+
+def file_row(cand, precision, p50, score=None, half=0.03):
+    return {"key": f"{cand}:{precision}", "id": f"{cand} {precision}", "candidate": cand, "precision": precision,
+            "score": score, "low": None if score is None else score - half,
+            "high": None if score is None else score + half, "p50_ms": p50, "size_mb": 1.0}
+
+
+def test_only_int8_files_that_could_reach_the_front_are_scored():
+    rows = [file_row("big", "float32", 10.0, 0.95), file_row("big", "int8", 3.0),
+            file_row("mid", "float32", 4.0, 0.90), file_row("mid", "int8", 2.0),
+            file_row("weak", "float32", 5.0, 0.60), file_row("weak", "int8", 2.5),  # mid int8 is faster, far better
+            file_row("tiny", "float32", 1.0, 0.70), file_row("tiny", "int8", 0.5)]
+    assert near_front(rows) == {"big", "mid", "tiny"}
+    rows[3] = file_row("mid", "int8", 2.0, 0.89)  # scored: still beats weak's int8 on its float32 score
+    assert near_front(rows) == {"big", "mid", "tiny"}
+
+
+def test_the_plot_labels_the_front_without_overlaps_and_caps_the_axis_at_one():
+    from edgetl.choose.plot import draw
+
+    rows = []
+    for i in range(10):  # a crowded front: ten files close together near 1.0
+        for p, dp, da in (("float32", 0.0, 0.0), ("int8", -0.05, -0.004)):
+            acc = min(0.999, 0.90 + 0.01 * i + da)
+            rows.append({"key": f"c{i}:{p}", "id": f"c{i} {p}", "candidate": f"c{i}", "backbone": "mobilenet_v2",
+                         "alpha": 0.35, "input_size": 96 + 8 * i, "precision": p, "score": acc, "low": acc - 0.03,
+                         "high": min(1.0, acc + 0.02), "p50_ms": 0.3 + 0.05 * i + dp, "size_mb": 1.0})
+    front = [r["key"] for r in pareto_front(rows)]
+    result = {"candidates": rows, "front": front, "pick": next(r for r in rows if r["key"] == front[5]), "metric": "accuracy", "latency_device": "host",
+              "config": {"budget_ms": 0.75, "folds": 5, "threads": 1, "max_mb": None, "latency_from": None}}
+    fig = draw(result)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] <= 1.0
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if "MNv2" in t.get_text()]
+    assert len(labels) == len(front) and any(t.get_text().startswith("PICK") for t in labels)
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, r) for t in labels]  # the text itself, not its leader line
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert any("budget 0.75 ms" in t.get_text() for t in ax.texts)
 
 
 # ---- latency file ------------------------------------------------------------------------------------
@@ -102,6 +145,18 @@ def test_grid_comes_from_the_registry_and_narrows():
         grid(["alexnet"], [], [96])
 
 
+def test_the_default_grid_downloads_nothing_and_named_backbones_may(tmp_path, monkeypatch):
+    from edgetl.choose.candidates import available
+
+    monkeypatch.delenv("EDGETL_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty keras cache
+    with pytest.raises(EdgetlError, match="no ImageNet weights for any candidate.*name --backbones"):
+        available([], [], [96], str(tmp_path), download=True, is_online=lambda: True)
+    keep, skipped = available(["mobilenet_v2"], [0.35], [96, 128], str(tmp_path), download=True,
+                              is_online=lambda: True)
+    assert [(c.id, c.weights) for c in keep] == [("mobilenet_v2_a0.35_96", None), ("mobilenet_v2_a0.35_128", None)]
+
+
 # ---- cross-validation ---------------------------------------------------------------------------------
 
 def test_folds_are_stratified_and_every_image_is_predicted_once():
@@ -128,6 +183,44 @@ def test_cross_validation_scores_held_out_images_only():
     res = cross_validate(x, labels, fold_ids(labels, 5, 0), fit, 0.2, 0)
     assert res["correct"] == 50 and res["n"] == 100 and res["accuracy"] == 0.5  # never credited for memorising
     assert res["low"] < 0.5 < res["high"] and len(res["fold_accuracy"]) == 5
+
+
+def test_linear_head_standardises_and_its_raw_weights_compute_the_same_probabilities():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 60)
+    x = (rng.normal(size=(180, 8)) * [1, 10, 100, 1, 1, 1, 1, 0] + labels[:, None] * [1, 0, 0, 0, 0, 0, 0, 0]
+         ).astype(np.float32) + 3.0
+    predict = linear_head(3, 1.0)(x, labels)
+    w, b = predict.raw_weights
+    z = x @ w.T + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(predict(x), p / p.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    assert (predict(x).argmax(axis=1) == labels).mean() > 0.6  # feature 0 carries the class
+    c, losses = choose_c(x, labels, fold_ids(labels, 3, 0), 0.2, 0, 3)
+    assert c in losses and losses[c] == min(losses.values()) and len(losses) == 4
+
+
+def test_two_classes_get_auc_and_precision_at_a_target_recall_from_held_out_folds():
+    """A fabricated binary set: feature 0 separates the classes with overlap."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], [120, 80])
+    x = rng.normal(size=(200, 6)).astype(np.float32)
+    x[:, 0] += 1.5 * labels
+    folds = fold_ids(labels, 4, 0)
+    plain = cross_validate(x, labels, folds, linear_head(2, 1.0), 0.25, 0)
+    assert 0.75 < plain["auc"] < 0.98 and plain["auc_low"] < plain["auc"] < plain["auc_high"]
+    assert "precision_at_recall" not in plain
+    from sklearn.metrics import roc_auc_score
+
+    res = cross_validate(x, labels, folds, linear_head(2, 1.0), 0.25, 0, target_recall=0.9, positive=1)
+    assert len(res["fold_thresholds"]) == 4 and res["target_recall"] == 0.9
+    assert res["recall_reached"] > 0.75  # each fold's threshold comes from its validation share: near, not exactly, 0.9
+    assert res["precision_at_recall_low"] < res["precision_at_recall"] < res["precision_at_recall_high"]
+    assert 0.4 < res["precision_at_recall"] < 0.95
+    assert res["auc"] == plain["auc"]  # the threshold changes decisions, not scores
+    flipped = cross_validate(x, labels, folds, linear_head(2, 1.0), 0.25, 0, target_recall=0.9, positive=0)
+    assert abs(flipped["auc"] - roc_auc_score(labels == 0, -x[:, 0])) < 0.1  # the positive class's own AUC
+    assert flipped["precision_at_recall"] > res["precision_at_recall"]  # the larger class is the easier one to be precise about
 
 
 def test_too_few_images_per_class_for_the_folds_is_one_line():

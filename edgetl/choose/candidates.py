@@ -70,9 +70,12 @@ def online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
 
 def available(backbones: list, alphas: list, sizes: list, weights_dir: Optional[str], download: bool,
               is_online=online) -> tuple[list, list]:
-    """(candidates, [(id, reason) skipped]); a candidate without local weights stays when it can be downloaded."""
+    """(candidates, [(id, reason) skipped]). A candidate without local weights stays when it can be downloaded and
+    its backbone was named in ``backbones``: the default grid is what is on this machine, so that a first search
+    does not fetch hundreds of MB of VGG and ResNet weights that no phone budget would pick."""
     keep, skipped = [], []
     net = None
+    download = download and bool(backbones)
     for spec, alpha, size in grid(backbones, alphas, sizes):
         try:
             w = resolve_weights(spec, alpha, size, "imagenet", weights_dir, download=False)
@@ -89,5 +92,6 @@ def available(backbones: list, alphas: list, sizes: list, weights_dir: Optional[
     if not keep:
         where = weights_dir or "EDGETL_WEIGHTS_DIR / ~/.keras/models"
         raise EdgetlError(f"no ImageNet weights for any candidate in {where}{'' if not download else ' and offline'}; "
-                          "pass --weights-dir DIR holding keras.applications' *_no_top.h5 files, or go online")
+                          "pass --weights-dir DIR holding keras.applications' *_no_top.h5 files, or name "
+                          "--backbones to download (online)")
     return keep, skipped

@@ -1,25 +1,29 @@
-"""The search: every candidate's cross-validated accuracy, latency, size and MACs; the front; the pick; a recipe.
+"""The search: every candidate's cross-validated score, latency, size and MACs; the front; the pick; a recipe.
 
 Phases (timed in search.json): features (the frozen base over the train + validation images, through the
-feature cache `edgetl train` uses), cv (the phase-1 head, K folds), convert (float32 + int8 TFLite of
-base + head, and the int8 file's own features for its cross-validation), benchmark (every file in one
-interleaved `edgetl benchmark` run, or ``--latency-from``). search.json is rewritten after each
-candidate, so a rerun (or a run after Ctrl-C) skips the candidates already scored.
+feature cache `edgetl train` uses), cv (the phase-1 head, K folds, on float32 features), convert (float32 +
+int8 TFLite of base + head), benchmark (every file in one interleaved `edgetl benchmark` run, or
+``--latency-from``), int8 (the int8 file's own features and their cross-validation, only for candidates
+whose int8 file is on or near the front). Candidates are taken size by size so each size's images are
+decoded once. search.json is rewritten after each candidate, so a rerun (or a run after Ctrl-C) skips
+the candidates already scored.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 from edgetl.choose.candidates import PRECISIONS, Candidate, available
-from edgetl.choose.cv import check_folds, cross_validate, fold_ids
-from edgetl.measure.front import pareto_front, pick
-from edgetl.choose.latency import read_latency_file, latency_of
+from edgetl.choose.cv import check_folds, choose_c, cross_validate, fold_ids, linear_head
+from edgetl.choose.latency import latency_of, read_latency_file
+from edgetl.measure.front import near_front, pareto_front, pick
 from edgetl.config.params import check
 from edgetl.config.stages import SearchConfig
 from edgetl.errors import EdgetlError
@@ -28,7 +32,10 @@ from edgetl.fsutil import read_json, write_json, write_text
 SEARCH_FORMAT = "edgetl-search/1"
 SEARCH_FILE = "search.json"
 RECIPE_FILE = "recipe.yaml"
+PLOT_FILE = "search.png"
 MODELS_DIR = "models"
+RUN_DIR = "run"
+CV_METHOD = "lr-l-bfgs, standardised, C once on fold 0, warm-started folds/1"  # a change rescores every candidate
 
 
 def _stderr(msg: str) -> None:
@@ -42,6 +49,8 @@ def validate(cfg: SearchConfig) -> SearchConfig:
     from edgetl.data.types import DataOptions
 
     DataOptions(str(cfg.data), cfg.val_ratio, cfg.test_ratio, cfg.seed, cfg.limit_per_class, cfg.labels_csv).check()
+    if cfg.target_recall is not None and cfg.val_ratio <= 0:
+        raise EdgetlError("--target-recall chooses each fold's threshold on a validation share; set --val-ratio above 0")
     return cfg
 
 
@@ -49,35 +58,49 @@ def _fingerprint(cfg: SearchConfig, data_hash: str) -> dict:
     """What a candidate's scores depend on: a rerun with the same fingerprint reuses them."""
     return {"data_hash": data_hash, "folds": cfg.folds, "seed": cfg.seed, "val_ratio": cfg.val_ratio,
             "test_ratio": cfg.test_ratio, "limit_images": cfg.limit_per_class, "labels_csv": cfg.labels_csv,
-            "calibration_images": cfg.calibration_images}
+            "calibration_images": cfg.calibration_images, "positive_class": cfg.positive_class,
+            "target_recall": cfg.target_recall, "cv": CV_METHOD}
+
+
+def _eta(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def search(cfg: SearchConfig, progress=None, log: Callable = _stderr) -> dict:
-    """Score every candidate, measure it, pick; write OUT/search.json and OUT/recipe.yaml; return search.json."""
+    """Score every candidate, measure it, pick; write OUT/search.json, OUT/search.png and OUT/recipe.yaml; with
+    ``cfg.train`` also train the pick (OUT/run). Returns search.json's content."""
     from edgetl.data.sources import check_source
 
     validate(cfg)
     table = read_latency_file(cfg.latency_from) if cfg.latency_from else None  # a bad file fails before any work
     check_source(cfg.data, cfg.labels_csv)
     cands, skipped = available(cfg.backbones, cfg.alphas, cfg.sizes, cfg.weights_dir, cfg.download)
-    for cid, why in skipped:
-        log(f"skipped {cid}: {why}")
+    cands = sorted(cands, key=lambda c: (c.size, c.backbone, c.alpha or 0.0))  # each size's images decoded once
+    if skipped:
+        groups = sorted({cid.rsplit("_", 1)[0] for cid, _ in skipped})
+        log(f"skipped {len(skipped)} candidates without ImageNet weights here or online (reasons in search.json): "
+            + ", ".join(groups))
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise EdgetlError(f"--out {out} is a file; pass a folder for the search")
     state = _load_state(out)
-    phases = {"features": 0.0, "cv": 0.0, "convert": 0.0, "benchmark": 0.0}
-    data_summary = None
+    phases = {"features": 0.0, "cv": 0.0, "convert": 0.0, "benchmark": 0.0, "int8": 0.0}
+    log(f"{len(cands)} candidates x {'/'.join(PRECISIONS)}; float32 scored by {cfg.folds}-fold cross-validation")
+    spent, fresh = 0.0, 0
     for i, cand in enumerate(cands):
         t0 = time.perf_counter()
-        rec, data_summary = _score(cand, cfg, state, out, phases, log, progress, data_summary)
-        a = rec["precisions"]
-        log(f"[{i + 1}/{len(cands)}] {cand.label()}: "
-            + ", ".join(f"{p} {a[p]['accuracy']:.3f} [{a[p]['low']:.3f}, {a[p]['high']:.3f}]" for p in PRECISIONS)
-            + (" (scored before)" if rec.get("reused") else f" ({time.perf_counter() - t0:.1f} s)"))
+        before = dict(phases)
+        rec = _score(cand, cfg, state, out, phases, progress)
+        split = ", ".join(f"{k} {phases[k] - before[k]:.0f}" for k in ("features", "cv", "convert"))
+        a = rec["precisions"]["float32"]
+        took = time.perf_counter() - t0
+        if not rec.get("reused"):
+            spent, fresh = spent + took, fresh + 1
+        left = sum(1 for c in cands[i + 1:] if c.id not in state["scored"])
+        eta = f"; about {_eta(spent / fresh * left)} left for {left}" if fresh and left else ""
+        log(f"[{i + 1}/{len(cands)}] {cand.label()}: float32 {_fmt(a, rec['metric'])}"
+            + (" (scored before)" if rec.get("reused") else f" ({took:.1f} s: {split}{eta})"))
         state["scored"][cand.id] = {k: v for k, v in rec.items() if k != "reused"}
-        if data_summary:
-            state["data"] = data_summary
         _save_state(out, state)
     rows = _rows(cands, state, out)
     device = _latencies(rows, cfg, table, state, out, phases, progress, log)
@@ -85,26 +108,98 @@ def search(cfg: SearchConfig, progress=None, log: Callable = _stderr) -> dict:
     if not rows:
         raise EdgetlError(f"--latency-from {cfg.latency_from} has no latency for any candidate file in "
                           f"{out / MODELS_DIR}; measure those files (docs/search.md)")
-    front = pareto_front(rows)
+    _score_int8(rows, cands, cfg, state, out, phases, progress, log)
+    rows = _rows(cands, state, out, rows)
+    scored = [r for r in rows if r["score"] is not None]
+    front = pareto_front(scored)
     front_ids = {r["key"] for r in front}
     for r in rows:
         r["on_front"] = r["key"] in front_ids
         r["meets_budget"] = r["p50_ms"] <= cfg.budget_ms and (cfg.max_mb is None or r["size_mb"] <= cfg.max_mb)
-    result = {"format": SEARCH_FORMAT, "config": asdict(cfg), "data": data_summary or state.get("data"),
-              "latency_device": device, "phases_seconds": {k: round(v, 2) for k, v in phases.items()},
+    result = {"format": SEARCH_FORMAT, "config": asdict(cfg), "data": state.get("data"),
+              "metric": rows[0]["metric"], "latency_device": device,
+              "phases_seconds": {k: round(v, 2) for k, v in phases.items()},
               "skipped": [{"id": c, "reason": why} for c, why in skipped], "candidates": rows,
               "front": [r["key"] for r in front]}
     try:
-        chosen, tied = pick(rows, cfg.budget_ms, cfg.max_mb)
+        chosen, tied = pick(scored, cfg.budget_ms, cfg.max_mb)
     except EdgetlError:
         _save_state(out, {**state, "last": result})
         raise
     recipe = write_recipe(out, chosen, cfg)
     result.update(pick={**chosen, "tied_with": [r["key"] for r in tied if r["key"] != chosen["key"]]},
                   recipe=str(recipe), run_line=f"edgetl run {recipe}")
+    try:
+        from edgetl.choose.plot import plot_search
+
+        result["plot"] = str(plot_search(result, out / PLOT_FILE))
+    except ImportError as e:  # matplotlib is optional
+        log(f"no plot: {e}")
     state["last"] = result
     _save_state(out, state)
+    if cfg.train:
+        result["train"] = train_pick(recipe, out / RUN_DIR, cfg, progress, log)
+        state["last"] = result
+        _save_state(out, state)
     return result
+
+
+def _fmt(a: dict, metric: str) -> str:
+    s, lo, hi = _metric_of(a, metric)
+    name = {"accuracy": "accuracy", "auc": "AUC"}.get(metric, metric)
+    return f"{name} {s:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _metric_of(a: dict, metric: str) -> tuple:
+    """(score, low, high) of the ranking metric from a precision's scores."""
+    if metric == "auc":
+        return a["auc"], a["auc_low"], a["auc_high"]
+    if metric.startswith("precision"):
+        return a["precision_at_recall"], a["precision_at_recall_low"], a["precision_at_recall_high"]
+    return a["accuracy"], a["low"], a["high"]
+
+
+def _metric_name(cfg: SearchConfig, n_classes: int) -> str:
+    if n_classes == 2:
+        return "auc" if cfg.target_recall is None else f"precision@recall{cfg.target_recall:g}"
+    if cfg.target_recall is not None or cfg.positive_class is not None:
+        raise EdgetlError(f"--target-recall/--positive-class are for two classes; this data has {n_classes}")
+    return "accuracy"
+
+
+# ---- --train -----------------------------------------------------------------------------------------------
+
+@contextmanager
+def _env(name: str, value: Optional[str]):
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if value is not None:
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def train_pick(recipe: Path, run_dir: Path, cfg: SearchConfig, progress, log) -> dict:
+    """`edgetl run OUT/recipe.yaml --out OUT/run` through the pipeline API: train, quantize, benchmark, export."""
+    from edgetl.pipeline.recipes import load_recipe
+    from edgetl.pipeline.runner import run_pipeline
+
+    rec, source = load_recipe(str(recipe))
+    log(f"--train: edgetl run {recipe} --out {run_dir}")
+    with _env("EDGETL_CACHE_DIR", cfg.cache_dir):  # the search's feature cache: phase 1 reuses the pick's features
+        summary = run_pipeline(rec, run_dir, progress=progress, log=lambda m: log(f"[run {run_dir}] {m}"),
+                               recipe_source=source)
+    test = ((summary.get("results") or {}).get("train") or {}).get("test") or {}
+    log(f"--train: done in {summary.get('total_seconds', 0):.0f} s; run folder {run_dir}"
+        + (f"; test accuracy {test['accuracy']:.3f} on {test.get('n')} images" if test.get("accuracy") is not None
+           else ""))
+    return {"out": str(run_dir), "total_seconds": summary.get("total_seconds"), "test": test,
+            "refused": summary.get("refused", [])}
 
 
 # ---- state -----------------------------------------------------------------------------------------
@@ -169,15 +264,16 @@ def _files_ok(out: Path, rec: dict) -> bool:
     return True
 
 
-def _score(cand: Candidate, cfg: SearchConfig, state: dict, out: Path, phases: dict, log, progress, data_summary):
+def _score(cand: Candidate, cfg: SearchConfig, state: dict, out: Path, phases: dict, progress) -> dict:
     fp = _fingerprint(cfg, _data_hash(cfg, cand.size))
     old = state["scored"].get(cand.id)
     if old and old.get("fingerprint") == fp and _files_ok(out, old):
-        return {**old, "reused": True}, data_summary
-    return _score_new(cand, cfg, fp, out, phases, log, progress)
+        return {**old, "reused": True}
+    return _score_new(cand, cfg, fp, state, out, phases, progress)
 
 
-def _score_new(cand: Candidate, cfg: SearchConfig, fp: dict, out: Path, phases: dict, log, progress):
+def _pool(cfg: SearchConfig, cand: Candidate, progress):
+    """(tm, contract, splits, weights, cache, pool features, pool labels, train/val features, reused?)."""
     from edgetl.backbones.registry import get_backbone
     from edgetl.backbones.weights import resolve_weights
     from edgetl.data.access import split_labels
@@ -187,7 +283,6 @@ def _score_new(cand: Candidate, cfg: SearchConfig, fp: dict, out: Path, phases: 
 
     spec = get_backbone(cand.backbone)
     weights = resolve_weights(spec, cand.alpha, cand.size, "imagenet", cfg.weights_dir, download=cfg.download)
-    t0 = time.perf_counter()
     splits, _ = _open(cfg, cand.size, progress)
     if len(splits.class_names) < 2:
         raise EdgetlError(f"--data {cfg.data} has one class ({splits.class_names[0] if splits.class_names else '?'}); "
@@ -206,45 +301,61 @@ def _score_new(cand: Candidate, cfg: SearchConfig, fp: dict, out: Path, phases: 
         cache = FeatureCache(root, *cache_key(spec.name, cand.alpha, cand.size, weights.path, splits.data_hash, contract))
         cache.check_writable()
     feats, reused = pooled_features(tm, splits, contract, 32, cache, progress)
+    return tm, contract, splits, weights, cache, feats, reused
+
+
+def _positive(cfg: SearchConfig, class_names: list) -> int:
+    if cfg.positive_class is None:
+        return 1
+    if cfg.positive_class not in class_names:
+        raise EdgetlError(f"--positive-class {cfg.positive_class} is not a class of the data {class_names}")
+    return class_names.index(cfg.positive_class)
+
+
+def _cv(x: np.ndarray, y: np.ndarray, cfg: SearchConfig, n_classes: int, positive: int) -> dict:
+    """Choose the L2 strength once (fold 0), then cross-validate the head at it over the K folds."""
+    folds = fold_ids(y, cfg.folds, cfg.seed)
+    val_share = cfg.val_ratio / (1.0 - cfg.test_ratio)
+    c, losses = choose_c(x, y, folds, val_share, cfg.seed, n_classes)
+    res = cross_validate(x, y, folds, linear_head(n_classes, c), val_share, cfg.seed,
+                         cfg.target_recall if n_classes == 2 else None, positive)
+    return {**res, "head_C": c, "val_loss_by_C": {str(k): v for k, v in losses.items()}}
+
+
+def _score_new(cand: Candidate, cfg: SearchConfig, fp: dict, state: dict, out: Path, phases: dict, progress) -> dict:
+    t0 = time.perf_counter()
+    tm, contract, splits, weights, cache, feats, reused = _pool(cfg, cand, progress)
     (ftr, ltr), (fva, lva) = feats["train"], feats["val"]
-    pool_x = np.concatenate([np.asarray(ftr), np.asarray(fva)])
+    pool_x = np.concatenate([np.asarray(ftr), np.asarray(fva)]).astype(np.float32)
     pool_y = np.concatenate([np.asarray(ltr), np.asarray(lva)]).astype(np.int64)
     phases["features"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    folds = fold_ids(pool_y, cfg.folds, cfg.seed)
-    val_share = cfg.val_ratio / (1.0 - cfg.test_ratio)
-    fit = _head_fitter(tm)
-    acc = {"float32": cross_validate(pool_x, pool_y, folds, fit, val_share, cfg.seed)}
+    n_classes = len(splits.class_names)
+    metric = _metric_name(cfg, n_classes)
+    positive = _positive(cfg, splits.class_names) if n_classes == 2 else 1
+    acc = _cv(pool_x, pool_y, cfg, n_classes, positive)
     phases["cv"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    from edgetl.stages.train import fit_linear_head
-
-    head = fit_linear_head(tm, np.asarray(ftr), ltr, np.asarray(fva), lva)  # exactly train's phase 1
+    _set_head(tm, np.asarray(ftr, np.float32), np.asarray(ltr, np.int64), n_classes, acc["head_C"])
     files = _convert(tm, contract, splits, cand, cfg, out)
-    int8_feats = _tflite_features(out / MODELS_DIR / files["int8"]["file"], splits, pool_y)
     phases["convert"] += time.perf_counter() - t0
-    t0 = time.perf_counter()
-    acc["int8"] = cross_validate(int8_feats, pool_y, folds, fit, val_share, cfg.seed)
-    phases["cv"] += time.perf_counter() - t0
-    rec = {"id": cand.id, "backbone": cand.backbone, "alpha": cand.alpha, "input_size": cand.size,
-           "weights_source": weights.source, "fingerprint": fp, "feature_cache_reused": reused,
-           "feature_cache": str(cache.entry) if cache else None, "head_C": head.get("C"),
-           "precisions": {p: {**files[p], **acc[p]} for p in PRECISIONS}}
     summary = splits.summary()
-    return rec, {k: summary.get(k) for k in ("source", "classes", "train", "val", "test", "layout", "data_hash")}
+    state["data"] = {k: summary.get(k) for k in ("source", "classes", "train", "val", "test", "layout", "data_hash")}
+    return {"id": cand.id, "backbone": cand.backbone, "alpha": cand.alpha, "input_size": cand.size,
+            "weights_source": weights.source, "fingerprint": fp, "feature_cache_reused": reused,
+            "feature_cache": str(cache.entry) if cache else None, "metric": metric, "positive": positive,
+            "positive_label": splits.class_names[positive] if n_classes == 2 else None,
+            "precisions": {"float32": {**files["float32"], **acc}, "int8": files["int8"]}}
 
 
-def _head_fitter(tm):
-    """fit(ftr, ltr, fva, lva) -> predict: train's phase-1 head (``fit_linear_head``) on the given features."""
-    from edgetl.stages.train import fit_linear_head
-
-    def fit(ftr, ltr, fva, lva):
-        fit_linear_head(tm, ftr, ltr, fva, lva)
-        return lambda x: tm.pooled_head(np.asarray(x, np.float32), training=False).numpy()
-
-    return fit
+def _set_head(tm, ftr: np.ndarray, ltr: np.ndarray, n_classes: int, c: float) -> None:
+    """The files' head: the search's head at the chosen strength on the train split, standardisation folded into
+    the dense layer's weights (what the files compute does not affect their latency or the int8 features)."""
+    predict = linear_head(n_classes, c)(ftr, ltr)
+    w, b = predict.raw_weights
+    tm.head_layers[-1].set_weights([w.T.astype(np.float32), b.astype(np.float32)])
 
 
 def _calibration(splits, n: int, seed: int) -> np.ndarray:
@@ -269,7 +380,38 @@ def _convert(tm, contract, splits, cand: Candidate, cfg: SearchConfig, out: Path
     return got
 
 
-def _tflite_features(path: Path, splits, pool_y: np.ndarray, batch: int = 64) -> np.ndarray:
+# ---- int8, on or near the front -------------------------------------------------------------------------
+
+def _score_int8(rows: list, cands: list, cfg: SearchConfig, state: dict, out: Path, phases: dict, progress,
+                log) -> None:
+    """Cross-validate the int8 file's own features for the candidates whose int8 file is on or near the front
+    when it is given its float32 score (front.near_front); the others stay unscored and out of the front."""
+    from edgetl.data.access import split_labels
+
+    todo_ids = near_front(rows)
+    todo = [c for c in cands if c.id in todo_ids and "accuracy" not in state["scored"][c.id]["precisions"]["int8"]]
+    n_near = len(todo_ids)
+    log(f"int8: {n_near} of {len(cands)} candidates' int8 files are on or near the front"
+        + (f"; scoring {len(todo)}" if todo else "; scored before"))
+    spent = 0.0
+    for i, cand in enumerate(todo):
+        t0 = time.perf_counter()
+        rec = state["scored"][cand.id]
+        splits, _ = _open(cfg, cand.size, progress)
+        pool_y = np.concatenate([split_labels(splits, "train"), split_labels(splits, "val")]).astype(np.int64)
+        feats = _tflite_features(out / MODELS_DIR / rec["precisions"]["int8"]["file"], splits, pool_y, progress)
+        acc = _cv(feats, pool_y, cfg, len(splits.class_names), rec.get("positive", 1))
+        rec["precisions"]["int8"].update(acc)
+        _save_state(out, state)
+        took = time.perf_counter() - t0
+        spent += took
+        phases["int8"] += took
+        left = len(todo) - i - 1
+        log(f"[int8 {i + 1}/{len(todo)}] {cand.label()}: int8 {_fmt(acc, rec['metric'])} ({took:.1f} s"
+            + (f"; about {_eta(spent / (i + 1) * left)} left" if left else "") + ")")
+
+
+def _tflite_features(path: Path, splits, pool_y: np.ndarray, progress=None, batch: int = 64) -> np.ndarray:
     """The pooled features the int8 file itself computes (the input of its final FULLY_CONNECTED), dequantized,
     for every train + validation image: its backbone's quantization is what the int8 cross-validation scores."""
     from edgetl.data.access import split_labels, split_pixels
@@ -283,6 +425,7 @@ def _tflite_features(path: Path, splits, pool_y: np.ndarray, batch: int = 64) ->
     t = next(d for d in it.get_tensor_details() if d["index"] == int(fc[-1]["inputs"][0]))
     scale, zero = t["quantization"]
     out, labels = [], []
+    task = progress.add_task(f"int8 features ({path.name})", total=len(pool_y)) if progress else None
     for name in ("train", "val"):
         n = len(split_labels(splits, name))
         for s in range(0, n, batch):
@@ -292,24 +435,48 @@ def _tflite_features(path: Path, splits, pool_y: np.ndarray, batch: int = 64) ->
                 runner.invoke_one(x[None])
                 v = it.get_tensor(t["index"]).reshape(-1).astype(np.float32)
                 out.append((v - zero) * scale if scale else v)
+            if task is not None:
+                progress.advance(task, len(lab))
+    if task is not None:
+        progress.remove_task(task)
     if not np.array_equal(np.concatenate(labels), pool_y):
         raise EdgetlError("the images read for the int8 features differ from the cached ones; rerun the search")
     return np.stack(out)
 
 
-# ---- latency -------------------------------------------------------------------------------------------
+# ---- rows and latency ------------------------------------------------------------------------------------
 
-def _rows(cands: list, state: dict, out: Path) -> list:
+def _rows(cands: list, state: dict, out: Path, measured: Optional[list] = None) -> list:
+    """One row per candidate file. ``score``/``low``/``high`` are the ranking metric's (None: int8 not scored);
+    ``measured``: earlier rows whose p50/MACs are carried over."""
+    lat = {r["key"]: r for r in measured or []}
     rows = []
     for c in cands:
         rec = state["scored"][c.id]
+        metric = rec.get("metric", "accuracy")
         for p in PRECISIONS:
             a = rec["precisions"][p]
-            rows.append({"key": f"{c.id}:{p}", "id": f"{c.id} {p}", "candidate": c.id, "backbone": c.backbone,
-                         "alpha": c.alpha, "input_size": c.size, "precision": p, "file": a["file"],
-                         "path": str(out / MODELS_DIR / a["file"]), "sha256": a["sha256"], "size_mb": a["size_mb"],
-                         "accuracy": a["accuracy"], "low": a["low"], "high": a["high"], "correct": a["correct"],
-                         "n": a["n"], "fold_accuracy": a["fold_accuracy"], "t_low": a["t_low"], "t_high": a["t_high"]})
+            key = f"{c.id}:{p}"
+            if measured is not None and key not in lat:
+                continue
+            row = {"key": key, "id": f"{c.id} {p}", "candidate": c.id, "backbone": c.backbone,
+                   "alpha": c.alpha, "input_size": c.size, "precision": p, "file": a["file"],
+                   "path": str(out / MODELS_DIR / a["file"]), "sha256": a["sha256"], "size_mb": a["size_mb"],
+                   "metric": metric, "positive_label": rec.get("positive_label"), "score": None, "low": None,
+                   "high": None, "scored": "accuracy" in a}
+            if "accuracy" in a:
+                s, lo, hi = _metric_of(a, metric)
+                row.update(score=s, low=lo, high=hi, accuracy=a["accuracy"], accuracy_low=a["low"],
+                           accuracy_high=a["high"], correct=a["correct"], n=a["n"], fold_accuracy=a["fold_accuracy"],
+                           t_low=a["t_low"], t_high=a["t_high"], head_C=a.get("head_C"),
+                           **{k: a[k] for k in ("auc", "auc_low", "auc_high", "precision_at_recall",
+                                                "precision_at_recall_low", "precision_at_recall_high",
+                                                "recall_reached", "target_recall", "fold_thresholds") if k in a})
+            else:
+                row["not_scored"] = "int8 file not on or near the front with its float32 score"
+            if key in lat:
+                row.update({k: lat[key].get(k) for k in ("p50_ms", "p90_ms", "macs", "latency_source")})
+            rows.append(row)
     return rows
 
 
@@ -368,14 +535,18 @@ def write_recipe(out: Path, row: dict, cfg: SearchConfig) -> Path:
     recipe = {"name": f"search_{row['candidate']}",
               "description": f"edgetl search pick within {cfg.budget_ms:g} ms"
                              + (f" and {cfg.max_mb:g} MB" if cfg.max_mb else "")
-                             + f": {row['id']}, cross-validated accuracy {row['accuracy']:.3f} "
+                             + f": {row['id']}, cross-validated {row['metric']} {row['score']:.3f} "
                                f"[{row['low']:.3f}, {row['high']:.3f}], p50 {row['p50_ms']:.2f} ms",
               "data": data, "backbone": row["backbone"], "input_size": row["input_size"], "weights": "imagenet",
               "seed": cfg.seed, "val_ratio": cfg.val_ratio, "test_ratio": cfg.test_ratio,
               "quantize": ["float32", "int8"] if row["precision"] == "int8" else ["float32"],
-              "android_artifact": row["precision"], "threads": [cfg.threads]}
+              "android_artifact": row["precision"], "android": True, "threads": [cfg.threads]}
     if row["alpha"] is not None:
         recipe["alpha"] = row["alpha"]
+    if row["metric"] != "accuracy":  # two classes: the pick's decision as the search scored it
+        recipe["positive_class"] = row["positive_label"]
+        if cfg.target_recall is not None:
+            recipe["target_recall"] = cfg.target_recall
     if cfg.labels_csv:
         recipe["labels_csv"] = str(Path(cfg.labels_csv).resolve())
     if cfg.limit_per_class:

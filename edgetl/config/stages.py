@@ -243,6 +243,13 @@ class SearchConfig(DataConfig):
     folds: int = param(5, "Stratified cross-validation folds over the train + validation images.", min=2, recipe="")
     calibration_images: int = param(100, "Training images that calibrate each candidate's int8 file.", min=1,
                                     recipe="")
+    positive_class: Optional[str] = param(None, "Two classes: the class of interest for AUC and --target-recall.",
+                                          default_help="the second in sorted order", recipe="")
+    target_recall: Optional[float] = param(None, "Two classes: rank by precision at this recall of the positive class "
+                                           "(each fold's threshold chosen on its validation share) instead of AUC.",
+                                           min=0, max=1, min_open=True, recipe="")
+    train: bool = param(False, "Go on to train, quantize, benchmark and export the pick (`edgetl run` on the written "
+                        "recipe, into OUT/run).", recipe="")
     rounds: int = param(3, "Benchmark rounds interleaved across every candidate file.", min=1, recipe="")
     min_seconds: float = param(1.0, "Timed seconds per file, at least (over all rounds).", min=0, recipe="")
     latency_from: Optional[str] = param(None, "JSON of latencies measured elsewhere (format edgetl-latency/1, "

@@ -1,7 +1,8 @@
-"""The accuracy/latency Pareto front and the pick (docs/search.md).
+"""The score/latency Pareto front and the pick (docs/search.md).
 
-A row is a dict with at least ``id``, ``accuracy`` (point estimate), ``low``/``high`` (its 95%
-interval), ``p50_ms`` and ``size_mb``. Pure functions: the rule is tested on rows written by hand.
+A row is a dict with at least ``id``, ``key``, ``score`` (point estimate of the ranking metric: accuracy,
+or for two classes AUC or precision at a target recall), ``low``/``high`` (its 95% interval), ``p50_ms``
+and ``size_mb``. Pure functions: the rule is tested on rows written by hand.
 """
 from __future__ import annotations
 
@@ -11,12 +12,35 @@ from edgetl.errors import EdgetlError
 
 
 def pareto_front(rows: list) -> list:
-    """Rows no other row beats on both accuracy (higher) and p50 (lower), fastest first."""
+    """Rows no other row beats on both score (higher) and p50 (lower), fastest first."""
     def dominated(r):
-        return any(o is not r and o["accuracy"] >= r["accuracy"] and o["p50_ms"] <= r["p50_ms"]
-                   and (o["accuracy"] > r["accuracy"] or o["p50_ms"] < r["p50_ms"]) for o in rows)
+        return any(o is not r and o["score"] >= r["score"] and o["p50_ms"] <= r["p50_ms"]
+                   and (o["score"] > r["score"] or o["p50_ms"] < r["p50_ms"]) for o in rows)
 
-    return sorted((r for r in rows if not dominated(r)), key=lambda r: (r["p50_ms"], -r["accuracy"]))
+    return sorted((r for r in rows if not dominated(r)), key=lambda r: (r["p50_ms"], -r["score"]))
+
+
+def near_front(rows: list) -> set:
+    """Candidates whose int8 file is worth scoring: rows are every file with p50; an int8 row without a score is
+    given its candidate's float32 score and interval (int8 rarely moves the score by more than the interval).
+    Such a row is near the front unless another file at most as slow has a point estimate above its interval's
+    upper end: it could not reach the front even if int8 lost nothing."""
+    by_cand = {r["candidate"]: r for r in rows if r["precision"] == "float32" and r["score"] is not None}
+    trial = []
+    for r in rows:
+        if r["score"] is None and r["precision"] == "int8" and r["candidate"] in by_cand:
+            f = by_cand[r["candidate"]]
+            trial.append({**r, "score": f["score"], "low": f["low"], "high": f["high"], "trial": True})
+        elif r["score"] is not None:
+            trial.append(r)
+    near = set()
+    for r in trial:
+        if r["precision"] != "int8":
+            continue
+        beaten = any(o is not r and o["p50_ms"] <= r["p50_ms"] and o["score"] > r["high"] for o in trial)
+        if not beaten:
+            near.add(r["candidate"])
+    return near
 
 
 def within_budget(rows: list, budget_ms: float, max_mb: Optional[float] = None) -> list:
@@ -24,9 +48,9 @@ def within_budget(rows: list, budget_ms: float, max_mb: Optional[float] = None) 
 
 
 def pick(rows: list, budget_ms: float, max_mb: Optional[float] = None) -> tuple[dict, list]:
-    """(the pick, the rows tied with the most accurate): the most accurate row within the budget; rows whose
-    accuracy lies inside that row's 95% interval are tied with it, and among them the fastest wins, then the
-    smallest. A budget no row meets is a one-line EdgetlError naming the fastest row."""
+    """(the pick, the rows tied with the best): the highest-scoring row within the budget; rows whose score lies
+    inside that row's 95% interval are tied with it, and among them the fastest wins, then the smallest. A budget
+    no row meets is a one-line EdgetlError naming the fastest row."""
     ok = within_budget(rows, budget_ms, max_mb)
     if not ok:
         if not rows:
@@ -38,7 +62,7 @@ def pick(rows: list, budget_ms: float, max_mb: Optional[float] = None) -> tuple[
                               f"{small['id']} ({small['size_mb']:.2f} MB, p50 {small['p50_ms']:.2f} ms); raise a budget")
         raise EdgetlError(f"no candidate meets --budget-ms {budget_ms:g}: the fastest is {fast['id']} at p50 "
                           f"{fast['p50_ms']:.2f} ms; raise --budget-ms or try smaller --sizes/--alphas")
-    best = max(ok, key=lambda r: (r["accuracy"], -r["p50_ms"], -r["size_mb"]))
-    tied = [r for r in ok if best["low"] <= r["accuracy"] <= best["high"]]
-    chosen = min(tied, key=lambda r: (r["p50_ms"], r["size_mb"], -r["accuracy"]))
+    best = max(ok, key=lambda r: (r["score"], -r["p50_ms"], -r["size_mb"]))
+    tied = [r for r in ok if best["low"] <= r["score"] <= best["high"]]
+    chosen = min(tied, key=lambda r: (r["p50_ms"], r["size_mb"], -r["score"]))
     return chosen, sorted(tied, key=lambda r: (r["p50_ms"], r["size_mb"]))

@@ -473,7 +473,8 @@ def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] =
     from edgetl.formats.registry import FORMATS
 
     first = _first_threads(rows)
-    cands = [{"id": r["name"], "accuracy": r["accuracy"], "low": r["low"], "high": r["high"], "p50_ms": r["p50_ms"],
+    cands = [{"id": r["name"], "accuracy": r["accuracy"], "score": r["accuracy"], "low": r["low"], "high": r["high"],
+              "p50_ms": r["p50_ms"],
               "size_mb": r["size_mb"], "row": r} for r in rows
              if not r.get("error") and r.get("format") in FORMATS and FORMATS[r["format"]].android
              and r.get("accuracy") is not None and r.get("low") is not None and r.get("p50_ms")
