@@ -17,7 +17,7 @@ from typing import Callable, Optional
 from edgetl.config.params import from_recipe, recipe_keys
 from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.errors import EdgetlError
-from edgetl.fsutil import mapping_of, read_checked_json, read_json, write_json
+from edgetl.fsutil import mapping_of, read_checked_json, write_json
 from edgetl.progress import steps
 
 STATE_FILE = "stages.json"
