@@ -502,3 +502,15 @@ def test_bad_input_on_a_real_model(case, real_run, tmp_path, monkeypatch):
     for k in ("EDGETL_DEBUG", "EDGETL_VERBOSE", "TF_CONFIG"):
         monkeypatch.delenv(k, raising=False)
     run_case(dataclasses.replace(case, setup=lambda tmp: case.setup(tmp, real_run)), tmp_path)
+
+
+def test_edgetl_run_redoes_a_stage_whose_artifacts_went_stale(tmp_path):
+    """A model.keras swapped by hand: the quantize stage is no longer "up to date" (its artifact is stale)."""
+    from edgetl.pipeline.runner import _outputs_present
+
+    run = fake_run(tmp_path / "run")
+    art = fake_artifact(run, run)
+    done = {"result": {"artifacts": [{"artifact": str(art)}]}}
+    assert _outputs_present(run, done)
+    (run / "model.keras").write_bytes(b"model-v2: swapped by hand")
+    assert not _outputs_present(run, done)
