@@ -31,7 +31,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from edgetl.errors import EdgetlError, damaged
-from edgetl.fsutil import file_sha256, sweep_temp  # noqa: F401 - file_sha256: the one file hasher, re-exported
+from edgetl.fsutil import file_sha256, listed, mapping_of, read_checked_json, sweep_temp  # noqa: F401 - file_sha256 re-exported
 from edgetl.formats.contract import Contract
 from edgetl.runtime.runners import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
 
@@ -57,7 +57,6 @@ class RunDir:
 
     def _read_manifest(self) -> dict:
         from edgetl.data.sources import DataOptions
-        from edgetl.fsutil import mapping_of, read_checked_json
 
         def shape(m):
             wrong = mapping_of(m, keys=("data",))
@@ -236,8 +235,6 @@ class RunDir:
 
     def artifacts(self) -> list:
         """Every derived model file of the run (TFLite, ONNX, Keras other than model.keras); never a temp file."""
-        from edgetl.fsutil import listed
-
         return [p for p in listed(self.path) if p.suffix.lower() in DERIVED_SUFFIXES and p.name != RUN_MODEL_FILE]
 
     def remove_stale(self) -> list:
@@ -274,8 +271,6 @@ class RunDir:
 
 def read_metrics(run_dir: str | Path) -> dict:
     """A run's metrics.json, shape-checked: {"test": {..., "confusion_matrix": [[...]]}, ...}."""
-    from edgetl.fsutil import mapping_of, read_checked_json
-
     def shape(m):
         wrong = mapping_of(m, keys=("test",))
         if wrong or not isinstance(m["test"], dict):
@@ -292,8 +287,6 @@ def read_metrics(run_dir: str | Path) -> dict:
 
 def read_history(run_dir: str | Path) -> dict:
     """A run's history.json, shape-checked: {metric name: [value per epoch]} (per phase)."""
-    from edgetl.fsutil import mapping_of, read_checked_json
-
     def shape(h):
         wrong = mapping_of(h)
         if wrong:

@@ -238,7 +238,7 @@ FAST = [
          "model_int8.tflite was made from an older model.keras"),
     # 5. a multi-worker peer that never starts: one line and exit 2 at --distribute-timeout
     Case("multiworker-peer-never-starts", s_multiworker,
-         "train --data {D} " + W + " --distribute multiworker --distribute-timeout 2 --out {OUT}", 2,
+         "train --data {D} " + W + " --distribute multiworker --distribute-timeout 1 --out {OUT}", 2,
          "no answer from localhost:"),
     Case("multiworker-bad-tf-config", s_bad_tf_config,
          "train --data {D} " + W + " --distribute multiworker --out {OUT}", 2, "TF_CONFIG field 'task.index'"),
@@ -502,3 +502,46 @@ def test_bad_input_on_a_real_model(case, real_run, tmp_path, monkeypatch):
     for k in ("EDGETL_DEBUG", "EDGETL_VERBOSE", "TF_CONFIG"):
         monkeypatch.delenv(k, raising=False)
     run_case(dataclasses.replace(case, setup=lambda tmp: case.setup(tmp, real_run)), tmp_path)
+
+
+def test_edgetl_run_redoes_a_stage_whose_artifacts_went_stale(tmp_path):
+    """A model.keras swapped by hand: the quantize stage is no longer "up to date" (its artifact is stale)."""
+    from edgetl.pipeline.runner import _outputs_present
+
+    run = fake_run(tmp_path / "run")
+    art = fake_artifact(run, run)
+    done = {"result": {"artifacts": [{"artifact": str(art)}]}}
+    assert _outputs_present(run, done)
+    (run / "model.keras").write_bytes(b"model-v2: swapped by hand")
+    assert not _outputs_present(run, done)
+
+
+def test_sigterm_ends_the_wait_for_multiworker_peers(tmp_path):
+    """5: the wait for a peer that never starts ends on SIGTERM at once: one line, exit 143, nothing written."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import PROJECT
+
+    port, peer = free_port(), free_port()
+    cfg = {"cluster": {"worker": [f"localhost:{port}", f"localhost:{peer}"]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CONFIG": json.dumps(cfg), "PYTHONPATH": str(PROJECT)}
+    out = tmp_path / "mw_run"
+    proc = subprocess.Popen([sys.executable, "-m", "edgetl", "train", "--data", str(class_data(tmp_path / "data")),
+                             *W.split(), "--distribute", "multiworker", "--distribute-timeout", "120", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    t0 = time.monotonic()
+    while True:  # waiting for its peer, it listens on its own port
+        assert proc.poll() is None, proc.communicate()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() - t0 < 60
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err.strip().splitlines() == [
+        "interrupted: finished steps are kept, unfinished ones left no files"], err
+    assert not out.exists()
