@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from edgetl.cli.common import console, emit_json, results_console, user_errors
 from edgetl.progress import steps
-from edgetl.config.params import click_options, params
+from edgetl.config.params import click_options, config_values, params
 from edgetl.config.stages import ConvertConfig, PruneConfig, QuantizeConfig
 from edgetl.formats.registry import CONVERT_TARGETS, MODES, mode_help, parse_agreement
 
@@ -70,7 +70,6 @@ def print_artifacts(records: list, title: str, machine: bool = False, wide: bool
                       "else inconclusive, written with a warning); test acc on the run's test split; records in gate.json")
 
 
-_GATE = ("data", "model", "min_agreement", "parity_images")  # GateConfig's options, shared by quantize and convert
 _COMMON = [
     click.option("--json", "as_json", is_flag=True, help="Print the records as JSON to stdout."),
     click.option("--wide", is_flag=True, help="Show every column of the table [default: the columns that fit the terminal]."),
@@ -87,7 +86,7 @@ def _common(fn):
 @click.argument("run_dir")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
               help=mode_help())
-@click_options(QuantizeConfig, only=("calibration_images", "io", "qat_epochs", "max_drop") + _GATE)
+@click_options(QuantizeConfig, skip=("modes", "keep_float", "auto_keep_float"))  # those three: by hand, below
 @click.option("--keep-float", "keep_float", multiple=True, default=_KEEP_FLOAT.default, show_default=True,
               help=_KEEP_FLOAT.help)
 @click.option("--auto", "auto", is_flag=True,
@@ -96,8 +95,7 @@ def _common(fn):
                    "(rule: docs/quantize.md).")
 @_common
 @user_errors
-def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, max_drop, keep_float, auto, data, model,
-                 min_agreement, parity_images, as_json, wide):
+def quantize_cmd(run_dir, modes, keep_float, auto, as_json, wide, **options):
     """Quantize a trained run to TFLite: RUN_DIR/model_<mode>.tflite + model_<mode>.json (its contract).
 
     \b
@@ -126,11 +124,9 @@ def quantize_cmd(run_dir, modes, calibration_images, io, qat_epochs, max_drop, k
     from edgetl.cli.progress import progress_bar
     from edgetl.stages.quantize import quantize_run
 
-    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
-    cfg = QuantizeConfig(run=run_dir, modes=list(modes), calibration_images=calibration_images, io=io,
-                         qat_epochs=qat_epochs, data=data, min_agreement=list(min_agreement),
-                         parity_images=parity_images, model=model, keep_float=list(keep_float), auto_keep_float=auto,
-                         max_drop=max_drop)
+    cfg = QuantizeConfig(run=run_dir, modes=list(modes), keep_float=list(keep_float), auto_keep_float=auto,
+                         **config_values(options))  # every generated option is a QuantizeConfig field
+    parse_agreement(cfg.min_agreement)  # a bad threshold fails before the run is opened
     with progress_bar() as progress:
         records = quantize_run(cfg, progress=steps(progress))
     if as_json:
@@ -201,7 +197,7 @@ def print_auto(record: dict, console) -> None:
 @click_options(PruneConfig)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON to stdout.")
 @user_errors
-def prune_cmd(run_dir, sparsity, epochs, max_drop, data, as_json):
+def prune_cmd(run_dir, as_json, **options):
     """Prune a trained run (TFMOT low-magnitude, polynomial schedule): RUN_DIR/model_pruned.keras.
 
     \b
@@ -219,7 +215,7 @@ def prune_cmd(run_dir, sparsity, epochs, max_drop, data, as_json):
     from edgetl.stages.prune import prune_run
 
     with console.status("pruning (fine-tuning with the sparsity schedule)..."):
-        r = prune_run(PruneConfig(run=run_dir, sparsity=sparsity, epochs=epochs, data=data, max_drop=max_drop))
+        r = prune_run(PruneConfig(run=run_dir, **config_values(options)))
     if as_json:
         emit_json(r)
     t = Table(title=f"edgetl prune {run_dir} -> {r['file']}")
@@ -246,8 +242,7 @@ def prune_cmd(run_dir, sparsity, epochs, max_drop, data, as_json):
 @click_options(ConvertConfig)
 @_common
 @user_errors
-def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, model, min_agreement, parity_images,
-                as_json, wide):
+def convert_cmd(run_dir, targets, as_json, wide, **options):
     """Convert a trained run to float TFLite and ONNX (float + int8), each with its contract, behind the parity gate.
 
     \b
@@ -264,10 +259,8 @@ def convert_cmd(run_dir, targets, opset, int8_method, calibration_images, data, 
     from edgetl.stages.convert import convert_run
     from edgetl.cli.progress import progress_bar
 
-    parse_agreement(min_agreement)  # a bad threshold fails before the run is opened
-    cfg = ConvertConfig(run=run_dir, to=list(targets) or list(CONVERT_TARGETS), opset=opset, data=data,
-                        min_agreement=list(min_agreement), parity_images=parity_images, model=model,
-                        int8_method=int8_method, calibration_images=calibration_images)
+    cfg = ConvertConfig(run=run_dir, to=list(targets) or list(CONVERT_TARGETS), **config_values(options))
+    parse_agreement(cfg.min_agreement)  # a bad threshold fails before the run is opened
     with progress_bar() as progress:
         records = convert_run(cfg, progress=steps(progress))
     if as_json:

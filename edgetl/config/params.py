@@ -183,6 +183,11 @@ def click_options(cls, *, only: Optional[tuple] = None, skip: tuple = (), defaul
     return deco
 
 
+def config_values(options: dict) -> dict:
+    """Click's values of generated options as config field values (a repeatable flag's tuple becomes a list)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
 # ---- recipes ------------------------------------------------------------------------------------------
 
 def recipe_default(p: Param):
