@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--target-recall", type=float, help="two classes: rank by precision at this recall (else AUC), "
                     "e.g. --data ../shared/data/chest_xray_kaggle224 --target-recall 0.95")
     ap.add_argument("--no-warm", action="store_true")
+    ap.add_argument("--warm-only", action="store_true", help="only the warm run, on the feature cache --cache-dir "
+                    "(or OUT/cache) a cold run filled")
     ap.add_argument("--out", default="/tmp/bench_search")
     ap.add_argument("--cache-dir", help="feature cache folder (default OUT/cache, emptied first: a cold start)")
     args = ap.parse_args()
@@ -73,14 +75,16 @@ def main() -> None:
     from edgetl.measure import sysinfo
 
     out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
+    for sub in ("warm",) if args.warm_only else ("cold", "warm"):
+        shutil.rmtree(out / sub, ignore_errors=True)
     print("host:", sysinfo.one_line(sysinfo.collect()))
     print(f"data: {args.data}; sizes {args.sizes}; backbones {args.backbones or 'all with local weights'}; "
           f"alphas {args.alphas or 'all'}; {args.folds} folds")
     cache = Path(args.cache_dir) if args.cache_dir else out / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    res = run("cold cache", out / "cold", cache, args)
-    if not args.no_warm:
+    if not args.warm_only:
+        shutil.rmtree(cache, ignore_errors=True)
+        res = run("cold cache", out / "cold", cache, args)
+    if args.warm_only or not args.no_warm:
         res = run("warm cache", out / "warm", cache, args)
     rows = {r["key"]: r for r in res["candidates"]}
     metric = res["metric"]
