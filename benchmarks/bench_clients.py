@@ -82,7 +82,7 @@ def build(out: Path, alpha: float, size: int, run: Path | None) -> dict:
 def measure(kind: str, path: Path, files: list) -> dict:
     from edgetl.data.images import decode_rgb
     from edgetl.measure.clients import compare, mediapipe_classify
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     runner = open_artifact(path)
     c = runner.contract

@@ -101,7 +101,7 @@ def speed(out: Path) -> None:
 
 
 def _latency_ms(path, pixels, runs=30) -> float:
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     r = open_artifact(path, threads=1)
     x = r.prepare(pixels[:1])
@@ -124,7 +124,7 @@ def accuracy(out: Path) -> None:
     from edgetl.stages.convert import convert_run, export_onnx_int8
     from edgetl.stages.quantize import quantize_run
     from edgetl.rundir import RunDir
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
     from edgetl.stages.train import TrainConfig, train
 
     run_dir = out / "run224"

@@ -7,7 +7,7 @@ from edgetl import _tf as _tf  # noqa: F401  sets TF_USE_LEGACY_KERAS before any
 from edgetl.formats.contract import Contract
 from edgetl.errors import EdgetlError
 from edgetl._version import __version__
-from edgetl.runtime.runners import open_artifact
+from edgetl.runtime.registry import open_artifact
 
 
 def search(cfg, **kw) -> dict:

@@ -22,7 +22,6 @@ import contextlib
 import errno
 import fcntl
 import functools
-import json
 import os
 import shutil
 from pathlib import Path
@@ -33,12 +32,12 @@ import numpy as np
 from edgetl.errors import EdgetlError, damaged
 from edgetl.fsutil import file_sha256, listed, mapping_of, read_checked_json, sweep_temp  # noqa: F401 - file_sha256 re-exported
 from edgetl.formats.contract import Contract
-from edgetl.runtime.runners import ONNX_CONTRACT_KEY, RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
+from edgetl.runtime import registry
+from edgetl.runtime.runners import RUN_CONTRACT_FILE, RUN_MODEL_FILE, load_keras_model, sidecar_path
 
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".edgetl.lock"
 SOURCE_KEY = "source_model"  # {"file": "model.keras", "sha256": "..."}: the Keras model an artifact came from
-DERIVED_SUFFIXES = (".tflite", ".onnx", ".keras")
 
 
 class RunDir:
@@ -204,9 +203,10 @@ class RunDir:
         """Why ``artifact`` (a file of this run, or one copied anywhere else) does not come from the run's current model,
         or None if it does."""
         p = Path(artifact)
-        if p.name == RUN_MODEL_FILE or p.suffix.lower() not in DERIVED_SUFFIXES:
+        rt = registry.find(p)
+        if p.name == RUN_MODEL_FILE or rt is None:
             return None
-        fix = ("re-run `edgetl prune`" if p.suffix.lower() == ".keras"
+        fix = ("re-run `edgetl prune`" if rt.name == "keras"
                else f"re-run `edgetl quantize`/`edgetl convert` on {self.path}")
         try:
             src = _recorded_source(p)
@@ -234,15 +234,16 @@ class RunDir:
             raise EdgetlError(reason)
 
     def artifacts(self) -> list:
-        """Every derived model file of the run (TFLite, ONNX, Keras other than model.keras); never a temp file."""
-        return [p for p in listed(self.path) if p.suffix.lower() in DERIVED_SUFFIXES and p.name != RUN_MODEL_FILE]
+        """Every derived model file of the run (any registered runtime's: TFLite, ONNX, Keras other than model.keras);
+        never a temp file."""
+        return [p for p in listed(self.path) if registry.find(p) is not None and p.name != RUN_MODEL_FILE]
 
     def remove_stale(self) -> list:
         """Delete every artifact (and its contract) that does not come from the current model; returns the paths."""
         removed = []
         for p in self.artifacts():
             if p.exists() and self.stale_reason(p):
-                for f in (p, sidecar_path(p)) if p.suffix.lower() != ".onnx" else (p,):  # ONNX: contract inside
+                for f in (p, *registry.contract_files(p)):  # ONNX: contract inside, no file beside
                     if f.exists() and f != self.path / RUN_CONTRACT_FILE:
                         f.unlink()
                         removed.append(f)
@@ -330,28 +331,14 @@ class _BadRecord(Exception):
 
 
 def _recorded_source(p: Path):
-    """The ``source_model`` an artifact records (None when its contract has none)."""
-    if p.suffix.lower() == ".onnx":
-        try:
-            import onnx
-
-            meta = {e.key: e.value for e in onnx.load(str(p), load_external_data=False).metadata_props}
-        except Exception as err:  # onnx raises DecodeError and others for a damaged file
-            raise _BadRecord(f"not a readable ONNX file: {type(err).__name__}") from err
-        if ONNX_CONTRACT_KEY not in meta:
-            raise _NoRecord()
-        text = meta[ONNX_CONTRACT_KEY]
-    else:
-        side = sidecar_path(p)
-        if not side.is_file():
-            raise _NoRecord()
-        text = side.read_text(encoding="utf-8", errors="replace")
+    """The ``source_model`` an artifact records (None when its contract has none), read where its runtime keeps the
+    contract (``runtime.registry``)."""
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise _BadRecord(f"not valid JSON: {err.msg}") from err
-    if not isinstance(doc, dict):
-        raise _BadRecord("not a JSON object")
+        doc = registry.recorded_contract(p)
+    except ValueError as err:
+        raise _BadRecord(str(err)) from err
+    if doc is None:
+        raise _NoRecord()
     return doc.get(SOURCE_KEY)
 
 

@@ -23,7 +23,8 @@ from edgetl.export.android import export_android
 from edgetl.formats.contract import Contract, read_labels
 from edgetl.errors import EdgetlError
 from edgetl.data.images import decode_rgb, resize_rgb
-from edgetl.runtime.runners import open_artifact, top_k
+from edgetl.runtime.runners import top_k
+from edgetl.runtime.registry import open_artifact
 
 from shared_data import CORAL, FLOWERS, SHARED, need  # noqa: F401
 

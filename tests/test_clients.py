@@ -73,7 +73,7 @@ def artifacts(qrun, ptq_records, qat_record, prune_record, tmp_path_factory):  #
 
 def test_every_kind_is_read_by_mediapipe_with_its_labels_and_agrees(artifacts):
     from edgetl.measure.clients import compare, mediapipe_classify
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     files = _files()
     failures = []
@@ -98,9 +98,10 @@ def test_coral_known_answer_mediapipe_runtime_and_inspect_agree():
     _need_mediapipe()
     model, cat = CORAL / "mobilenet_v2_1.0_224_quant.tflite", CORAL / "cat.bmp"
     need(model, "Google's Coral model"), need(cat, "Google's Coral test image")
-    from edgetl.formats.inspect import inspect_artifact
+    from edgetl.runtime.registry import inspect_artifact
     from edgetl.measure.clients import mediapipe_classify
-    from edgetl.runtime.runners import open_artifact, top_k
+    from edgetl.runtime.runners import top_k
+    from edgetl.runtime.registry import open_artifact
 
     scores, labels = mediapipe_classify(model, [cat])
     assert labels[int(np.argmax(scores[0]))] == "Egyptian cat"
@@ -118,7 +119,8 @@ def test_coral_known_answer_mediapipe_runtime_and_inspect_agree():
 def test_runtime_takes_coral_labels_from_the_metadata_alone(tmp_path):
     model = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
     need(model, "Google's Coral model")
-    from edgetl.runtime.runners import open_artifact, top_k
+    from edgetl.runtime.runners import top_k
+    from edgetl.runtime.registry import open_artifact
 
     alone = tmp_path / "model.tflite"
     shutil.copy(model, alone)  # no imagenet_labels.txt beside it

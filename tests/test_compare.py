@@ -121,7 +121,7 @@ def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
     assert row["tflite_float32_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     assert row["onnx_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     # the int8 figure re-measured here, outside the benchmark worker: the int8 file's own decisions on the test split
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     runner = open_artifact(row["tflite_int8_path"])
     truth = np.array([list(runner.contract.labels).index(f.parent.name) for f in test_files])
@@ -158,7 +158,7 @@ def test_big_model_tflite_path_through_a_saved_model_gives_the_same_file(tmp_pat
     from edgetl import _tf
     from edgetl.tflite import converter as tflite
     from edgetl.compare.jobs import imagenet_contract, random_pixels
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     spec = get_backbone("mobilenet_v2")
     _tf.set_seed(0)

@@ -72,7 +72,7 @@ def test_evaluate_and_predict_agree_with_the_run(antsbees, artifact):
     root, out, m, records = antsbees
     path = out / artifact
     if artifact != ".":  # the decision travels in every artifact's contract (TFLite sidecar, ONNX metadata)
-        from edgetl.runtime.runners import open_artifact
+        from edgetl.runtime.registry import open_artifact
 
         run_contract = json.loads((out / "contract.json").read_text())["decision"]
         assert open_artifact(path).contract.to_dict()["decision"] == run_contract

@@ -48,7 +48,7 @@ def kill_when_writing(proc: subprocess.Popen, run: Path, sig: int) -> tuple:
 
 def check_artifacts(run: Path) -> list:
     """Every artifact benchmark would list: no temp file, each one parses and comes from the run's model."""
-    from edgetl.formats.inspect import inspect_artifact
+    from edgetl.runtime.registry import inspect_artifact
     from edgetl.measure.bench import expand_artifacts
 
     listed = expand_artifacts([run])

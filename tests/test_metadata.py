@@ -163,7 +163,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_runtime_reads_the_embedded_contract_without_a_sidecar(tmp_path):
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     path = tmp_path / "m.tflite"
     path.write_bytes(M.populate(tiny_tflite(), contract()))
@@ -211,7 +211,7 @@ def test_inspect_cli_text_json_and_errors(tmp_path):
 def test_coral_file_metadata_and_inspect():
     model = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
     need(model, "Google's Coral model")
-    from edgetl.formats.inspect import inspect_artifact
+    from edgetl.runtime.registry import inspect_artifact
 
     info = inspect_artifact(model)
     assert info["inputs"][0] == {"name": "input", "shape": [1, 224, 224, 3], "dtype": "uint8",

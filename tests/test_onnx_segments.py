@@ -25,7 +25,8 @@ def test_segmented_onnx_matches_keras_and_quantizes(tmp_path):
     import onnx
 
     from edgetl.formats.contract import Contract
-    from edgetl.runtime.runners import ONNX_CONTRACT_KEY, open_artifact
+    from edgetl.runtime.runners import ONNX_CONTRACT_KEY
+    from edgetl.runtime.registry import open_artifact
     from edgetl.stages.convert import _chain_layers, _segments, export_onnx, export_onnx_int8_ort
 
     model = _chain_model()

@@ -113,7 +113,7 @@ def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
 def test_int8_io_types(qrun, ptq_records, tmp_path, io):
     from edgetl.tflite.converter import convert_tflite
     from edgetl.rundir import RunDir
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     run = RunDir(qrun)
     model, contract = run.load_model(), run.contract()
@@ -183,7 +183,7 @@ def test_an_interrupted_conversion_leaves_no_partial_file(qrun, ptq_records, tmp
 
 def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_record, convert_records):
     from edgetl.formats.contract import Contract
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
     from edgetl.rundir import file_sha256, stale_reason
 
     run_c = Contract.load(qrun / "contract.json")
@@ -208,7 +208,8 @@ def test_the_contract_round_trips_through_every_artifact(qrun, ptq_records, qat_
 
 def test_onnx_float_matches_keras_within_1e4(qrun, convert_records):
     from edgetl.rundir import RunDir
-    from edgetl.runtime.runners import KerasRunner, open_artifact
+    from edgetl.runtime.runners import KerasRunner
+    from edgetl.runtime.registry import open_artifact
 
     rec = convert_records["onnx:float32"]
     assert rec["file"] == "model.onnx" and rec["agreement"] == 1.0 and rec["min_agreement"] == 0.99
@@ -221,7 +222,7 @@ def test_int8_onnx_agrees_with_int8_tflite(qrun, convert_records, tmp_path):
     from edgetl.formats.contract import Contract
     from edgetl.stages.convert import export_onnx_int8
     from edgetl.rundir import RunDir
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     splits = RunDir(qrun).splits()
     pixels = np.concatenate([splits.val.images, splits.test.images])
@@ -323,7 +324,8 @@ def test_qat_on_mobilenet_v3_names_the_layer_and_suggests_int8(qrun, tmp_path):
 # ---- the runtime layer on a model nobody here made ------------------------------------------------
 
 def test_googles_uint8_mobilenet_classifies_the_cat():
-    from edgetl.runtime.runners import open_artifact, top_k
+    from edgetl.runtime.runners import top_k
+    from edgetl.runtime.registry import open_artifact
 
     model = need(CORAL / "mobilenet_v2_1.0_224_quant.tflite")
     runner = open_artifact(model)  # no contract: uint8 input, labels from imagenet_labels.txt beside it

@@ -226,7 +226,7 @@ def test_run_directory_contents(small_run):
     history = json.loads((out / "history.json").read_text())
     assert history["phase1"]["feature_cache"] and history["phase2"]["phase"] == "fine_tuning"
     # the saved model reloads and predicts what training evaluated
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
 
     r = open_artifact(out)
     from edgetl.rundir import RunDir

@@ -99,7 +99,7 @@ def test_harmful_fine_tuning_is_not_kept(tmp_path, flowers, weights_dir):
     assert sel["kept"] == "phase1", sel
     assert sel["val_loss"]["phase2"] > sel["val_loss"]["phase1"] or not np.isfinite(sel["val_loss"]["phase2"])
     # the saved model is phase 1's: its validation loss is the one measured after phase 1
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
     from edgetl.rundir import RunDir
     from edgetl.stages.train import evaluate
 

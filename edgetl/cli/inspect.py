@@ -1,4 +1,4 @@
-"""`edgetl inspect ARTIFACT`: what a model file carries (thin layer over edgetl.formats.inspect)."""
+"""`edgetl inspect ARTIFACT`: what a model file carries (thin layer over the runtime registry's readers)."""
 from __future__ import annotations
 
 import click
@@ -24,7 +24,7 @@ def inspect_cmd(artifact, as_json):
       edgetl inspect runs/flowers/model.onnx --json
       edgetl inspect ../shared/models/coral/mobilenet_v2_1.0_224_quant.tflite
     """
-    from edgetl.formats.inspect import inspect_artifact
+    from edgetl.runtime.registry import inspect_artifact
 
     info = inspect_artifact(artifact)
     from edgetl.runtime.parity import record_for
@@ -68,10 +68,12 @@ def _print(info: dict) -> None:
                 out.print(f"  labels: {meta['labels']['count']} ({', '.join(meta['labels']['first'])}, ...)")
             out.print(f"  packed files: {', '.join(f'{n} ({b} B)' for n, b in meta['packed_files'].items()) or '-'}"
                           + ("; edgetl contract embedded" if meta.get("edgetl_contract") else ""))
-    else:
+    elif info["format"] == "onnx":
         out.print(f"metadata: producer {meta['producer']}, opsets {meta['opsets']}")
         for k, v in meta["metadata_props"].items():
             out.print(f"  {k}: {v}")
+    else:  # another registered runtime's reader: its metadata as it gives it
+        out.print("metadata: " + (", ".join(f"{k} {v}" for k, v in meta.items()) if meta else "none"))
     out.print("inputs:")
     for t in info["inputs"]:
         out.print(_tensor_line(t))

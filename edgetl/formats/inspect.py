@@ -1,5 +1,6 @@
 """What an artifact file says about itself: embedded metadata, input/output tensors (shape, dtype,
-quantization), op counts. For ``.tflite`` (edgetl's, Google's Coral files, any other) and ``.onnx``.
+quantization), op counts. For ``.tflite`` (edgetl's, Google's Coral files, any other) and ``.onnx``; each is
+the ``inspect`` of its runtime's entry in the runtime registry, which picks the reader by the file.
 
 Read from the file alone (the flatbuffer / protobuf), never from a sidecar, so ``edgetl inspect``
 shows what a client that only has the file sees.
@@ -11,20 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 from edgetl.errors import EdgetlError
-
-
-def inspect_artifact(path: str | Path) -> dict:
-    """{"file", "format", "bytes", "metadata", "inputs", "outputs", "tensors", "ops"} of a .tflite or .onnx file."""
-    p = Path(path)
-    if not p.is_file():
-        raise EdgetlError(f"{p} does not exist or is not a file; pass a .tflite or .onnx file")
-    suffix = p.suffix.lower()
-    if suffix == ".tflite":
-        return inspect_tflite(p)
-    if suffix == ".onnx":
-        return inspect_onnx(p)
-    raise EdgetlError(f"{p} is not a .tflite or .onnx file; inspect reads model files (run directories: their "
-                      "model_<mode>.tflite)")
 
 
 # ---- TFLite --------------------------------------------------------------------------------------

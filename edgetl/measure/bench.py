@@ -30,9 +30,9 @@ from edgetl.config.stages import BenchmarkConfig
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import read_json
 from edgetl.measure.worker_env import worker_env
+from edgetl.runtime import registry
+from edgetl.runtime.runners import RUN_MODEL_FILE
 
-MODEL_SUFFIXES = (".tflite", ".onnx", ".keras", ".h5")
-RUN_MODEL_FILE = "model.keras"
 DEFAULT_ROUNDS = BenchmarkConfig().rounds  # for the messages; defined once, in the config
 WORKER_TIMEOUT_S = 1800
 
@@ -43,7 +43,8 @@ ROW_KEYS = ("artifact", "name", "runtime", "kind", "threads", "xnnpack", "rounds
 
 
 def expand_artifacts(paths: Iterable) -> list:
-    """[(path, None) | (path, reason)]: a run directory or folder expands to model.keras, *.tflite, *.onnx in it.
+    """[(path, None) | (path, reason)]: a run directory or folder expands to its model.keras and its files of every
+    registered runtime (``runtime.registry``: *.tflite, *.onnx, ...), runtime by runtime.
 
     An artifact of a run made from an older model (``rundir.stale_reason``) gets its reason: it is not measured.
     """
@@ -55,14 +56,17 @@ def expand_artifacts(paths: Iterable) -> list:
         p = Path(raw)
         if p.is_dir():
             found = ([p / RUN_MODEL_FILE] if (p / RUN_MODEL_FILE).is_file() else [])
-            found += listed(p, "*.tflite") + listed(p, "*.onnx")  # never an interrupted write's hidden temp file
+            files = listed(p)  # never an interrupted write's hidden temp file
+            found += [f for rt in registry.runtimes() if rt.in_folders for f in files if f.suffix.lower() in rt.suffixes]
             if not found:
-                out.append((p, f"{p} is a folder without model.keras, .tflite or .onnx files; pass a run directory or model files"))
+                kinds = ", ".join(s for rt in registry.runtimes() if rt.in_folders for s in rt.suffixes)
+                out.append((p, f"{p} is a folder without {RUN_MODEL_FILE} or {kinds} files; pass a run directory or "
+                               "model files"))
             out += [(f, stale_reason(f)) for f in found]
         elif not p.exists():
-            out.append((p, f"{p} does not exist; pass a .tflite, .onnx, .keras file or a run directory"))
-        elif p.suffix.lower() not in MODEL_SUFFIXES:
-            out.append((p, f"{p} is not a model file edgetl can open (.tflite, .onnx, .keras/.h5 or a run directory)"))
+            out.append((p, f"{p} does not exist; pass a model file ({registry.describe()}) or a run directory"))
+        elif registry.find(p) is None:
+            out.append((p, f"{p} is not a model file edgetl can open ({registry.describe()} or a run directory)"))
         elif temp_reason(p):
             out.append((p, temp_reason(p)))
         else:
@@ -119,7 +123,7 @@ def benchmark(artifacts: Sequence, cfg: Optional[BenchmarkConfig] = None, *, dat
                           "or digits")
     expanded = expand_artifacts(artifacts)
     if not expanded:
-        raise EdgetlError("no artifact given; pass .tflite, .onnx, .keras files or a run directory")
+        raise EdgetlError(f"no artifact given; pass model files ({registry.describe()}) or a run directory")
     jobs = [(path, t, reason) for path, reason in expanded for t in threads]
     load_start = sysinfo.load_average()
     per_round_runs = math.ceil(runs / rounds)
@@ -160,7 +164,9 @@ def benchmark(artifacts: Sequence, cfg: Optional[BenchmarkConfig] = None, *, dat
     machine_peak = add_peak(rows) if measure_peak else None
     profiles = None
     if ops:
-        files = list(dict.fromkeys(p for p, reason in expanded if not reason and p.suffix.lower() in (".tflite", ".onnx")))
+        from edgetl.measure.ops import profiled
+
+        files = list(dict.fromkeys(p for p, reason in expanded if not reason and profiled(p)))
         if progress:
             task = progress.add_task("op profiles", total=len(files))
         profiles = []
@@ -220,10 +226,11 @@ def run_op_profile(path: Path, threads: int, xnnpack: bool, timeout: float, per_
         try:
             proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return {"artifact": str(path), "runtime": path.suffix.lstrip("."), "error": f"timed out after {timeout:.0f} s"}
+            return {"artifact": str(path), "runtime": registry.runtime_for(path).name,
+                    "error": f"timed out after {timeout:.0f} s"}
         if out.is_file():
             return read_json(out)
-        return {"artifact": str(path), "runtime": path.suffix.lstrip("."),
+        return {"artifact": str(path), "runtime": registry.runtime_for(path).name,
                 "error": f"op profiler exited {proc.returncode}"}
 
 

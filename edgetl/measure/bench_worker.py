@@ -7,9 +7,10 @@
 thread pools, allocator and memory peak can never leak into another's measurement. The
 runtime is imported before the clock starts: ``init_ms`` is load + allocate only.
 
-What is timed (the "bare invoke", as TFLite's benchmark_model times it): for TFLite the input
-is set once and ``interpreter.invoke()`` is timed; for ONNX ``session.run`` on the prepared
-input; for Keras the ``tf.function`` call (batch 1) and its ``.numpy()``. The prepared input
+What is timed (the "bare invoke", as TFLite's benchmark_model times it): the runner's ``timed_call``.
+For TFLite the input is set once and ``interpreter.invoke()`` is timed; for ONNX ``session.run`` on the
+prepared input; for Keras the ``tf.function`` call (batch 1) and its ``.numpy()``. The runtime's registry
+entry (``runtime.registry``) imports the engine before the clock starts. The prepared input
 comes from the runtime layer (``Runner.random_input``: random pixels through the contract).
 The result is one JSON file: the samples in ms, init/first-run times, peak RSS and accuracy.
 """
@@ -79,39 +80,6 @@ def repeat(call: Callable[[], object], min_runs: int, min_seconds: float, cpu: O
     return samples
 
 
-def preimport(runtime: str, threads: int) -> None:
-    """Import the runtime before the clock starts; TensorFlow's thread pools must be sized before first use."""
-    if runtime == "tflite":
-        import ai_edge_litert.interpreter  # noqa: F401
-    elif runtime == "onnx":
-        import onnxruntime  # noqa: F401
-    else:
-        from edgetl import _tf
-
-        tf = _tf.tf()
-        _tf.keras()
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def bare_call(runner, x: np.ndarray) -> Callable[[], object]:
-    """The zero-argument call the timed loop repeats (see the module docstring)."""
-    if runner.runtime == "tflite":
-        it = runner.interpreter
-        it.set_tensor(runner._in["index"], x)
-        return it.invoke
-    return lambda: runner.invoke(x)
-
-
-def predict_batch(runner) -> int:
-    """1 for an ONNX model exported with a fixed batch of 1 (it rejects bigger batches), else 32."""
-    if runner.runtime == "onnx":
-        dim = runner.session.get_inputs()[0].shape[0]
-        if isinstance(dim, int) and dim == 1:
-            return 1
-    return 32
-
-
 def match_labels(classes: list, labels: list, data: Path) -> list:
     """Label index of each class folder: the exact label, else the one label whose comma-separated
     names include it (ImageNet's "hotdog, hot dog, red hot" accepts a folder named "hotdog")."""
@@ -172,10 +140,11 @@ def _user_error(msg):
 
 def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: int, xnnpack: bool = True,
             data: Optional[str] = None, labels: Optional[str] = None) -> dict:
-    from edgetl.runtime.runners import open_artifact, runtime_of
+    from edgetl.runtime.registry import open_artifact, runtime_for
 
-    runtime = runtime_of(artifact)
-    preimport(runtime, threads)
+    entry = runtime_for(artifact)
+    if entry.preimport:  # the engine is imported before the clock starts
+        entry.preimport(threads)
     base_rss = rss_mb()
 
     t0 = time.perf_counter()
@@ -183,7 +152,7 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
     init_ms = (time.perf_counter() - t0) * 1e3
 
     x = runner.random_input(0)  # the timed input: fixed random pixels through the contract
-    call = bare_call(runner, x)
+    call = runner.timed_call(x)
     t0 = time.perf_counter()
     call()
     first_ms = (time.perf_counter() - t0) * 1e3
@@ -204,14 +173,14 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
         sel = select_scored(data, runner.contract, artifact)
         accuracy_from = f"{sel.images_from} ({len(sel)} images)"
         for pixels, truth in labelled_batches(sel, data, runner.contract):
-            pred = runner.contract.decide(runner.predict(pixels, batch_size=predict_batch(runner)))
+            pred = runner.contract.decide(runner.predict(pixels, batch_size=runner.max_batch()))
             right, accuracy_n = right + int(np.sum(pred == truth)), accuracy_n + len(truth)
         accuracy = right / accuracy_n
 
     try:  # after timing: counting opens the graph once more, it must not touch the measurement
         from edgetl.measure.macs import count
 
-        work = count(runner)
+        work = count(runner, entry)
     except Exception as e:  # noqa: BLE001 - a graph we cannot count leaves GMAC/s empty, not the row
         work = {"macs": None, "precision": None, "macs_error": f"{type(e).__name__}: {str(e)[:120]}"}
 
@@ -223,7 +192,7 @@ def measure(artifact: str, threads: int, runs: int, min_seconds: float, warmup: 
         "kind": c.artifact,
         "input": {"shape": list(x.shape), "dtype": str(x.dtype)},
         "threads": threads,
-        "xnnpack": xnnpack if runner.runtime == "tflite" else None,
+        "xnnpack": runner.xnnpack,
         "init_ms": init_ms,
         "first_ms": first_ms,
         "warmup_runs": len(warm),

@@ -17,7 +17,8 @@ from edgetl.data.images import IMAGE_EXTENSIONS, UnreadableImage, load_image
 from edgetl.data.stream import skip_reason
 from edgetl.errors import EdgetlError
 from edgetl.metrics import classification_metrics, decide
-from edgetl.runtime.runners import open_artifact, top_k
+from edgetl.runtime.runners import top_k
+from edgetl.runtime.registry import open_artifact
 
 SPLIT_CHOICES = ("auto", "all", "train", "val", "test")
 _CHUNK = 64  # images decoded per step: memory stays bounded on big folders

@@ -14,16 +14,26 @@ from typing import Optional
 
 import numpy as np
 
+from edgetl.runtime import registry
+
 _INT8 = ("int8", "uint8")
 
 
-def count(runner) -> dict:
-    """{"macs": int, "precision": "int8" | "float32"} of an opened runtime.Runner (keras, tflite, onnx)."""
-    if runner.runtime == "tflite":
-        return tflite_macs(runner.path)
-    if runner.runtime == "onnx":
-        return onnx_macs(runner.path)
-    return keras_macs(runner.model)
+def count(runner, entry=None) -> dict:
+    """{"macs": int, "precision": "int8" | "float32"} of an opened runtime.Runner, by its runtime's MAC counter
+    (``entry``: its registry entry, found from the runner's file when not given)."""
+    return _counter(entry or registry.runtime_for(runner.path))(runner.path, runner)
+
+
+def count_file(path) -> dict:
+    """MACs of an artifact file without the caller opening it."""
+    return _counter(registry.runtime_for(path))(Path(path), None)
+
+
+def _counter(entry):
+    if entry.count_macs is None:
+        raise ValueError(f"runtime {entry.name} has no MAC counter")
+    return entry.count_macs
 
 
 def tflite_macs(path) -> dict:
@@ -163,11 +173,13 @@ def gmacs(macs: Optional[int], ms: Optional[float]) -> Optional[float]:
     return macs / (ms * 1e-3) / 1e9
 
 
-def count_file(path) -> dict:
-    """MACs of an artifact file without the caller opening it (tflite, onnx); keras needs an opened runner."""
-    p = Path(path)
-    if p.suffix.lower() == ".tflite":
-        return tflite_macs(p)
-    if p.suffix.lower() == ".onnx":
-        return onnx_macs(p)
-    raise ValueError(f"{p}: count MACs of a Keras model with count(runner)")
+def _keras_count(path, runner) -> dict:
+    from edgetl.runtime.runners import load_keras_model
+
+    return keras_macs(runner.model if runner is not None else load_keras_model(path))
+
+
+# the MAC counters of the built-in runtimes, on their registry entries: hook(path, opened runner or None) -> dict
+registry.attach("tflite", count_macs=lambda path, runner: tflite_macs(path))
+registry.attach("onnx", count_macs=lambda path, runner: onnx_macs(path))
+registry.attach("keras", count_macs=_keras_count)

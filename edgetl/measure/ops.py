@@ -22,21 +22,28 @@ from typing import Optional
 
 import numpy as np
 
+from edgetl.runtime import registry
+
 MIN_SECONDS = 0.15  # per step: enough repeats for a stable median of a sub-millisecond step
 NODE_SECONDS = 0.03  # per node of a partition (only splits the partition's measured time)
 
 
 def profile(path, threads: int = 1, runs: int = 30, xnnpack: bool = True, per_op: bool = True) -> dict:
-    """Op coverage and time shares of a .tflite or .onnx file (see the module doc).
+    """Op coverage and time shares of a file, by its runtime's op profiler (registry entry ``profile_ops``).
 
     ``per_op`` False (TFLite): time each step (an XNNPACK partition or a fallback op) but do not split
     partitions by op type, which times every node alone and is most of the cost; "by_op" stays empty."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".tflite":
-        return tflite_profile(path, threads, xnnpack=xnnpack, per_op=per_op)
-    if suffix == ".onnx":
-        return onnx_profile(path, threads, runs)
-    return {"artifact": str(path), "runtime": "keras", "error": "op coverage is for .tflite and .onnx files"}
+    entry = registry.runtime_for(path)
+    if entry.profile_ops is None:
+        having = ", ".join(s for rt in registry.runtimes() if rt.profile_ops for s in rt.suffixes)
+        return {"artifact": str(path), "runtime": entry.name, "error": f"op coverage is for {having} files"}
+    return entry.profile_ops(path, threads=threads, runs=runs, xnnpack=xnnpack, per_op=per_op)
+
+
+def profiled(path) -> bool:
+    """Whether ``path``'s runtime has an op profiler (``benchmark --ops`` profiles only those files)."""
+    entry = registry.find(path)
+    return entry is not None and entry.profile_ops is not None
 
 
 # ---- TFLite -----------------------------------------------------------------------------------------
@@ -266,9 +273,15 @@ def table_row(prof: dict) -> dict:
     else:
         row["delegated"], row["fallback"] = prof["nodes"], 0
         row["delegated_share"] = None
-        row["fallback_summary"] = "providers: " + ", ".join(f"{p} x{n}" for p, n in prof["providers"].items())
+        row["fallback_summary"] = "providers: " + ", ".join(f"{p} x{n}" for p, n in (prof.get("providers") or {}).items())
         row["top_ops"] = "; ".join(f"{o['op']} x{o['count']} {100 * (o['share'] or 0):.0f}%" for o in prof["by_op"][:4])
     return row
+
+
+# the op profilers of the built-in runtimes, on their registry entries: hook(path, threads=, runs=, xnnpack=, per_op=)
+registry.attach("tflite", profile_ops=lambda path, threads, runs, xnnpack, per_op: tflite_profile(path, threads, xnnpack,
+                                                                                                   per_op))
+registry.attach("onnx", profile_ops=lambda path, threads, runs, xnnpack, per_op: onnx_profile(path, threads, runs))
 
 
 def main(argv=None) -> int:
@@ -287,7 +300,8 @@ def main(argv=None) -> int:
     try:
         result = profile(a.artifact, a.threads, xnnpack=not a.no_xnnpack, per_op=not a.no_per_op)
     except Exception as e:  # noqa: BLE001 - becomes the artifact's row, the others go on
-        result = {"artifact": a.artifact, "runtime": Path(a.artifact).suffix.lstrip("."),
+        entry = registry.find(a.artifact)
+        result = {"artifact": a.artifact, "runtime": entry.name if entry else Path(a.artifact).suffix.lstrip("."),
                   "error": f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"}
     write_json(a.out, result)
     return 0

@@ -347,7 +347,7 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
         name = Path(b["artifact"]).name
         seen.add(name)
         c = conv.get(name, {})
-        keras = name.endswith((".keras", ".h5"))
+        keras = _is_reference(name)
         rows.append({
             "name": name, "runtime": b.get("runtime"), "quantized": quantized(c, keras), "threads": b.get("threads"),
             "size_mb": b.get("size_mb") if b.get("size_mb") is not None else c.get("size_mb"),
@@ -523,13 +523,21 @@ SHORT_COLUMNS = [("name", "file"), ("acc_ci", "test accuracy [95% CI] n"), ("p50
                  ("gate", "parity gate"), ("meets_budget", "in budget")]
 
 
+def _is_reference(name: str) -> bool:
+    """Whether the file is a Keras model (the reference every artifact is gated against), by the runtime registry."""
+    from edgetl.runtime.registry import find
+
+    rt = find(name)
+    return rt is not None and rt.name == "keras"
+
+
 def short_rows(rows: list) -> list:
     """One row per file: thread rows folded into one p50 cell ("0.30 / 0.21" for 1 / 2 threads)."""
     out, by = [], {}
     for r in rows:
         if r["name"] not in by:
             by[r["name"]] = {"name": r["name"], "acc_ci": _acc_ci(r), "size_mb": r.get("size_mb"),
-                             "gate": r.get("gate") or ("Keras reference" if r["name"].endswith(".keras") else None),
+                             "gate": r.get("gate") or ("Keras reference" if _is_reference(r["name"]) else None),
                              "meets_budget": r.get("meets_budget"), "p50s": [], "error": r.get("error")}
             out.append(by[r["name"]])
         if r.get("p50_ms") is not None:

@@ -216,8 +216,10 @@ def inconclusive_warning(name: str, rec: dict) -> str:
 def _discard(runner, remove: bool) -> None:
     if not remove:
         return
+    from edgetl.runtime.registry import contract_files
+
     p = Path(runner.path)
-    for f in (p, p.with_suffix(".json")):
+    for f in (p, *contract_files(p)):  # the file and its contract beside it (runtime registry)
         if f.is_file():
             f.unlink()
 

@@ -1,8 +1,9 @@
-"""One runtime layer: open any artifact (Keras, TFLite via ai-edge-litert, ONNX via onnxruntime)
-and predict images through its contract.
+"""The runners: an opened artifact (Keras, TFLite via ai-edge-litert, ONNX via onnxruntime) that predicts images
+through its contract.
 
-Parity gate, evaluation, benchmark and the Android contract tests all go through ``open_artifact``;
-no consumer re-implements preprocessing.
+Parity gate, evaluation, benchmark and the Android contract tests all open files with
+``runtime.registry.open_artifact`` (which picks the runner by the file's runtime entry); no consumer
+re-implements preprocessing.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from edgetl.formats.registry import ONNX_CONTRACT_KEY
 from edgetl.errors import EdgetlError
 from edgetl.data.images import load_image
 
-KERAS_SUFFIXES = (".keras", ".h5")
 RUN_MODEL_FILE = "model.keras"
 RUN_CONTRACT_FILE = "contract.json"
 
@@ -26,26 +26,11 @@ def sidecar_path(artifact: str | Path) -> Path:
     return Path(artifact).with_suffix(".json")
 
 
-def runtime_of(path: str | Path) -> str:
-    p = Path(path)
-    if p.is_dir():
-        if (p / RUN_MODEL_FILE).is_file():
-            return "keras"
-        raise EdgetlError(f"{p} is a folder but not an edgetl run directory (no {RUN_MODEL_FILE}); pass a run made by `edgetl train --out`")
-    suffix = p.suffix.lower()
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in KERAS_SUFFIXES:
-        return "keras"
-    raise EdgetlError(f"{p} is not a model file edgetl can open (.tflite, .onnx, .keras/.h5 or a run directory)")
-
-
 class Runner:
     """An opened artifact. ``invoke`` takes the exact input tensor; ``predict`` takes uint8 RGB pixels."""
 
     runtime = "?"
+    xnnpack: Optional[bool] = None  # whether the XNNPACK delegate runs it (TFLite); None where that does not apply
 
     def __init__(self, path: Path, contract: Contract):
         self.path = Path(path)
@@ -57,6 +42,14 @@ class Runner:
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         return self.contract.to_input(pixels)
+
+    def timed_call(self, x: np.ndarray):
+        """The zero-argument call benchmark's timed loop repeats on the prepared input ``x`` (the bare invoke)."""
+        return lambda: self.invoke(x)
+
+    def max_batch(self) -> int:
+        """The batch size benchmark's accuracy pass calls ``predict`` with."""
+        return 32
 
     def predict(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """uint8 NHWC RGB pixels at the contract's size -> probabilities (N, len(labels))."""
@@ -101,6 +94,7 @@ class TFLiteRunner(Runner):
             raise EdgetlError(f"{path} is not a valid TFLite model ({str(e).splitlines()[0][:160]}); re-export it with `edgetl quantize`") from e
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
+        self.xnnpack = bool(xnnpack and not preserve_tensors)
         if contract is None:
             meta = _tflite_metadata(path)
             contract = _contract_beside(path) or _embedded_contract(meta) or self._infer_contract(path, labels, meta)
@@ -120,6 +114,11 @@ class TFLiteRunner(Runner):
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
         return np.concatenate([self.invoke_one(x[i:i + 1]) for i in range(len(x))], axis=0)
+
+    def timed_call(self, x: np.ndarray):
+        """The input is set once and ``interpreter.invoke`` is timed, as TFLite's benchmark_model does."""
+        self.interpreter.set_tensor(self._in["index"], x)
+        return self.interpreter.invoke
 
     def _infer_contract(self, path: Path, labels, meta: Optional[dict] = None) -> Contract:
         """A contract for a TFLite file nobody here made: labels and normalisation from its TFLite metadata when it
@@ -226,6 +225,11 @@ class OnnxRunner(Runner):
     def output_spec(self) -> TensorSpec:
         return self.contract.output
 
+    def max_batch(self) -> int:
+        """1 for a model exported with a fixed batch of 1 (it rejects bigger batches), else 32."""
+        dim = self._in.shape[0] if self._in.shape else None
+        return 1 if isinstance(dim, int) and dim == 1 else 32
+
     def invoke(self, x: np.ndarray) -> np.ndarray:
         if self._in.shape and self._in.shape[0] == 1 and len(x) > 1:  # a fixed batch of 1 (e.g. converted from TFLite)
             return np.concatenate([self.session.run([self._out_name], {self._in.name: x[i:i + 1]})[0]
@@ -279,20 +283,6 @@ def load_keras_model(path: str | Path):
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # load_model raises many types for foreign files
         raise EdgetlError(f"{path} does not load as a tf_keras model ({str(e).splitlines()[0][:160]}); retrain with `edgetl train`") from e
-
-
-def open_artifact(path: str | Path, contract: Optional[Contract] = None, labels=None,
-                  threads: Optional[int] = None, xnnpack: bool = True) -> Runner:
-    """Open any artifact; its contract comes from the artifact itself unless one is given."""
-    p = Path(path)
-    if not p.exists():
-        raise EdgetlError(f"{p} does not exist; pass a .tflite, .onnx, .keras file or a run directory")
-    kind = runtime_of(p)
-    if kind == "tflite":
-        return TFLiteRunner(p, contract, labels=labels, threads=threads, xnnpack=xnnpack)
-    if kind == "onnx":
-        return OnnxRunner(p, contract, labels=labels, threads=threads)
-    return KerasRunner(p, contract)
 
 
 def top_k(probs: np.ndarray, labels: Sequence[str], k: int = 3) -> list:

@@ -211,7 +211,7 @@ def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, spl
     from edgetl.data.access import predict_split, split_labels
     from edgetl.formats.keep_float import FALLBACK
     from edgetl.runtime.parity import annotate_record
-    from edgetl.runtime.runners import open_artifact
+    from edgetl.runtime.registry import open_artifact
     from edgetl.tflite import max_drop as md
 
     if splits is None or not len(split_labels(splits, "val")):
