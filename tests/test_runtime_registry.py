@@ -120,3 +120,19 @@ def test_a_registered_runtime_goes_through_the_parity_gate(toy, tmp_path):
 
     r = cli("inspect", close)  # inspect shows the saved gate record of this very file
     assert r.exit_code == 0 and "parity gate: pass" in r.stdout
+
+
+def test_an_entry_looked_up_before_measure_loads_gets_its_hooks():
+    """measure/ attaches the built-in op profilers and MAC counters in place: the benchmark worker looks its entry up
+    first (to import the engine before the clock starts) and counts MACs after."""
+    import subprocess
+    import sys
+
+    from edgetl.measure.worker_env import worker_env
+
+    code = ("from edgetl.runtime import registry\n"
+            "held = {rt.name: rt for rt in registry.runtimes()}\n"
+            "import edgetl.measure.macs, edgetl.measure.ops\n"
+            "print(sorted(n for n, rt in held.items() if rt.count_macs), sorted(n for n, rt in held.items() if rt.profile_ops))")
+    out = subprocess.run([sys.executable, "-c", code], env=worker_env(), capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == "['keras', 'onnx', 'tflite'] ['onnx', 'tflite']"

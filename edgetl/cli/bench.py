@@ -76,7 +76,8 @@ def benchmark_cmd(artifacts, threads, data, labels, budget_ms, xnnpack, with_ops
 
     \b
     ARTIFACT: .tflite (ai-edge-litert), .onnx (onnxruntime), .keras or a run directory (Keras
-    tf.function, batch 1: the baseline). A run directory expands to all artifacts in it.
+    tf.function, batch 1: the baseline), or the file of a runtime registered through EDGETL_RUNTIMES
+    (docs/ARCHITECTURE.md, "The runtime registry"). A run directory expands to all artifacts in it.
     Each artifact x thread count runs in its own subprocess, in rounds interleaved across
     artifacts; a failed artifact gets a row "failed: reason", the others are still measured
     (exit code 2 at the end).

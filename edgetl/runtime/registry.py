@@ -36,7 +36,7 @@ def sidecar_contract(path: Path) -> Optional[str]:
     return side.read_text(encoding="utf-8", errors="replace") if side.is_file() else None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Runtime:
     name: str  # "tflite": the runner's ``runtime``, the "runtime" column of benchmark rows
     suffixes: tuple  # (".tflite",): the files it opens, lower case
@@ -79,8 +79,13 @@ def unregister(name: str) -> None:
 
 
 def attach(name: str, **hooks) -> None:
-    """Fill hooks (``profile_ops``, ``count_macs``) of a registered entry; measure/ attaches its own this way."""
-    _RUNTIMES[name] = replace(_RUNTIMES[name], **hooks)
+    """Fill hooks (``profile_ops``, ``count_macs``) of a registered entry, in place (an entry already looked up sees
+    them too); measure/ attaches its own this way."""
+    entry = _RUNTIMES[name]
+    for key, hook in hooks.items():
+        if not hasattr(entry, key):
+            raise TypeError(f"Runtime has no hook {key}")
+        setattr(entry, key, hook)
 
 
 def _load_plugins() -> None:
