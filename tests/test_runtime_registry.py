@@ -122,17 +122,39 @@ def test_a_registered_runtime_goes_through_the_parity_gate(toy, tmp_path):
     assert r.exit_code == 0 and "parity gate: pass" in r.stdout
 
 
-def test_an_entry_looked_up_before_measure_loads_gets_its_hooks():
+def test_hooks_attached_later_reach_an_entry_already_looked_up():
     """measure/ attaches the built-in op profilers and MAC counters in place: the benchmark worker looks its entry up
-    first (to import the engine before the clock starts) and counts MACs after."""
-    import subprocess
-    import sys
+    first (to import the engine before the clock starts) and counts MACs after measure/macs.py has loaded."""
+    import edgetl.measure.macs  # noqa: F401 - attaches the built-in counters
+    import edgetl.measure.ops  # noqa: F401 - attaches the built-in profilers
 
-    from edgetl.measure.worker_env import worker_env
+    assert {rt.name for rt in registry.runtimes() if rt.count_macs} >= {"keras", "tflite", "onnx"}
+    assert {rt.name for rt in registry.runtimes() if rt.profile_ops} >= {"tflite", "onnx"}
+    held = registry.register(registry.Runtime("late", (".late",), runner=None))
+    try:
+        registry.attach("late", count_macs=len)
+        assert registry.get("late") is held and held.count_macs is len
+        with pytest.raises(ValueError, match="already belongs to runtime late"):
+            registry.register(registry.Runtime("late2", (".LATE",), runner=None))
+    finally:
+        registry.unregister("late")
 
-    code = ("from edgetl.runtime import registry\n"
-            "held = {rt.name: rt for rt in registry.runtimes()}\n"
-            "import edgetl.measure.macs, edgetl.measure.ops\n"
-            "print(sorted(n for n, rt in held.items() if rt.count_macs), sorted(n for n, rt in held.items() if rt.profile_ops))")
-    out = subprocess.run([sys.executable, "-c", code], env=worker_env(), capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[0] == "['keras', 'onnx', 'tflite'] ['onnx', 'tflite']"
+
+def test_a_registered_runtime_in_a_run_directory_is_checked_for_staleness(toy, tmp_path):
+    """The stale check reads the toy's contract where the toy keeps it (inside the file): a toy made from an older
+    model.keras is refused by benchmark and removed on retraining, with nothing beside it to remove."""
+    from edgetl.measure.bench import expand_artifacts
+    from edgetl.rundir import RunDir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "contract.json").write_text(contract("keras").to_json())
+    (run / "manifest.json").write_text(json.dumps({"edgetl_run": 1, "data": {"options": {"source": "digits"}}}))
+    (run / "model.keras").write_bytes(b"model-v1")
+    w, b = weights()
+    fresh = toy.write_toy(run / "model.toy", w, b, contract().replace(source_model=RunDir(run).provenance(run / "model.keras")))
+    assert RunDir(run).artifacts() == [fresh] and dict(expand_artifacts([run]))[fresh] is None
+    (run / "model.keras").write_bytes(b"model-v2: retrained")
+    reason = dict(expand_artifacts([run]))[fresh]
+    assert "model.toy was made from an older model.keras" in reason
+    assert RunDir(run).remove_stale() == [fresh] and not fresh.exists()
