@@ -122,6 +122,25 @@ def test_a_registered_runtime_goes_through_the_parity_gate(toy, tmp_path):
     assert r.exit_code == 0 and "parity gate: pass" in r.stdout
 
 
+def test_a_registered_runtime_predicts_through_the_cli(toy, tmp_path):
+    from PIL import Image
+
+    w, b = weights()
+    f = toy.write_toy(tmp_path / "model.toy", w, b, contract())
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "x.png")
+    r = cli("predict", f, tmp_path / "x.png", "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["runtime"] == "toy" and got["kind"] == "toy:float32"
+    from edgetl.data.images import load_image
+
+    x = (load_image(tmp_path / "x.png", SIZE, SIZE).astype(np.float64) - 127.5) / 127.5  # the contract's mean/std
+    logits = x.reshape(-1) @ w + b
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    (pred,) = got["predictions"]
+    assert pred["label"] == LABELS[int(np.argmax(probs))] and pred["score"] == pytest.approx(probs.max(), abs=1e-5)
+
+
 def test_hooks_attached_later_reach_an_entry_already_looked_up():
     """measure/ attaches the built-in op profilers and MAC counters in place: the benchmark worker looks its entry up
     first (to import the engine before the clock starts) and counts MACs after measure/macs.py has loaded."""
