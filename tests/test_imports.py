@@ -106,8 +106,8 @@ LAYERS = (
     "data", "backbones",  # files -> labelled splits; the backbone registry
     "formats",  # what a file is and carries: the format registry, contract, TFLite metadata
     "config",  # every stage parameter, defined once
-    "training",  # the Keras training pieces the stages share: fine-tune routine, distribution
     "runtime",  # open and run any artifact; the parity gate
+    "training",  # the Keras training pieces: transfer model, phases, phase-1 head, phase choice, fine-tune, distribution
     "rundir",  # the run object
     "measure",  # benchmark, evaluate, ops, MACs
     "tflite",  # the TFLite converter, --keep-float, --auto
