@@ -89,7 +89,7 @@ def test_no_import_cycles():
 
 
 def test_stages_import_the_run_object_not_each_other():
-    """What stages share lives below them (rundir, training/, tflite/, runtime/, formats/): every module of
+    """What stages share lives below them (rundir, training/, tflite/, onnx/, runtime/, formats/): every module of
     stages/ is a stage."""
     graph = package_graph()
     stages = {m for m in graph if m.startswith("edgetl.stages.")}
@@ -111,6 +111,7 @@ LAYERS = (
     "rundir",  # the run object
     "measure",  # benchmark, evaluate, ops, MACs
     "tflite",  # the TFLite converter, --keep-float, --auto
+    "onnx",  # the ONNX exporters: segmented export, ORT calibration, int8 graph surgery
     "stages",  # train, prune, quantize, convert
     "report",  # report.md, tables, plots
     "compare",  # `edgetl compare`: a pipeline of its own over the stages and measure
