@@ -296,7 +296,8 @@ def _pool(cfg: SearchConfig, cand: Candidate, progress):
     from edgetl.data.access import split_labels
     from edgetl.data.feature_cache import FeatureCache, cache_key, resolve_cache_dir
     from edgetl.formats.contract import Contract
-    from edgetl.stages.train import TransferModel, pooled_features
+    from edgetl.training.features import pooled_features
+    from edgetl.training.model import TransferModel
 
     spec = get_backbone(cand.backbone)
     weights = resolve_weights(spec, cand.alpha, cand.size, "imagenet", cfg.weights_dir, download=cfg.download)
