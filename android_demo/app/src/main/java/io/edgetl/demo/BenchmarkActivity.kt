@@ -21,8 +21,8 @@ import java.util.Locale
  *
  *     adb shell am start -n io.edgetl.demo/.BenchmarkActivity --ei warmup 10 --ei runs 50 --ei threads 1 --es delegate cpu
  *
- * Models: the app's assets (ModelAssets.available) plus any `.tflite` pushed into the app's external files
- * dir under `models/` (no rebuild needed). Each is opened the way the classifier opens it ([LiteRt.open]),
+ * Models: the app's assets (ModelAssets.available) plus any `.tflite` in a `models/` folder of the app's
+ * external files dir (`adb push`) or of its internal files dir (`adb shell run-as`), so no rebuild is needed. Each is opened the way the classifier opens it ([LiteRt.open]),
  * fed a fixed input of its own input shape and type, run `warmup` times untimed and `runs` times timed with
  * System.nanoTime ([LatencyBench], the plain-Java core JUnit tests). Output: `latency.json` (or `--es out NAME`)
  * in getExternalFilesDir(null), one logcat line per model (tag `edgetl-bench`) and the path at the end.
@@ -70,11 +70,15 @@ class BenchmarkActivity : Activity() {
             say("error: no external files dir (storage not mounted); nothing written")
             return
         }
-        val pushed = File(dir, PUSHED_MODELS).listFiles { f -> f.isFile && f.name.endsWith(".tflite") }
-            ?.sortedBy { it.name }.orEmpty()
+        val folders = listOf(File(dir, PUSHED_MODELS), File(filesDir, PUSHED_MODELS))
+        folders.forEach { it.mkdirs() }  // so that the first start makes the folders `adb push` / `run-as` fill
+        val pushed = folders.flatMap { folder ->
+            folder.listFiles { f -> f.isFile && f.name.endsWith(".tflite") }?.sortedBy { it.name }.orEmpty()
+        }
         val inAssets = ModelAssets.available(this)
         if (inAssets.isEmpty() && pushed.isEmpty()) {
-            say("error: no .tflite in the app's assets or in ${File(dir, PUSHED_MODELS)}; export or push models first (nothing written)")
+            say("error: no .tflite in the app's assets or in ${folders.joinToString(" or ")}; " +
+                "export or push models first (nothing written)")
             return
         }
         val abi = Build.SUPPORTED_ABIS.firstOrNull() ?: ""
@@ -97,7 +101,7 @@ class BenchmarkActivity : Activity() {
         say(device)
         val models: List<Pair<String, () -> ByteBuffer>> =
             inAssets.map { asset -> asset to { ModelAssets.map(this, asset) } } +
-                pushed.map { f -> "$PUSHED_MODELS/${f.name}" to { ModelAssets.mapFile(f) } }
+                pushed.map { f -> f.path to { ModelAssets.mapFile(f) } }
         for ((name, load) in models) {
             val file = name.substringAfterLast('/')
             try {
@@ -188,7 +192,7 @@ class BenchmarkActivity : Activity() {
         const val DEFAULT_RUNS = 50
         const val DEFAULT_THREADS = 1
         const val DEFAULT_OUT = "latency.json"
-        /** adb push models here (…/Android/data/io.edgetl.demo/files/models/) to time them without a rebuild. */
+        /** Folder (in getExternalFilesDir(null) and in filesDir) whose .tflite files are timed too. */
         const val PUSHED_MODELS = "models"
     }
 }
