@@ -458,6 +458,18 @@ def test_benchmark_latency_file_is_read_by_search_latency_from(java_core, tmp_pa
     for name, ms in timed.items():
         assert latency_of(table, name, sha[name]) == pytest.approx(percentile(ms, 50), abs=1e-9)
     assert latency_of(table, "mobilenet_a0.25_96_int8.tflite", sha["mobilenet_a0.25_96_int8.tflite"]) is None
+
+    # the search's own step: candidate rows get the phone's p50 by sha256, the unmeasured file none
+    from edgetl.choose.run import _latencies
+
+    rows = [{"file": n, "sha256": sha[n], "path": str(models / n)} for n in files]
+    state, said = {"latency": {"macs:" + sha[n]: 1 for n in files}}, []
+    assert _latencies(rows, None, table, state, tmp_path, {}, None, said.append) == table["device"]
+    got = {r["file"]: r["p50_ms"] for r in rows}
+    assert got == {"mobilenet_v2_a0.35_96_int8.tflite": pytest.approx(1.125), "mobilenet_a0.25_96_float32.tflite": 2.5,
+                   "mobilenet_a0.25_96_int8.tflite": None}, got
+    assert said == ["no latency for mobilenet_a0.25_96_int8.tflite in --latency-from: left out"]
+    assert all(r["latency_source"] == f"--latency-from ({table['device']})" for r in rows)
     with pytest.raises(EdgetlError, match="measure the current files again"):  # rebuilt since it was measured
         latency_of(table, "mobilenet_v2_a0.35_96_int8.tflite", sha["mobilenet_a0.25_96_int8.tflite"])
 
