@@ -5,6 +5,7 @@ without one, the top-scoring class wins (argmax), as for any number of classes.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -83,12 +84,24 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         out["positive_class"] = class_names[pos]
         out["threshold"] = None if threshold is None else float(threshold)
         out["auc"] = float(roc_auc_score(labels == pos, probs[:, pos])) if both else None
+        out["auc_low"], out["auc_high"] = (auc_interval(out["auc"], int(np.sum(labels == pos)),
+                                                        int(np.sum(labels != pos))) if both else (None, None))
         out["precision"], out["recall"], out["f1"] = float(p[pos]), float(r[pos]), float(f[pos])
         if both:
             fpr, tpr, thr = roc_curve(labels == pos, probs[:, pos])
             out["roc"] = {"fpr": [round(float(x), 5) for x in fpr], "tpr": [round(float(x), 5) for x in tpr],
                           "thresholds": [round(float(min(x, 1.0)), 6) for x in thr]}
     return out
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[float, float]:
+    """Hanley & McNeil's (1982) 95% interval of an AUC from ``n_pos`` positive and ``n_neg`` negative images:
+    AUC +- z SE, SE from the exponential approximation Q1 = A/(2-A), Q2 = 2A^2/(1+A), clipped to [0, 1]."""
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    se = math.sqrt(max(0.0, var))
+    return max(0.0, a - z * se), min(1.0, a + z * se)
 
 
 def threshold_for_recall(probs: np.ndarray, labels: np.ndarray, positive: int, target_recall: float) -> dict:

@@ -65,6 +65,8 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
     if "auc" in m:
         at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
         auc = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
+        if m.get("auc_low") is not None:
+            auc += f" [{m['auc_low']:.4f}, {m['auc_high']:.4f}] (95% Hanley-McNeil)"
         line += (f"   AUC {auc}   {m['positive_class']} at {at}: precision {m['precision']:.4f}, "
                  f"recall {m['recall']:.4f}")
     console.print(line)

@@ -575,7 +575,9 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md += ["## Test metrics (Keras model)", "",
            f"accuracy **{fmt('accuracy', test.get('accuracy'))}**, loss {fmt('loss', test.get('loss'))}"
            + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
-              f"AUC {fmt('auc', test.get('auc'))}" if "auc" in test else ""), ""]
+              f"AUC {fmt('auc', test.get('auc'))}"
+              + (f" [{test['auc_low']:.3f}-{test['auc_high']:.3f}] (95% Hanley-McNeil)"
+                 if test.get("auc_low") is not None else "") if "auc" in test else ""), ""]
     if "auc" in test:
         md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
                + ("0.5 (top class)" if test.get("threshold") is None else f"**{test['threshold']:.4f}**")
