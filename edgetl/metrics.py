@@ -104,6 +104,30 @@ def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[f
     return max(0.0, a - z * se), min(1.0, a + z * se)
 
 
+def pack_correct(correct: np.ndarray) -> str:
+    """Per-image right (1) / wrong (0) as bit-packed hex: how gate.json keeps each file's test-split results, so
+    that two files scored on the same images can be compared image by image (``mcnemar``)."""
+    return np.packbits(np.asarray(correct, bool)).tobytes().hex()
+
+
+def unpack_correct(packed: str, n: int) -> np.ndarray:
+    """The ``n`` booleans ``pack_correct`` packed."""
+    return np.unpackbits(np.frombuffer(bytes.fromhex(packed), np.uint8))[:n].astype(bool)
+
+
+def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> dict:
+    """Exact two-sided McNemar test of two classifiers on the same images: only the discordant images count,
+    ``a_only`` (a right, b wrong) and ``b_only``; with no difference a_only ~ Binomial(a_only + b_only, 1/2)."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"McNemar needs the same images: {a.shape} vs {b.shape}")
+    a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "n": int(a.size), "p": min(1.0, p)}
+
+
 def threshold_for_recall(probs: np.ndarray, labels: np.ndarray, positive: int, target_recall: float) -> dict:
     """The highest threshold on the positive class's probability whose recall on (probs, labels) is >= target.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetl.metrics import auc_interval, classification_metrics
+from edgetl.metrics import auc_interval, classification_metrics, mcnemar, pack_correct, unpack_correct
 
 
 def test_auc_interval_matches_hanley_mcneil_1982():
@@ -28,3 +28,28 @@ def test_binary_metrics_carry_the_auc_interval():
     assert (m["auc_low"], m["auc_high"]) == auc_interval(m["auc"], 40, 40)
     one_class = classification_metrics(np.stack([1 - p1, p1], axis=1)[:40], labels[:40], ["a", "b"])
     assert one_class["auc"] is None and one_class["auc_low"] is None
+
+
+def _pair(a_only, b_only, both=50, neither=10):
+    a = np.array([True] * a_only + [False] * b_only + [True] * both + [False] * neither)
+    b = np.array([False] * a_only + [True] * b_only + [True] * both + [False] * neither)
+    return a, b
+
+
+@pytest.mark.parametrize("a_only, b_only, p", [
+    (3, 2, 1.0),  # the binomial is symmetric about 2.5: nothing to see
+    (1, 9, 22 / 1024),  # 2 P(X <= 1), X ~ Bin(10, 1/2) = 2 (1 + 10) / 1024
+    (10, 0, 2 / 1024),
+    (5, 2, 58 / 128),  # 2 (C(7,5) + C(7,6) + C(7,7)) / 2^7
+    (0, 0, 1.0),
+])
+def test_exact_mcnemar_counts_discordant_images_only(a_only, b_only, p):
+    t = mcnemar(*_pair(a_only, b_only))
+    assert (t["a_only"], t["b_only"]) == (a_only, b_only) and t["p"] == pytest.approx(p)
+    assert mcnemar(*_pair(a_only, b_only, both=500, neither=300))["p"] == pytest.approx(p)  # concordant: no effect
+
+
+def test_per_image_results_survive_packing():
+    ok = np.random.default_rng(1).random(269) < 0.9
+    assert unpack_correct(pack_correct(ok), 269).tolist() == ok.tolist()
+    assert len(pack_correct(ok)) == 2 * 34  # 269 bits in 34 bytes
