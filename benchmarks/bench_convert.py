@@ -2,7 +2,7 @@
 
 Part 1 (speed): wall time to produce float32 + dynamic + float16 + int8 TFLite + float ONNX for
 MobileNetV2 1.0 at 224 px (random weights: timing does not depend on them), edgetl's way (one trace,
-reused by every mode: ``tflite.converter.convert_tflite`` + ``convert.export_onnx``) vs the naive way (a separate
+reused by every mode: ``tflite.converter.convert_tflite`` + ``onnx.export.export_onnx``) vs the naive way (a separate
 ``TFLiteConverter.from_keras_model`` per mode + the same ONNX export), in the same process. Target: >= 1.7x.
 
 Part 2 (accuracy, needs ../shared): trains MobileNetV2 alpha 0.35 at 224 px on flowers_small, then every
@@ -38,7 +38,7 @@ PTQ = ["float32", "dynamic", "float16", "int8"]
 def speed(out: Path) -> None:
     from edgetl import _tf, backbones
     from edgetl.formats.contract import Contract
-    from edgetl.stages.convert import export_onnx
+    from edgetl.onnx.export import export_onnx
     from edgetl.tflite.converter import convert_tflite
 
     tf, keras = _tf.tf(), _tf.keras()
@@ -87,7 +87,7 @@ def speed(out: Path) -> None:
     print(f"4 TFLite modes + ONNX:   edgetl {ours:6.1f} s   naive {naive:6.1f} s   ratio {naive / ours:4.1f}x  (target >= 1.7x)")
     print("(edgetl's first mode includes the one-off trace; edgetl ran first, so the naive way had warm caches)")
 
-    from edgetl.stages.convert import export_onnx_int8, export_onnx_int8_ort
+    from edgetl.onnx.export import export_onnx_int8, export_onnx_int8_ort
 
     a = export_onnx_int8_ort(ours_dir / "model.onnx", c, ours_dir / "model_int8_ort.onnx", cal)
     b = export_onnx_int8(ours_dir / "model_int8.tflite", Contract.load(ours_dir / "model_int8.json"),
@@ -121,7 +121,8 @@ def accuracy(out: Path) -> None:
         return
     from edgetl.formats.contract import Contract
     from edgetl.config.stages import ConvertConfig, QuantizeConfig
-    from edgetl.stages.convert import convert_run, export_onnx_int8
+    from edgetl.onnx.export import export_onnx_int8
+    from edgetl.stages.convert import convert_run
     from edgetl.stages.quantize import quantize_run
     from edgetl.rundir import RunDir
     from edgetl.runtime.runners import open_artifact
@@ -167,7 +168,7 @@ def memory_child(backbone: str, kind: str, out: Path) -> None:
 
     from edgetl.backbones.registry import build_imagenet_classifier, get_backbone
     from edgetl.compare.jobs import imagenet_contract, random_pixels
-    from edgetl.stages.convert import export_onnx, export_onnx_int8_ort
+    from edgetl.onnx.export import export_onnx, export_onnx_int8_ort
 
     spec = get_backbone(backbone)
     c = imagenet_contract(spec, 224, None, 1000)

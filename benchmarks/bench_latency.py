@@ -3,7 +3,7 @@
 1. Our int8 MobileNetV2 1.0 224 (edgetl.stages.quantize, random weights, uint8 I/O) vs Google's
    mobilenet_v2_1.0_224_quant.tflite (../shared/models/coral): p50 ratio, target <= 1.10.
 2. int8 vs float32 TFLite speed-up on the same MobileNetV2, and vs Keras tf.function (batch 1);
-   ONNX Runtime float32 too when edgetl.stages.convert is available.
+   ONNX Runtime float32 too when edgetl.onnx.export is available.
 3. Harness overhead: p50 of `edgetl.measure.bench` (subprocess worker) vs a bare ``interpreter.invoke()``
    loop in this process on Google's file, alternating blocks; target within 3 %.
 
@@ -44,12 +44,12 @@ def build_artifacts(work: Path) -> dict:
     write_text(keras_dir / "contract.json", contract.to_json() + "\n")
     out["keras"] = keras_dir / "model.keras"
     try:
-        from edgetl.stages.convert import export_onnx
+        from edgetl.onnx.export import export_onnx
 
         export_onnx(model, contract, work / "mobilenet_v2_1.0_224.onnx")
         out["onnx"] = work / "mobilenet_v2_1.0_224.onnx"
     except ImportError:
-        print("edgetl.stages.convert not available: no ONNX figure")
+        print("edgetl.onnx.export not available: no ONNX figure")
     except Exception as e:  # report, keep the other figures
         print(f"ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
     return out

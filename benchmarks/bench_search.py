@@ -9,6 +9,14 @@ Goals (issue 21): the default search <= 15 min cold and <= 3 min warm on 2 cores
     python benchmarks/bench_search.py [--sizes 96,128,160,192,224] [--backbones ...] [--alphas ...] [--folds 5]
                                       [--no-warm] [--out /tmp/bench_search] [--cache-dir DIR]
     python benchmarks/bench_search.py --data ../shared/data/chest_xray_kaggle224 --target-recall 0.95
+    python benchmarks/bench_search.py --warm-only --cache-dir DIR --train [--train-budget 5]
+
+--train: the pick within --train-budget ms is trained fully by the pipeline (`edgetl search --train`), and
+the --recipes are trained on the same data and split (seed 42: the search's test images are held out of its
+cross-validation), quantized to float32 + int8 only (no ONNX, no Android export: only what is compared).
+Prints each one's test accuracy with its interval, the shipped file's p50 on this host, and the pick's
+cross-validated estimate beside its test accuracy. Goal (issue 21): the pick's test accuracy is at least
+that of the recipe closest to it in latency.
 """
 from __future__ import annotations
 
@@ -53,6 +61,67 @@ def run(label: str, out: Path, cache: Path, args) -> dict:
     return res
 
 
+def _shipped(run: Path, summary: dict, precision: str) -> dict:
+    """The test accuracy (Wilson 95%) and 1-thread p50 of the run's ``precision`` TFLite file, from its benchmark."""
+    from edgetl.runtime.parity import wilson_interval
+
+    rows = [r for r in (summary.get("results", {}).get("benchmark") or {}).get("results", [])
+            if Path(r.get("artifact", "")).name == f"model_{precision}.tflite" and r.get("threads") == 1]
+    if not rows or rows[0].get("accuracy") is None:
+        return {"file": f"model_{precision}.tflite", "missing": True}
+    r = rows[0]
+    n = r["accuracy_n"]
+    lo, hi = wilson_interval(round(r["accuracy"] * n), n)
+    return {"file": r["artifact"], "accuracy": r["accuracy"], "n": n, "low": lo, "high": hi, "p50_ms": r["p50_ms"]}
+
+
+def train_and_compare(args, out: Path, cache: Path) -> None:
+    from edgetl.choose.run import search
+    from edgetl.config.stages import SearchConfig
+    from edgetl.pipeline.recipes import load_recipe
+    from edgetl.pipeline.runner import run_pipeline
+
+    cfg = SearchConfig(data=str(args.data), weights_dir=str(WEIGHTS), download=False, budget_ms=args.train_budget,
+                       backbones=args.backbones, alphas=args.alphas, sizes=args.sizes, folds=args.folds,
+                       target_recall=args.target_recall, cache_dir=str(cache), out=str(out), train=True)
+    t0 = time.perf_counter()
+    res = search(cfg, log=lambda m: print("  " + m, file=sys.stderr, flush=True))
+    pick = res["pick"]
+    run = Path(res["train"]["out"])
+    rows = [(f"search pick {pick['id']}", _shipped(run, _summary(run), pick["precision"]), pick,
+             time.perf_counter() - t0)]
+    for spec in args.recipes:
+        name, _, wdir = spec.partition("=")
+        recipe, source = load_recipe(name)
+        recipe = {**recipe, "data": str(args.data), "weights_dir": str(Path(wdir or WEIGHTS).resolve()),
+                  "quantize": ["float32", "int8"], "convert": [], "threads": [1], "android": False}
+        t0 = time.perf_counter()
+        summary = run_pipeline(recipe, out / "recipes" / name, recipe_source=source,
+                               log=lambda m, n=name: print(f"  [{n}] {m}", file=sys.stderr, flush=True))
+        rows.append((f"recipe {name}", _shipped(out / "recipes" / name, summary, "int8"), None,
+                     time.perf_counter() - t0))
+    print(f"\n--train (budget {args.train_budget:g} ms): test accuracy on the held-out test split of seed 42 "
+          "(95% Wilson interval), int8 TFLite, p50 on this host, 1 thread")
+    print(f"{'model':<44}{'test accuracy [95%]':<26}{'p50 ms':>8}{'CV estimate [95%]':>26}{'wall':>8}")
+    for label, f, cv, wall in rows:
+        acc = ("-" if f.get("missing") else f"{f['accuracy']:.3f} [{f['low']:.3f}, {f['high']:.3f}] n={f['n']}")
+        est = f"{cv['score']:.3f} [{cv['low']:.3f}, {cv['high']:.3f}]" if cv else ""
+        p50 = "-" if f.get("missing") else f"{f['p50_ms']:.2f}"
+        print(f"{label:<44}{acc:<26}{p50:>8}{est:>26}{wall / 60:>6.1f} m")
+    measured = [(label, f) for label, f, _, _ in rows[1:] if not f.get("missing")]
+    if measured and not rows[0][1].get("missing"):
+        near_label, near = min(measured, key=lambda lf: abs(lf[1]["p50_ms"] - rows[0][1]["p50_ms"]))
+        ok = rows[0][1]["accuracy"] >= near["accuracy"]
+        print(f"closest recipe in latency: {near_label} ({near['p50_ms']:.2f} ms); the pick's test accuracy is "
+              + ("at least" if ok else "BELOW") + f" its ({rows[0][1]['accuracy']:.3f} vs {near['accuracy']:.3f})")
+
+
+def _summary(run: Path) -> dict:
+    import json
+
+    return json.loads((run / "summary.json").read_text())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DATA))
@@ -65,6 +134,11 @@ def main() -> None:
     ap.add_argument("--no-warm", action="store_true")
     ap.add_argument("--warm-only", action="store_true", help="only the warm run, on the feature cache --cache-dir "
                     "(or OUT/cache) a cold run filled")
+    ap.add_argument("--train", action="store_true", help="train the pick and the --recipes, and compare them")
+    ap.add_argument("--train-budget", type=float, default=5.0, help="--train: the budget (ms) whose pick is trained")
+    ap.add_argument("--recipes", type=_list(str), help="--train: NAME[=WEIGHTS_DIR],... (default: flowers_mobilenet_v2 "
+                    "and the most accurate, flowers_fused, on its dequantized weights)",
+                    default=["flowers_mobilenet_v2", f"flowers_fused={SHARED / 'weights' / 'imagenet-dequantized'}"])
     ap.add_argument("--out", default="/tmp/bench_search")
     ap.add_argument("--cache-dir", help="feature cache folder (default OUT/cache, emptied first: a cold start)")
     args = ap.parse_args()
@@ -107,6 +181,8 @@ def main() -> None:
         except EdgetlError as e:
             print(f"budget {budget:g} ms: {e}")
     print(f"plot: {res.get('plot')}")
+    if args.train:
+        train_and_compare(args, out / ("warm" if args.warm_only or not args.no_warm else "cold"), cache)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def throughput(epochs: int) -> None:
     from edgetl.formats.contract import Contract
     from edgetl.data.sources import DataOptions, load_splits
     from edgetl.data.access import make_dataset
-    from edgetl.stages.train import TransferModel
+    from edgetl.training.model import TransferModel
     from edgetl.backbones.weights import ResolvedWeights
 
     spec = get_backbone("mobilenet_v2")

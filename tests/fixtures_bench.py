@@ -53,7 +53,7 @@ def build_tiny_model():
 
 
 def write_onnx(model, contract, path: Path) -> Path:
-    """float32 ONNX with the contract in metadata_props (what edgetl.stages.convert writes)."""
+    """float32 ONNX with the contract in metadata_props (what edgetl.onnx.export writes)."""
     import onnx
     import tf2onnx
 

@@ -137,13 +137,14 @@ def test_label_smoothing_flows_from_recipe_to_the_compiled_loss(monkeypatch):
     from edgetl.pipeline.recipes import validate
     from edgetl.pipeline.runner import TRAIN_KEYS
     from edgetl.stages import train
+    from edgetl.training import model
 
     assert "label_smoothing" in TRAIN_KEYS  # part of the training stage's fingerprint
     cfg = from_recipe(train.TrainConfig, validate({"label_smoothing": 0.1}), out="runs/x")
     assert cfg.label_smoothing == 0.1
     seen = {}
-    monkeypatch.setattr(train, "compile_model", lambda model, lr, **kw: seen.update(kw))
-    train.TransferModel.compile(SimpleNamespace(label_smoothing=cfg.label_smoothing), "model", 1e-3)
+    monkeypatch.setattr(model, "compile_model", lambda model, lr, **kw: seen.update(kw))
+    model.TransferModel.compile(SimpleNamespace(label_smoothing=cfg.label_smoothing), "model", 1e-3)
     assert seen == {"label_smoothing": 0.1}
 
 

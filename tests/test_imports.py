@@ -89,7 +89,7 @@ def test_no_import_cycles():
 
 
 def test_stages_import_the_run_object_not_each_other():
-    """What stages share lives below them (rundir, training/, tflite/, runtime/, formats/): every module of
+    """What stages share lives below them (rundir, training/, tflite/, onnx/, runtime/, formats/): every module of
     stages/ is a stage."""
     graph = package_graph()
     stages = {m for m in graph if m.startswith("edgetl.stages.")}
@@ -106,11 +106,12 @@ LAYERS = (
     "data", "backbones",  # files -> labelled splits; the backbone registry
     "formats",  # what a file is and carries: the format registry, contract, TFLite metadata
     "config",  # every stage parameter, defined once
-    "training",  # the Keras training pieces the stages share: fine-tune routine, distribution
     "runtime",  # open and run any artifact; the parity gate
+    "training",  # the Keras training pieces: transfer model, phases, phase-1 head, phase choice, fine-tune, distribution
     "rundir",  # the run object
     "measure",  # benchmark, evaluate, ops, MACs
     "tflite",  # the TFLite converter, --keep-float, --auto
+    "onnx",  # the ONNX exporters: segmented export, ORT calibration, int8 graph surgery
     "stages",  # train, prune, quantize, convert
     "report",  # report.md, tables, plots
     "compare",  # `edgetl compare`: a pipeline of its own over the stages and measure

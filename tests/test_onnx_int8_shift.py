@@ -3,7 +3,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgetl.stages.convert import int8_tensors_to_uint8
+from edgetl.onnx.surgery import int8_tensors_to_uint8
 
 CHANNELS = 16
 

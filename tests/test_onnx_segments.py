@@ -1,4 +1,4 @@
-"""The segmented float ONNX export (edgetl.stages.convert.export_onnx above max_params) on a small chain model:
+"""The segmented float ONNX export (edgetl.onnx.export.export_onnx above max_params) on a small chain model:
 the path VGG16/19 take, proven on real files and real runtimes in seconds."""
 import numpy as np
 import pytest
@@ -26,10 +26,11 @@ def test_segmented_onnx_matches_keras_and_quantizes(tmp_path):
 
     from edgetl.formats.contract import Contract
     from edgetl.runtime.runners import ONNX_CONTRACT_KEY, open_artifact
-    from edgetl.stages.convert import _chain_layers, _segments, export_onnx, export_onnx_int8_ort
+    from edgetl.onnx.export import export_onnx, export_onnx_int8_ort
+    from edgetl.onnx.segments import _segments, chain_layers
 
     model = _chain_model()
-    assert [len(s) for s in _segments(_chain_layers(model))] == [3, 1, 1]  # conv..flatten | fc1 | predictions
+    assert [len(s) for s in _segments(chain_layers(model))] == [3, 1, 1]  # conv..flatten | fc1 | predictions
     c = Contract(labels=list("abcd"), height=32, width=32, output_units=4)
     out = tmp_path / "model.onnx"
     export_onnx(model, c, out, max_params=0)  # 0: every chain model takes the segmented path
@@ -52,10 +53,10 @@ def test_segmented_onnx_matches_keras_and_quantizes(tmp_path):
 
 def test_non_chain_model_is_not_segmented():
     from edgetl import _tf
-    from edgetl.stages.convert import _chain_layers
+    from edgetl.onnx.segments import chain_layers
 
     keras = _tf.keras()
     inp = keras.Input((8, 8, 3))
     a = keras.layers.Conv2D(3, 1)(inp)
     out = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([inp, a]))  # a skip connection
-    assert _chain_layers(keras.Model(inp, out)) is None
+    assert chain_layers(keras.Model(inp, out)) is None

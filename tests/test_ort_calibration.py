@@ -4,7 +4,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgetl.stages.convert import CALIBRATION_BATCH, _folding_minmax_calibration
+from edgetl.onnx.calibration import CALIBRATION_BATCH, _folding_minmax_calibration
 
 
 def _tiny_model(path):

@@ -219,7 +219,7 @@ def test_onnx_float_matches_keras_within_1e4(qrun, convert_records):
 
 def test_int8_onnx_agrees_with_int8_tflite(qrun, convert_records, tmp_path):
     from edgetl.formats.contract import Contract
-    from edgetl.stages.convert import export_onnx_int8
+    from edgetl.onnx.export import export_onnx_int8
     from edgetl.rundir import RunDir
     from edgetl.runtime.runners import open_artifact
 

@@ -286,3 +286,41 @@ def test_one_class_is_refused(tmp_path):
     assert code == 2 and "single class" in out and "Traceback" not in out, out
     assert not (tmp_path / "o").exists()
     assert len(out.strip().splitlines()) == 1
+
+
+def test_the_store_keeps_a_candidate_for_other_searches_and_misses_on_changed_bytes(tmp_path):
+    from edgetl.choose import store
+    from edgetl.fsutil import file_sha256
+
+    models, root = tmp_path / "out" / "models", tmp_path / "cache" / "search"
+    models.mkdir(parents=True)
+    (models / "c_float32.tflite").write_bytes(b"float bytes")
+    (models / "c_int8.tflite").write_bytes(b"int8 bytes")
+    rec = {"id": "c", "precisions": {p: {"file": f"c_{p}.tflite", "sha256": file_sha256(models / f"c_{p}.tflite")}
+                                     for p in ("float32", "int8")}}
+    fp = {"data_hash": "d1", "folds": 5}
+    store.save(root, "c", fp, "w1", rec, models)
+    other = tmp_path / "other" / "models"
+    assert store.load(root, "c", fp, "w1", other) == rec
+    assert (other / "c_int8.tflite").read_bytes() == b"int8 bytes"
+    assert store.load(root, "c", {**fp, "data_hash": "d2"}, "w1", other) is None  # other data
+    assert store.load(root, "c", fp, "w2", other) is None  # other weights
+    assert store.load(None, "c", fp, "w1", other) is None  # --cache-dir none
+    entry = next(p for p in (root / "c").iterdir() if p.is_dir())
+    (entry / "c_int8.tflite").write_bytes(b"changed")
+    assert store.load(root, "c", fp, "w1", other) is None  # a damaged entry is a miss, not an error
+    assert not [p for p in (root / "c").iterdir() if p.name.startswith(".staging-")]
+
+
+def test_stored_latencies_are_kept_per_file_threads_and_host(tmp_path):
+    from edgetl.choose import store
+
+    root = tmp_path / "search"
+    store.store_latency(root, {"abc": {"p50_ms": 1.5, "p90_ms": 2.0, "runs": 40}}, 1, "CPU A")
+    assert store.stored_latency(root, "abc", 1, "CPU A")["p50_ms"] == 1.5
+    assert store.stored_latency(root, "abc", 2, "CPU A") is None
+    assert store.stored_latency(root, "abc", 1, "CPU B") is None
+    (root / "latency.json").write_text("[1, 2")  # damaged: a miss, and the next write replaces it
+    assert store.stored_latency(root, "abc", 1, "CPU A") is None
+    store.store_latency(root, {"def": {"p50_ms": 3.0, "p90_ms": 3.5, "runs": 20}}, 1, "CPU A")
+    assert store.stored_latency(root, "def", 1, "CPU A")["p50_ms"] == 3.0

@@ -49,6 +49,17 @@ def test_search_end_to_end_picks_within_budget_and_writes_a_recipe(tmp_path, flo
     assert f"the fastest is {fastest['id']}" in r.output and "scored before" in r.output
     assert "benchmarking" not in r.output
 
+    # a search into another --out on the same cache reuses every score, file and measurement (choose/store.py)
+    out2 = tmp_path / "search2"
+    r = CliRunner().invoke(main, [str(out2) if a == str(out) else a for a in args] + ["--budget-ms", "1000"])
+    assert r.exit_code == 0, r.output
+    assert r.output.count("scored by an earlier search") == 2 and "benchmarking" not in r.output
+    again = {c["key"]: c for c in json.loads((out2 / "search.json").read_text())["candidates"]}
+    same = ("score", "sha256", "p50_ms", "scored")
+    assert {k: [c[f] for f in same] for k, c in again.items()} == {k: [c[f] for f in same] for k, c in rows.items()}
+    assert all((out2 / "models" / c["file"]).is_file() for c in again.values())
+    assert all("earlier search" in c["latency_source"] for c in again.values())
+
     # latencies measured elsewhere replace this machine's
     lat = tmp_path / "phone.json"
     lat.write_text(json.dumps({"format": "edgetl-latency/1", "device": "test phone", "models": [

@@ -158,7 +158,8 @@ def test_corrupt_image_is_skipped_and_counted(tmp_path, flowers):
 
 def _tiny_model(flowers, weights=str(MNV2_035), classes=("daisy", "roses", "tulips"), per_class=8, tmp=None):
     from edgetl.formats.contract import Contract
-    from edgetl.stages.train import TrainConfig, TransferModel
+    from edgetl.config.stages import TrainConfig
+    from edgetl.training.model import TransferModel
     from edgetl.backbones.weights import ResolvedWeights
 
     cfg = TrainConfig(data=str(make_subset(tmp, classes=classes, per_class=per_class)), backbone="mobilenet_v2",
@@ -176,7 +177,7 @@ def _weights_by_layer(layers):
 
 @pytest.mark.slow
 def test_phase1_freezes_base_and_phase2_changes_only_unfrozen_non_bn_layers(tmp_path, weights_dir, flowers):
-    from edgetl.stages.train import feature_extraction, fine_tune
+    from edgetl.training.phases import feature_extraction, fine_tune
 
     cfg, splits, tm, contract = _tiny_model(flowers, tmp=tmp_path)
     before = _weights_by_layer(tm.base_layers)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from edgetl.stages import train as train_mod
-from edgetl.stages.train import choose_phase
+from edgetl.training import phase_choice
+from edgetl.training.phase_choice import choose_phase
 
 RNG = np.random.default_rng(0)
 PHASE1 = RNG.exponential(0.4, 200)
@@ -69,14 +69,14 @@ class _FakeModel:
 def test_fine_tune_if_better_restores_phase1_weights_unless_phase2_is_better(monkeypatch, losses, kept):
     tm = _FakeModel()
     seen = iter(losses)
-    monkeypatch.setattr(train_mod, "val_losses", lambda tm, splits, contract: next(seen))
+    monkeypatch.setattr(phase_choice, "val_losses", lambda tm, splits, contract: next(seen))
 
     def fake_fine_tune(tm, splits, contract, cfg, progress=None):
         tm.w = [tm.w[0] + 1.0]
         return {"phase": "fine_tuning"}
 
-    monkeypatch.setattr(train_mod, "fine_tune", fake_fine_tune)
-    h2, sel = train_mod.fine_tune_if_better(tm, None, None, None)
+    monkeypatch.setattr(phase_choice, "fine_tune", fake_fine_tune)
+    h2, sel = phase_choice.fine_tune_if_better(tm, None, None, None)
     assert h2 == {"phase": "fine_tuning"} and sel["kept"] == kept
     assert np.array_equal(tm.w[0], np.zeros(3) if kept == "phase1" else np.ones(3))
     assert tm.frozen is (True if kept == "phase1" else None)
@@ -101,7 +101,7 @@ def test_harmful_fine_tuning_is_not_kept(tmp_path, flowers, weights_dir):
     # the saved model is phase 1's: its validation loss is the one measured after phase 1
     from edgetl.runtime.runners import open_artifact
     from edgetl.rundir import RunDir
-    from edgetl.stages.train import evaluate
+    from edgetl.metrics import classification_metrics as evaluate
 
     val = RunDir(out).splits().val
     probs = open_artifact(out).predict(val.images)
@@ -121,7 +121,8 @@ def test_phase1_head_is_the_logistic_regression_with_the_best_validation_C(n_cla
 
     from edgetl.backbones.registry import get_backbone
     from edgetl.backbones.weights import ResolvedWeights
-    from edgetl.stages.train import HEAD_C, TransferModel, fit_linear_head
+    from edgetl.training.head import HEAD_C, fit_linear_head
+    from edgetl.training.model import TransferModel
 
     tm = TransferModel(get_backbone("mobilenet_v2"), 32, 0.35, ResolvedWeights(None, "random"), n_classes, 0.2)
     rng = np.random.default_rng(0)

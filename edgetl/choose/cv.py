@@ -8,7 +8,7 @@ k/n, its 95% interval Wilson's on k of n. Two classes also get the pooled out-of
 McNeil's 95% interval) and, with a target recall, the precision at a threshold each fold chooses on its
 own validation share (Wilson on the true positives of the predicted positives).
 
-The head is train's (L2 logistic regression, L-BFGS, strength from ``stages.train.HEAD_C`` by validation
+The head is train's (L2 logistic regression, L-BFGS, strength from ``training.head.HEAD_C`` by validation
 loss), made fast for K folds: the strength is chosen once per feature set (on fold 0's validation share)
 and reused by every fold, the features are standardised on each fit part, and each fold warm-starts
 from the previous fold's solution. ``edgetl train`` itself is unchanged.
@@ -131,7 +131,7 @@ def choose_c(features: np.ndarray, labels: np.ndarray, folds: np.ndarray, val_sh
     """(C, {C: validation loss}): train's rule (the HEAD_C strength with the lowest validation loss), applied once on
     fold 0's training part split into fit/validation; strengths are tried weakest-penalty last, warm-started."""
     from edgetl.metrics import per_image_loss
-    from edgetl.stages.train import HEAD_C
+    from edgetl.training.head import HEAD_C
 
     if val_share <= 0:
         return 1.0, {}

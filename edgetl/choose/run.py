@@ -22,6 +22,7 @@ import numpy as np
 
 from edgetl.choose.candidates import PRECISIONS, Candidate, available
 from edgetl.choose.cv import check_folds, choose_c, cross_validate, fold_ids, linear_head
+from edgetl.choose import store
 from edgetl.choose.latency import latency_of, read_latency_file
 from edgetl.measure.front import near_front, pareto_front, pick
 from edgetl.config.params import check
@@ -99,7 +100,8 @@ def search(cfg: SearchConfig, progress=None, log: Callable = _stderr) -> dict:
         left = sum(1 for c in cands[i + 1:] if c.id not in state["scored"])
         eta = f"; about {_eta(spent / fresh * left)} left for {left}" if fresh and left else ""
         log(f"[{i + 1}/{len(cands)}] {cand.label()}: float32 {_fmt(a, rec['metric'])}"
-            + (" (scored before)" if rec.get("reused") else f" ({took:.1f} s: {split}{eta})"))
+            + (f" (scored {'by ' + rec['reused'] if isinstance(rec.get('reused'), str) else 'before'})"
+               if rec.get("reused") else f" ({took:.1f} s: {split}{eta})"))
         state["scored"][cand.id] = {k: v for k, v in rec.items() if k != "reused"}
         _save_state(out, state)
     rows = _rows(cands, state, out)
@@ -269,7 +271,22 @@ def _score(cand: Candidate, cfg: SearchConfig, state: dict, out: Path, phases: d
     old = state["scored"].get(cand.id)
     if old and old.get("fingerprint") == fp and _files_ok(out, old):
         return {**old, "reused": True}
-    return _score_new(cand, cfg, fp, state, out, phases, progress)
+    root, weights = store.store_root(cfg.cache_dir), _weights_digest(cand)
+    kept = store.load(root, cand.id, fp, weights, out / MODELS_DIR)
+    if kept is not None:  # scored by an earlier search into another --out (store.py)
+        data = kept.pop("data", None)
+        if not state.get("data"):
+            state["data"] = data
+        return {**kept, "reused": "an earlier search"}
+    rec = _score_new(cand, cfg, fp, state, out, phases, progress)
+    store.save(root, cand.id, fp, weights, {**rec, "data": state.get("data")}, out / MODELS_DIR)
+    return rec
+
+
+def _weights_digest(cand: Candidate) -> str:
+    from edgetl.data.feature_cache import file_digest
+
+    return file_digest(cand.weights) if cand.weights else f"download:{cand.id}"
 
 
 def _pool(cfg: SearchConfig, cand: Candidate, progress):
@@ -279,7 +296,8 @@ def _pool(cfg: SearchConfig, cand: Candidate, progress):
     from edgetl.data.access import split_labels
     from edgetl.data.feature_cache import FeatureCache, cache_key, resolve_cache_dir
     from edgetl.formats.contract import Contract
-    from edgetl.stages.train import TransferModel, pooled_features
+    from edgetl.training.features import pooled_features
+    from edgetl.training.model import TransferModel
 
     spec = get_backbone(cand.backbone)
     weights = resolve_weights(spec, cand.alpha, cand.size, "imagenet", cfg.weights_dir, download=cfg.download)
@@ -403,6 +421,8 @@ def _score_int8(rows: list, cands: list, cfg: SearchConfig, state: dict, out: Pa
         acc = _cv(feats, pool_y, cfg, len(splits.class_names), rec.get("positive", 1))
         rec["precisions"]["int8"].update(acc)
         _save_state(out, state)
+        store.save(store.store_root(cfg.cache_dir), cand.id, rec["fingerprint"], _weights_digest(cand),
+                   {**rec, "data": state.get("data")}, out / MODELS_DIR)
         took = time.perf_counter() - t0
         spent += took
         phases["int8"] += took
@@ -497,8 +517,16 @@ def _latencies(rows: list, cfg: SearchConfig, table, state: dict, out: Path, pha
             if r["p50_ms"] is None:
                 log(f"no latency for {r['file']} in --latency-from: left out")
         return table["device"]
-    host = sysinfo.one_line(sysinfo.collect())
+    info = sysinfo.collect()
+    host, cpu = sysinfo.one_line(info), sysinfo.one_line({**info, "load_average": None})
     key = f"x{cfg.threads}:" + "{}"
+    root = store.store_root(cfg.cache_dir)
+    for r in rows:  # measured by an earlier search on this CPU with these runtimes (store.py)
+        k = key.format(r["sha256"])
+        if k not in state["latency"]:
+            lat = store.stored_latency(root, r["sha256"], cfg.threads, cpu)
+            if lat is not None:
+                state["latency"][k] = {**lat, "earlier_search": True}
     todo = [r for r in rows if key.format(r["sha256"]) not in state["latency"]]
     if todo:
         from edgetl.config.stages import BenchmarkConfig
@@ -516,10 +544,14 @@ def _latencies(rows: list, cfg: SearchConfig, table, state: dict, out: Path, pha
             state["latency"][key.format(r["sha256"])] = {"p50_ms": row["p50_ms"], "p90_ms": row["p90_ms"],
                                                          "runs": row["runs"], "host": host}
         _save_state(out, state)
+        store.store_latency(root, {r["sha256"]: {k: state["latency"][key.format(r["sha256"])][k]
+                                                 for k in ("p50_ms", "p90_ms", "runs")} for r in todo},
+                            cfg.threads, cpu)
     for r in rows:
         lat = state["latency"][key.format(r["sha256"])]
         r["p50_ms"], r["p90_ms"] = lat["p50_ms"], lat.get("p90_ms")
-        r["latency_source"] = f"this machine, {cfg.threads} thread(s)"
+        r["latency_source"] = f"this machine, {cfg.threads} thread(s)" + (
+            ", measured by an earlier search" if lat.get("earlier_search") else "")
     return host
 
 

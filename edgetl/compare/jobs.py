@@ -2,7 +2,7 @@
 
 A backbone's classic ImageNet classifier (random weights) or, with data, a transfer classifier
 trained by ``edgetl.stages.train``, is converted by ``edgetl.tflite.converter`` and
-``edgetl.stages.convert.export_onnx``, each step (every TFLite mode, then the ONNX export) in its own
+``edgetl.onnx.export.export_onnx``, each step (every TFLite mode, then the ONNX export) in its own
 process (``python -m edgetl.compare.jobs --job``): the peaks of a big model's steps do not add up
 (VGG16 at 224 px, random weights: 4.6 GB float32 TFLite, 6.6 GB int8, 6.2 GB ONNX peak RSS; all of
 them in one process went past 10 GB), and a killed step only costs its own cell. Each step's peak
@@ -47,7 +47,7 @@ def convert_all(model, contract: Contract, out_dir: Path, stem: str, calibration
                 modes=None, onnx: bool = True) -> dict:
     """{kind: (path | None, error | None)} per TFLite mode (kind "tflite_<mode>"; default: the registry's compare
     modes) and float ONNX ("onnx")."""
-    from edgetl.stages.convert import export_onnx
+    from edgetl.onnx.export import export_onnx
     from edgetl.tflite.converter import convert_tflite
 
     if modes is None:
