@@ -90,7 +90,7 @@ def run_data(target) -> Optional[str]:
     return _run_data_options(run_dir_of(target)).get("source")
 
 
-def select_images(target, data, size: int, labels_csv: Optional[str] = None, split: str = "auto") -> Selection:
+def select_images(target, data, size: int, labels_csv: Optional[str], split: str) -> Selection:
     """The images of ``data`` to score ``target`` on. ``auto``: the run's own test split when ``data`` is the data
     the run was trained on (same split options), the test/ (or val/) folder of a split layout, else every image
     (a built-in source: its test split)."""
