@@ -74,3 +74,25 @@ def test_predict_wants_images_or_data_not_both(stub, tmp_path):
     assert r.exit_code == 2 and "is not a folder" in r.output
     r = cli("predict", stub, "--data", "digits", "--threshold", "1.5")
     assert r.exit_code == 2 and "--threshold must be in [0, 1]" in r.output
+
+
+def test_evaluate_prints_the_auc_interval_one_figure_per_line():
+    import io
+
+    from rich.console import Console
+
+    from edgetl.cli.evaluate import _print_metrics
+    from edgetl.metrics import auc_interval, classification_metrics
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], [234, 390])
+    p = np.clip(0.3 + 0.45 * y + rng.normal(0, 0.2, len(y)), 0, 1)
+    m = classification_metrics(np.stack([1 - p, p], axis=1), y, ["NORMAL", "PNEUMONIA"])
+    m.update(artifact="runs/xray/model_int8.tflite", kind="tflite:int8", runtime="tflite", images_from="test/",
+             skipped=0)
+    out = io.StringIO()
+    _print_metrics(m, Console(file=out, width=80, force_terminal=False))
+    lines = out.getvalue().splitlines()
+    low, high = auc_interval(m["auc"], 390, 234)
+    assert f"AUC {m['auc']:.4f} [{low:.4f}, {high:.4f}] (95% Hanley-McNeil)" in lines
+    assert all(len(line) <= 80 for line in lines)

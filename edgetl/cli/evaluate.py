@@ -52,15 +52,14 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
     from edgetl.runtime.parity import wilson_interval
 
     lo, hi = wilson_interval(int(round(m["accuracy"] * m["n"])), int(m["n"]))
-    line = f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}"
-    if "auc" in m:
-        at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
-        auc = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
+    console.print(f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}")
+    if "auc" in m:  # one figure per line: a figure is never split across lines at 80 columns
+        auc = "n/a (one class only)" if m["auc"] is None else f"{m['auc']:.4f}"
         if m.get("auc_low") is not None:
             auc += f" [{m['auc_low']:.4f}, {m['auc_high']:.4f}] (95% Hanley-McNeil)"
-        line += (f"   AUC {auc}   {m['positive_class']} at {at}: precision {m['precision']:.4f}, "
-                 f"recall {m['recall']:.4f}")
-    console.print(line)
+        at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
+        console.print(f"AUC {auc}")
+        console.print(f"{m['positive_class']} at {at}: precision {m['precision']:.4f}, recall {m['recall']:.4f}")
     t = Table(title="per class")
     for col in ("class", "precision", "recall", "F1", "support"):
         t.add_column(col, no_wrap=True, justify="left" if col == "class" else "right")
