@@ -223,6 +223,47 @@ class ExportConfig(RunFolder):
                                "RUN_DIR/android")
 
 
+SPLIT_CHOICES = ("auto", "all", "train", "val", "test")  # the images of --data that evaluate and predict score
+
+
+@dataclass
+class LabelledDataConfig:
+    """Labelled images that `evaluate` and `predict --data` score, selected by ``measure.evaluate.select_images``."""
+    data: Optional[str] = param(None, "Labelled images in any layout edgetl trains on (docs/data.md), or digits.",
+                                recipe="", default_help="the data the run was trained on: its test split")
+    labels_csv: Optional[str] = param(None, "Kaggle-style id,label CSV naming the images of the flat --data folder.",
+                                      recipe="")
+    split: str = param("auto", "auto: the run's own test split when --data is the run's data; the test/ (or val/) "
+                       "folder of a split layout; every image otherwise.", choices=SPLIT_CHOICES, recipe="")
+
+
+@dataclass
+class DecisionConfig:
+    """How `evaluate` and `predict` run an artifact: its decision and its threads."""
+    threshold: Optional[float] = param(None, "Two classes: probability of the positive class from which an image is "
+                                       "called positive.", min=0, max=1, recipe="",
+                                       default_help="the artifact's own decision, else the top class")
+    threads: Optional[int] = param(None, "Inference threads.", min=1, recipe="", cli=False,  # cli: threads_option
+                                   default_help="the runtime's")
+
+
+@dataclass
+class EvaluateConfig(DecisionConfig, LabelledDataConfig):
+    """`edgetl evaluate`: metrics of a run or artifact on labelled images. Not a recipe stage."""
+    target: str = param("", "A run directory (its Keras model) or one artifact (RUN_OR_ARTIFACT).", recipe="",
+                        cli=False)
+
+
+@dataclass
+class PredictConfig(DecisionConfig, LabelledDataConfig):
+    """`edgetl predict`: label and score per image, of IMAGES or of labelled --data. Not a recipe stage."""
+    data: Optional[str] = param(None, "Labelled images instead of IMAGES: any layout of docs/data.md, or digits; each "
+                                "prediction also gives its true class.", recipe="")
+    artifact: str = param("", "A run directory (its Keras model) or one artifact (ARTIFACT).", recipe="", cli=False)
+    images: list[str] = param([], "Image files and/or folders (IMAGES_OR_FOLDERS).", recipe="", cli=False)
+    top_k: int = param(3, "Labels shown per image, best first.", min=1, recipe="")
+
+
 @dataclass
 class SearchConfig(DataConfig):
     """`edgetl search`: the model to ship within a latency and size budget (docs/search.md). Not a recipe stage."""
