@@ -235,8 +235,9 @@ def test_stage_entry_points_take_their_config_and_repeat_no_default():
     default of its own, in the signature of the function that runs the stage."""
     import inspect
 
-    from edgetl.config.stages import (BenchmarkConfig, ConvertConfig, EvaluateConfig, ExportConfig, PredictConfig,
-                                      PruneConfig, QuantizeConfig, TrainConfig)
+    from edgetl.compare.compare import compare
+    from edgetl.config.stages import (BenchmarkConfig, ComparisonConfig, ConvertConfig, EvaluateConfig, ExportConfig,
+                                      PredictConfig, PruneConfig, QuantizeConfig, TrainConfig)
     from edgetl.export.android import export_android
     from edgetl.measure.bench import benchmark
     from edgetl.measure.evaluate import evaluate_artifact, predict
@@ -247,7 +248,8 @@ def test_stage_entry_points_take_their_config_and_repeat_no_default():
 
     for fn, cls, at in ((quantize_run, QuantizeConfig, 0), (convert_run, ConvertConfig, 0), (prune_run, PruneConfig, 0),
                         (train, TrainConfig, 0), (benchmark, BenchmarkConfig, 1), (export_android, ExportConfig, 0),
-                        (evaluate_artifact, EvaluateConfig, 0), (predict, PredictConfig, 0)):
+                        (evaluate_artifact, EvaluateConfig, 0), (predict, PredictConfig, 0),
+                        (compare, ComparisonConfig, 0)):
         sig = inspect.signature(inspect.unwrap(fn))
         cfg_param = list(sig.parameters.values())[at]
         assert cls.__name__ in str(cfg_param.annotation), (fn.__name__, cfg_param)

@@ -12,7 +12,7 @@ from typing import Optional
 
 from edgetl.config.params import param, params
 from edgetl.formats.keep_float import DEFAULT as KEEP_FLOAT_DEFAULT
-from edgetl.formats.registry import (CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help,
+from edgetl.formats.registry import (COMPARE_FORMATS, CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help,
                                      threshold_help)
 
 
@@ -209,6 +209,33 @@ class CompareConfig:
                                          choices=_backbones, cli=False, click_choice=False)
     compare_input_size: Optional[int] = param(None, "Input size for the comparison.", min=1, cli=False,
                                               default_help="the run's")
+
+
+COMPARE_BACKBONES = ("alexnet", "vgg16", "resnet50", "mobilenet", "mobilenet_v2", "mobilenet_v3_large")
+
+
+@dataclass
+class ComparisonConfig(BenchmarkConfig):
+    """`edgetl compare`: the classic table, built, converted and measured (``compare.compare``). Not a recipe stage:
+    the recipe's compare stage fills it from ``CompareConfig``'s keys and the benchmark's."""
+    backbones: list[str] = param(list(COMPARE_BACKBONES), "Backbones (see `edgetl backbones`).", choices=_backbones,
+                                 click_choice=False, recipe="")
+    input_size: Optional[int] = param(224, "Square input size in px for every backbone.", min=1, recipe="")
+    alpha: Optional[float] = param(None, "Width multiplier for the backbones that take one (mobilenet, mobilenet_v2); "
+                                   "others ignore it.", min=0, min_open=True, recipe="")
+    data: Optional[str] = param(None, "Train a transfer classifier per backbone on DIR (class folders) and report "
+                                "test accuracy.", recipe="")
+    weights_dir: Optional[str] = param(None, "Folder of ImageNet no-top weights (with --data).", recipe="")
+    epochs: int = param(3, "Feature-extraction epochs (with --data).", min=1, recipe="")
+    reference: Optional[str] = param(None, "Google's uint8 mobilenet_v2_1.0_224_quant.tflite: benchmarked beside our "
+                                     "int8 MobileNetV2 1.0 224.", recipe="")
+    workdir: Optional[str] = param(None, "Keep the converted artifacts in DIR.", recipe="",
+                                   default_help="a temporary folder, deleted afterwards")
+    formats: list[str] = param(list(COMPARE_FORMATS), "Artifact formats per backbone: TFLite modes (tflite:MODE, see "
+                               "`edgetl quantize --help`; qat needs training and is left out) and onnx:float32.",
+                               recipe="")
+    classes: int = param(1000, "Classes of each backbone's classic ImageNet classifier (without --data).", min=2,
+                         cli=False, recipe="")
 
 
 @dataclass
