@@ -21,7 +21,7 @@ GOOGLE = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v2_1.0_224_qua
 
 
 def main() -> int:
-    from edgetl.compare.compare import DEFAULT_BACKBONES
+    from edgetl.config.stages import COMPARE_BACKBONES as DEFAULT_BACKBONES, ComparisonConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backbones", default=",".join(DEFAULT_BACKBONES))
@@ -43,9 +43,9 @@ def main() -> int:
 
     t0 = time.perf_counter()
     names = [b for b in a.backbones.split(",") if b]
-    result = compare(names, input_size=a.input_size, threads=a.threads, runs=a.runs, min_seconds=a.min_seconds,
-                     rounds=a.rounds, reference=str(GOOGLE) if GOOGLE.is_file() else None, workdir=a.workdir,
-                     log=print)
+    result = compare(ComparisonConfig(backbones=names, input_size=a.input_size, threads=[a.threads], runs=a.runs,
+                                      min_seconds=a.min_seconds, rounds=a.rounds, workdir=a.workdir,
+                                      reference=str(GOOGLE) if GOOGLE.is_file() else None), log=print)
     print(f"# edgetl compare, {a.input_size} px, {a.threads} thread(s), {time.perf_counter() - t0:.0f} s in all\n")
     if result.get("system"):
         print(one_line(result["system"]) + "\n")

@@ -5,6 +5,7 @@ without one, the top-scoring class wins (argmax), as for any number of classes.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -83,12 +84,48 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         out["positive_class"] = class_names[pos]
         out["threshold"] = None if threshold is None else float(threshold)
         out["auc"] = float(roc_auc_score(labels == pos, probs[:, pos])) if both else None
+        out["auc_low"], out["auc_high"] = (auc_interval(out["auc"], int(np.sum(labels == pos)),
+                                                        int(np.sum(labels != pos))) if both else (None, None))
         out["precision"], out["recall"], out["f1"] = float(p[pos]), float(r[pos]), float(f[pos])
         if both:
             fpr, tpr, thr = roc_curve(labels == pos, probs[:, pos])
             out["roc"] = {"fpr": [round(float(x), 5) for x in fpr], "tpr": [round(float(x), 5) for x in tpr],
                           "thresholds": [round(float(min(x, 1.0)), 6) for x in thr]}
     return out
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[float, float]:
+    """Hanley & McNeil's (1982) 95% interval of an AUC from ``n_pos`` positive and ``n_neg`` negative images:
+    AUC +- z SE, SE from the exponential approximation Q1 = A/(2-A), Q2 = 2A^2/(1+A), clipped to [0, 1]."""
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    se = math.sqrt(max(0.0, var))
+    return max(0.0, a - z * se), min(1.0, a + z * se)
+
+
+def pack_correct(correct: np.ndarray) -> str:
+    """Per-image right (1) / wrong (0) as bit-packed hex: how gate.json keeps each file's test-split results, so
+    that two files scored on the same images can be compared image by image (``mcnemar``)."""
+    return np.packbits(np.asarray(correct, bool)).tobytes().hex()
+
+
+def unpack_correct(packed: str, n: int) -> np.ndarray:
+    """The ``n`` booleans ``pack_correct`` packed."""
+    return np.unpackbits(np.frombuffer(bytes.fromhex(packed), np.uint8))[:n].astype(bool)
+
+
+def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> dict:
+    """Exact two-sided McNemar test of two classifiers on the same images: only the discordant images count,
+    ``a_only`` (a right, b wrong) and ``b_only``; with no difference a_only ~ Binomial(a_only + b_only, 1/2)."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"McNemar needs the same images: {a.shape} vs {b.shape}")
+    a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "n": int(a.size), "p": min(1.0, p)}
 
 
 def threshold_for_recall(probs: np.ndarray, labels: np.ndarray, positive: int, target_recall: float) -> dict:

@@ -208,6 +208,11 @@ def android_wiring_problems(root: Path) -> list:
                  if "android.intent.action.MAIN" in a.toxml()]
     if not launchers or any(name.split(".")[-1] not in app_classes for name in launchers):
         problems.append(f"launcher activity {launchers} is not a class of the app")
+    exported = [a.getAttribute("android:name").lstrip(".") for a in manifest.getElementsByTagName("activity")
+                if a.getAttribute("android:exported") == "true"]
+    if "BenchmarkActivity" not in exported or "BenchmarkActivity" not in app_classes:
+        problems.append("the benchmark mode (`am start -n io.edgetl.demo/.BenchmarkActivity`) needs BenchmarkActivity "
+                        "declared exported in the manifest and defined in the app")
     core = root / "edgetl-core" / "src" / "main" / "java" / "io" / "edgetl" / "core"
     all_kotlin = "\n".join(kotlin.values())
     for cls in sorted(set(re.findall(r"^import io\.edgetl\.core\.(\w+)", all_kotlin, re.M))):
@@ -242,6 +247,9 @@ def test_android_project_is_wired_as_the_issue_asks():
 @pytest.mark.parametrize("break_it,expected", [
     (lambda r: _edit(r / "gradle" / "libs.versions.toml", 'litert-gpu = {', 'litert-gpu-x = {'), "libs.litert.gpu"),
     (lambda r: _edit(r / "app" / "build.gradle.kts", "minSdk = 24", "minSdk = 26"), "SDK levels"),
+    (lambda r: _edit(r / "app" / "src" / "main" / "AndroidManifest.xml", 'android:name=".BenchmarkActivity"\n'
+                     '            android:exported="true"', 'android:name=".BenchmarkActivity"\n'
+                     '            android:exported="false"'), "BenchmarkActivity"),
     (lambda r: _edit(r / "app" / "src" / "main" / "AndroidManifest.xml", 'android:name=".MainActivity"',
                      'android:name=".GoneActivity"'), "launcher activity"),
     (lambda r: _edit(r / "edgetl-core" / "src" / "main" / "java" / "io" / "edgetl" / "core" / "Labels.java",
@@ -294,6 +302,10 @@ MUTANTS = {
     "resize rounds down": ("ImageResizer.java", "int round = 1 << (2 * FRAC_BITS - 1);", "int round = 0;"),
     "decision ignored": ("OutputDecoder.java", "if (contract.hasDecision() && probabilities.length == 2) {", "if (false) {"),
     "decision strict (>)": ("OutputDecoder.java", "probabilities[pos] >= contract.threshold", "probabilities[pos] > contract.threshold"),
+    "latency percentile not interpolated": ("LatencyBench.java", " + (sorted[hi] - sorted[lo]) * (pos - lo);", ";"),
+    "latency warm-up skipped": ("LatencyBench.java", "i < warmup; i++", "i < 0; i++"),
+    "sha256 of the remaining bytes only": ("LatencyReport.java", "view.rewind();", ""),
+    "latency JSON quotes unescaped": ("LatencyReport.java", 'case \'"\':', "case '\\u0000':"),
 }
 
 
@@ -414,6 +426,59 @@ def test_java_rejects_mismatched_assets(java_core, exported, tmp_path):
         java_core.top_k(out / "model.json", labels, raw, tmp_path)
 
 
+
+# ---- the benchmark mode's latency file (BenchmarkActivity -> edgetl search --latency-from) ---------------
+
+def test_benchmark_latency_file_is_read_by_search_latency_from(java_core, tmp_path):
+    """The app's benchmark core (LatencyBench + LatencyReport, run on the JVM with a fake clock instead of the
+    interpreter) hashes real .tflite files as the app does and writes edgetl-latency/1; edgetl's --latency-from
+    reader accepts it and gives each candidate file its own p50, computed as edgetl computes percentiles."""
+    import hashlib
+    import subprocess
+
+    from edgetl.choose.latency import latency_of, read_latency_file
+    from edgetl.measure.stats import percentile
+    from test_metadata import tiny_tflite
+
+    models = tmp_path / "models"
+    models.mkdir()
+    files = {"mobilenet_v2_a0.35_96_int8.tflite": tiny_tflite(4, 4), "mobilenet_a0.25_96_float32.tflite": tiny_tflite(8, 8),
+             "mobilenet_a0.25_96_int8.tflite": tiny_tflite(6, 6)}  # the last one is not measured on the "phone"
+    for name, data in files.items():
+        (models / name).write_bytes(data)
+    timed = {"mobilenet_v2_a0.35_96_int8.tflite": [1.25, 0.75, 1.0, 3.5], "mobilenet_a0.25_96_float32.tflite": [4.0, 2.0, 2.5]}
+    out = tmp_path / "latency.json"
+    args = [str(out), "3"] + [a for name, ms in timed.items() for a in (str(models / name), ",".join(map(str, ms)))]
+    proc = subprocess.run(["java", "-cp", java_core.classpath, "io.edgetl.core.LatencyHarness", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    table = read_latency_file(out)  # the --latency-from reader: a malformed file would raise EdgetlError
+    assert table["device"].startswith("JVM test harness") and "fake clock, 1 thread(s)" in table["device"]
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    for name, ms in timed.items():
+        assert latency_of(table, name, sha[name]) == pytest.approx(percentile(ms, 50), abs=1e-9)
+    assert latency_of(table, "mobilenet_a0.25_96_int8.tflite", sha["mobilenet_a0.25_96_int8.tflite"]) is None
+
+    # the search's own step: candidate rows get the phone's p50 by sha256, the unmeasured file none
+    from edgetl.choose.run import _latencies
+
+    rows = [{"file": n, "sha256": sha[n], "path": str(models / n)} for n in files]
+    state, said = {"latency": {"macs:" + sha[n]: 1 for n in files}}, []
+    assert _latencies(rows, None, table, state, tmp_path, {}, None, said.append) == table["device"]
+    got = {r["file"]: r["p50_ms"] for r in rows}
+    assert got == {"mobilenet_v2_a0.35_96_int8.tflite": pytest.approx(1.125), "mobilenet_a0.25_96_float32.tflite": 2.5,
+                   "mobilenet_a0.25_96_int8.tflite": None}, got
+    assert said == ["no latency for mobilenet_a0.25_96_int8.tflite in --latency-from: left out"]
+    assert all(r["latency_source"] == f"--latency-from ({table['device']})" for r in rows)
+    with pytest.raises(EdgetlError, match="measure the current files again"):  # rebuilt since it was measured
+        latency_of(table, "mobilenet_v2_a0.35_96_int8.tflite", sha["mobilenet_a0.25_96_int8.tflite"])
+
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    entry = {m["file"]: m for m in doc["models"]}["mobilenet_v2_a0.35_96_int8.tflite"]
+    assert entry["p90_ms"] == pytest.approx(percentile(timed["mobilenet_v2_a0.35_96_int8.tflite"], 90), abs=1e-9)
+    assert entry["max_ms"] == 3.5 and entry["runs"] == 4 and entry["warmup"] == 3  # warm-up runs (1 s each) left out
+    assert doc["failed"] == [] and doc["settings"]["warmup"] == 3
 
 @pytest.mark.slow
 def test_real_trained_run_int8_export_and_java_parity(small_run, java_core, tmp_path):

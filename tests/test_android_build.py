@@ -63,25 +63,31 @@ def test_app_compiles_and_links(tools, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "android compile check: OK" in proc.stdout
     classes = {p.name for p in (tmp_path / "work" / "kotlin").rglob("*.class")}
-    for cls in ("MainActivity.class", "Classifier.class", "ModelAssets.class", "SettingsSheet.class"):
+    for cls in ("MainActivity.class", "Classifier.class", "ModelAssets.class", "SettingsSheet.class",
+                "BenchmarkActivity.class", "LiteRt.class"):
         assert cls in classes, sorted(classes)
     assert (tmp_path / "work" / "resources.apk").stat().st_size > 0
 
 
 def test_wrong_api_calls_fail_the_kotlin_compile(tools, tmp_path):
-    """A misspelt CameraX builder call, a platform API the app's Android level does not have and an R.id
-    whose view was removed from the layout each fail kotlinc (all three in one copy: one compiler run)."""
+    """A misspelt CameraX builder call, a platform API the app's Android level does not have, an R.id whose
+    view was removed from the layout and, in the benchmark mode, a misspelt LiteRT call and a wrong argument
+    type for the timing core each fail kotlinc (all in one copy: one compiler run)."""
     demo = copy_demo(tmp_path)
     kt = demo / KOTLIN.relative_to(DEMO)
     edit(kt / "MainActivity.kt", ".setBackpressureStrategy(", ".setBackPressureStrategy(")
     edit(kt / "MainActivity.kt", "preview.display?.rotation", "preview.display?.rotationDegrees")
     edit(demo / "app/src/main/res/layout/activity_main.xml", 'android:id="@+id/stats"', 'android:id="@+id/statistics"')
+    edit(kt / "BenchmarkActivity.kt", "interpreter.runForMultipleInputsOutputs(", "interpreter.runForMultipleInputOutputs(")
+    edit(kt / "BenchmarkActivity.kt", "LatencyBench(warmup, runs, LatencyBench.SYSTEM_CLOCK)",
+         "LatencyBench(warmup, runs.toLong(), LatencyBench.SYSTEM_CLOCK)")
     proc = run_check(demo, tmp_path / "work")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert "android compile check: OK" not in out
-    for broken in ("setBackPressureStrategy", "rotationDegrees", "stats"):
+    for broken in ("setBackPressureStrategy", "rotationDegrees", "stats", "runForMultipleInputOutputs"):
         assert re.search(rf"error: unresolved reference '{broken}'", out), f"no compile error for {broken}:\n{out[-3000:]}"
+    assert re.search(r"BenchmarkActivity.kt:\d+:\d+: error: argument type mismatch: actual type is 'kotlin.Long'", out), out[-3000:]
 
 
 def test_a_missing_resource_fails_the_link(tools, tmp_path):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from edgetl.backbones.registry import SEED_TABLE, build_imagenet_classifier, count_weight_layers, get_backbone
 from edgetl.cli import main
 from edgetl.compare.compare import claim_flags, compare, seed_depth_range
+from edgetl.config.stages import ComparisonConfig
 
 from fixtures_bench import CORAL_MNV2, need_coral
 
@@ -71,8 +72,8 @@ def test_compare_two_backbones_prints_both_tables(tmp_path):
 @pytest.mark.slow
 def test_reference_sets_our_int8_mobilenet_v2_beside_googles(tmp_path):
     need_coral()
-    res = compare(["mobilenet"], input_size=96, alpha=0.25, reference=str(CORAL_MNV2), runs=5, min_seconds=0.1,
-                  warmup=1, rounds=1, workdir=str(tmp_path))
+    res = compare(ComparisonConfig(backbones=["mobilenet"], input_size=96, alpha=0.25, reference=str(CORAL_MNV2),
+                                   runs=5, min_seconds=0.1, warmup=1, rounds=1, workdir=str(tmp_path)))
     ref = res["reference"]
     assert ref["error"] is None, ref["error"]
     assert Path(ref["ours"]).name == "mobilenet_v2_1.0_224_int8.tflite"
@@ -82,11 +83,11 @@ def test_reference_sets_our_int8_mobilenet_v2_beside_googles(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--backbones", "mobilenet,lenet"], "unknown backbone 'lenet'"),
+    (["--backbones", "mobilenet,lenet"], "--backbones: unknown value 'lenet'; choose one of: alexnet"),
     (["--backbones", "resnet50", "--input-size", "16"], "below resnet50's minimum of 32 px"),
     (["--backbones", "mobilenet", "--alpha", "0.3"], "--alpha 0.3 is not valid for mobilenet"),
     (["--backbones", "mobilenet", "--threads", "0"], "--threads must be positive"),
-    (["--backbones", "mobilenet", "--runs", "0"], "--runs must be at least 1"),
+    (["--backbones", "mobilenet", "--runs", "0"], "--runs must be >= 1, got 0"),
     (["--backbones", "mobilenet", "--reference", "nope.tflite"], "--reference nope.tflite is not a .tflite file"),
     (["--backbones", "mobilenet", "--data", "no/such/dir"], "--data no/such/dir is not a folder"),
 ])
@@ -109,8 +110,9 @@ def test_compare_with_data_trains_and_measures_accuracy(tmp_path):
         (data / cls).mkdir(parents=True)
         for f in sorted((flowers / cls).iterdir())[:10]:
             (data / cls / f.name).symlink_to(f)
-    res = compare(["mobilenet_v2"], input_size=96, alpha=0.35, data=str(data), weights_dir=str(weights), epochs=1,
-                  runs=5, min_seconds=0.1, warmup=1, rounds=1, workdir=str(tmp_path / "work"))
+    res = compare(ComparisonConfig(backbones=["mobilenet_v2"], input_size=96, alpha=0.35, data=str(data),
+                                   weights_dir=str(weights), epochs=1, runs=5, min_seconds=0.1, warmup=1, rounds=1,
+                                   workdir=str(tmp_path / "work")))
     (row,) = res["measured"]
     assert row["errors"] == []
     metrics = json.loads((tmp_path / "work" / "mobilenet_v2" / "run" / "metrics.json").read_text())

@@ -193,6 +193,25 @@ def test_benchmark_and_compare_options_come_from_the_benchmark_config():
     assert _options(benchmark_cmd)["budget_ms"].default == by["budget_ms"].default
 
 
+def test_evaluate_and_predict_options_come_from_their_configs():
+    """Every CLI field of EvaluateConfig / PredictConfig is a generated option with the config's default, flag and
+    choices; --threads is the one shared hand-written option (text, checked by ``parse_threads``)."""
+    from edgetl.cli.evaluate import evaluate_cmd, predict_cmd
+    from edgetl.config.stages import SPLIT_CHOICES, EvaluateConfig, PredictConfig
+
+    for cmd, cls in ((evaluate_cmd, EvaluateConfig), (predict_cmd, PredictConfig)):
+        opts = _options(cmd)
+        cli = [p for p in params(cls) if p.cli]
+        assert {p.name for p in cli} >= {"data", "labels_csv", "split", "threshold"}, cmd.name
+        for p in cli:
+            assert opts[p.name].default == p.default and p.option in opts[p.name].opts, (cmd.name, p.name)
+            assert opts[p.name].help.startswith(p.help), (cmd.name, p.name)
+        assert tuple(opts["split"].type.choices) == SPLIT_CHOICES
+        hand = set(opts) - {p.name for p in cli}
+        assert hand <= {"threads", "as_json", "wide"}, (cmd.name, hand)  # presentation, and the one --threads
+    assert _options(predict_cmd)["top_k"].default == 3
+
+
 def test_every_recipe_key_of_every_stage_config_is_in_a_stage_fingerprint():
     """A changed value reruns its stage: the fingerprints come from the configs, so no key can be forgotten."""
     from edgetl.pipeline.runner import STAGES, fingerprints
@@ -216,17 +235,21 @@ def test_stage_entry_points_take_their_config_and_repeat_no_default():
     default of its own, in the signature of the function that runs the stage."""
     import inspect
 
-    from edgetl.config.stages import (BenchmarkConfig, ConvertConfig, ExportConfig, PruneConfig, QuantizeConfig,
-                                      TrainConfig)
+    from edgetl.compare.compare import compare
+    from edgetl.config.stages import (BenchmarkConfig, ComparisonConfig, ConvertConfig, EvaluateConfig, ExportConfig,
+                                      PredictConfig, PruneConfig, QuantizeConfig, TrainConfig)
     from edgetl.export.android import export_android
     from edgetl.measure.bench import benchmark
+    from edgetl.measure.evaluate import evaluate_artifact, predict
     from edgetl.stages.convert import convert_run
     from edgetl.stages.prune import prune_run
     from edgetl.stages.quantize import quantize_run
     from edgetl.stages.train import train
 
     for fn, cls, at in ((quantize_run, QuantizeConfig, 0), (convert_run, ConvertConfig, 0), (prune_run, PruneConfig, 0),
-                        (train, TrainConfig, 0), (benchmark, BenchmarkConfig, 1), (export_android, ExportConfig, 0)):
+                        (train, TrainConfig, 0), (benchmark, BenchmarkConfig, 1), (export_android, ExportConfig, 0),
+                        (evaluate_artifact, EvaluateConfig, 0), (predict, PredictConfig, 0),
+                        (compare, ComparisonConfig, 0)):
         sig = inspect.signature(inspect.unwrap(fn))
         cfg_param = list(sig.parameters.values())[at]
         assert cls.__name__ in str(cfg_param.annotation), (fn.__name__, cfg_param)

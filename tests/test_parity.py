@@ -137,6 +137,9 @@ def test_gate_refuses_only_on_evidence_saves_the_refusal_and_names_the_modes_fix
     assert "--calibration-images" not in msg and "calibration cannot help" in msg
     saved = json.loads((tmp_path / parity.GATE_FILE).read_text())["model_int8.tflite"]
     assert saved["gate"] == "refuse" and saved["sha256"] is None and saved["mcnemar_p"] < 1e-6
+    from edgetl.metrics import unpack_correct
+
+    assert unpack_correct(saved["test_correct"], 200).tolist() == (worse == truth).tolist()  # per test image
     with pytest.raises(EdgetlError, match="--calibration-images"):
         gate.check(FMT, got)
 
@@ -167,6 +170,11 @@ def test_report_reads_the_saved_gate_record(tmp_path, monkeypatch):
     final = tmp_path / "model_int8.tflite"
     final.write_bytes(b"artifact bytes")
     assert gate_cell(final) == "pass 100.0% [98.5-100.0%] n=250"
+    from edgetl.metrics import unpack_correct
+    from edgetl.report.markdown import artifact_rows
+
+    (row,) = artifact_rows({"benchmark": {"results": [{"artifact": str(final), "p50_ms": 1.0}]}})
+    assert row["gate"] == gate_cell(final) and unpack_correct(row["test_correct"], 250).all()  # for McNemar
     final.write_bytes(b"retrained")  # a stale record is not shown
     assert gate_cell(final) is None
 

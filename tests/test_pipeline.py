@@ -49,6 +49,9 @@ def test_run_end_to_end_writes_every_artifact_summary_and_report(default_run):
     assert "RANDOM initialisation" in report  # says which weights the backbone started from
     assert "seed" in report.lower() and "report_pareto.png" in report
     assert "## Op coverage" in report and "| model_int8.tflite | tflite |" in report  # the benchmark stage's coverage
+    # every TFLite file of a fresh run keeps its per-image test results: "Ship this" can pair any two of them
+    tflite = [r for r in rows if r["name"].endswith(".tflite") and not r["error"]]
+    assert tflite and all(r["test_correct"] for r in tflite) and "not available" not in report
     with open(out / "report_training.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

@@ -87,6 +87,56 @@ def test_ship_this_picks_the_fastest_file_inside_the_best_ones_interval(tmp_path
     assert "89.0% [" in md and "n=300" in md
 
 
+def _with_images(r, a_only, b_only, right_both, n=300):
+    """``r`` with per-image test results (as gate.json keeps them) against a reference file that is right on
+    ``right_both + b_only`` of the same ``n`` images; returns (r, the reference's results)."""
+    import numpy as np
+
+    from edgetl.metrics import pack_correct
+
+    ok = np.zeros(n, bool)
+    ok[:a_only] = True
+    ok[a_only + b_only:a_only + b_only + right_both] = True
+    ref = np.zeros(n, bool)
+    ref[a_only:a_only + b_only + right_both] = True
+    r.update(accuracy=ok.mean(), test_correct=pack_correct(ok))
+    report._add_interval(r)
+    return r, pack_correct(ref), ref.mean()
+
+
+def test_ship_this_prints_the_paired_test_and_lets_it_decide_the_tie(tmp_path):
+    from edgetl.metrics import mcnemar, unpack_correct
+
+    # int8 is 4.7 points below float32 (outside its Wilson interval), but on the same 300 images the two files
+    # disagree on 66, 26 one way and 40 the other: McNemar finds no detectable difference, so the faster ships.
+    int8, ref, acc = _with_images(_row("model_int8.tflite", "tflite:int8", 0, 1.0, 0.6), 26, 40, 230)
+    f32 = _row("model_float32.tflite", "tflite:float32", acc, 3.0, 2.0)
+    f32["test_correct"] = ref
+    assert not f32["low"] <= int8["accuracy"] <= f32["high"]
+    p = mcnemar(unpack_correct(int8["test_correct"], 300), unpack_correct(ref, 300))["p"]
+    assert 0.05 < p < 0.2
+    md = "\n".join(report.ship_this([f32, int8], 33.0, tmp_path / "run"))
+    assert "**`model_int8.tflite`**" in md
+    assert (f"`model_int8.tflite` vs `model_float32.tflite` on the same 300 test images: 26 vs 40 discordant images "
+            f"(right in one file only), exact McNemar p = {p:.2f}: no detectable difference.") in md
+    # int8 3 points below, inside float32's interval, but wrong on 9 images float32 gets right and never the
+    # reverse (p = 2/512): a detectable difference, so float32 ships
+    int8, ref, acc = _with_images(_row("model_int8.tflite", "tflite:int8", 0, 1.0, 0.6), 0, 9, 261)
+    f32 = _row("model_float32.tflite", "tflite:float32", acc, 3.0, 2.0)
+    f32["test_correct"] = ref
+    assert f32["low"] <= int8["accuracy"] <= f32["high"]
+    md = "\n".join(report.ship_this([f32, int8], 33.0, tmp_path / "run"))
+    assert "**`model_float32.tflite`**" in md and "it is the most accurate TFLite file within the budget." in md
+
+
+def test_ship_this_says_when_no_paired_test_is_possible(tmp_path):
+    rows = [_row("model_float32.tflite", "tflite:float32", 0.90, 3.0, 2.0),
+            _row("model_int8.tflite", "tflite:int8", 0.89, 1.0, 0.6)]
+    md = "\n".join(report.ship_this(rows, 33.0, tmp_path / "run"))
+    assert "Paired test of `model_int8.tflite` and `model_float32.tflite`: not available" in md
+    assert "no detectable difference: inside its 95% interval" in md
+
+
 def test_ship_this_says_so_when_nothing_fits_the_budget(tmp_path):
     md = "\n".join(report.ship_this([_row("model_int8.tflite", "tflite:int8", 0.9, 50.0, 1.0)], 33.0, tmp_path))
     assert "No file fits the budget of 33 ms" in md and "model_int8.tflite" in md

@@ -41,6 +41,18 @@ def test_ties_within_the_best_interval_go_to_the_faster_then_the_smaller():
     assert {r["id"] for r in tied} == {"best", "tied_fast", "tied_fast_small"}  # 0.85 is outside the interval
 
 
+def test_a_paired_test_decides_ties_where_it_is_given():
+    """With per-image results (the report), McNemar's p decides the tie, not the interval: a faster row inside the
+    interval but wrong on clearly more images is not tied; one outside it with no detectable difference is."""
+    rows = [row("best", 0.90, 4.0), row("inside", 0.89, 2.0), row("outside", 0.85, 1.0)]
+    p = {"inside": 0.004, "outside": 0.11}
+    chosen, tied = pick(rows, 5.0, paired=lambda best, r: p[r["id"]])
+    assert chosen["id"] == "outside" and {r["id"] for r in tied} == {"best", "outside"}
+    # no per-image result for a row (None): the interval rule for that row
+    chosen, tied = pick(rows, 5.0, paired=lambda best, r: None if r["id"] == "inside" else 0.01)
+    assert chosen["id"] == "inside" and {r["id"] for r in tied} == {"best", "inside"}
+
+
 def test_pick_respects_the_size_budget():
     rows = [row("big", 0.95, 1.0, mb=10.0), row("small", 0.80, 1.0, mb=1.0)]
     assert pick(rows, 5.0, max_mb=2.0)[0]["id"] == "small"

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgetl.errors import EdgetlError
+from edgetl.metrics import auc_interval
 from edgetl.runtime.parity import wilson_interval
 
 MAX_ITER = 3000  # as train's fit_linear_head; standardised features converge in far fewer
@@ -206,14 +207,12 @@ def summarize(decided: np.ndarray, labels: np.ndarray, per_fold: list, probs=Non
 
 
 def binary_scores(score: np.ndarray, is_pos: np.ndarray) -> dict:
-    """Pooled out-of-fold AUC and Hanley & McNeil's (1982) 95% interval for it."""
+    """Pooled out-of-fold AUC and Hanley & McNeil's (1982) 95% interval for it (``metrics.auc_interval``)."""
     from sklearn.metrics import roc_auc_score
 
     a = float(roc_auc_score(is_pos, score))
-    n1, n2 = int(np.sum(is_pos)), int(np.sum(~is_pos))
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    se = math.sqrt(max(0.0, a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2))
-    return {"auc": a, "auc_low": max(0.0, a - 1.96 * se), "auc_high": min(1.0, a + 1.96 * se)}
+    low, high = auc_interval(a, int(np.sum(is_pos)), int(np.sum(~is_pos)))
+    return {"auc": a, "auc_low": low, "auc_high": high}
 
 
 def t_interval(xs: list, confidence: float = 0.95) -> tuple[float, float]:

@@ -11,10 +11,9 @@ from rich.markup import escape
 
 from edgetl.cli.common import (console, emit_json, parse_threads, results_console, results_stream, threads_option,
                                user_errors)
-from edgetl.config.params import click_options
-from edgetl.config.stages import BenchmarkConfig
+from edgetl.config.params import click_options, config_values, params
+from edgetl.config.stages import COMPARE_BACKBONES, BenchmarkConfig, ComparisonConfig
 from edgetl.errors import EdgetlError
-from edgetl.formats.registry import COMPARE_FORMATS
 from edgetl.report.tables import (BENCH_COLUMNS, BENCH_DROP, SEED_COLUMNS, _measured_display, compare_markdown,
                                   csv_table, markdown_table, measured_columns, measured_drop, measured_keys, show_table)
 
@@ -162,28 +161,17 @@ def _reference_line(ref: Optional[dict]) -> Optional[str]:
 
 
 @click.command("compare")
-@click.option("--backbones", default="alexnet,vgg16,resnet50,mobilenet,mobilenet_v2,mobilenet_v3_large",
-              show_default=True, help="Comma-separated backbones (see `edgetl backbones`).")
-@click.option("--input-size", type=int, default=224, show_default=True, help="Square input size in px for every backbone.")
-@click.option("--alpha", type=float, default=None,
-              help="Width multiplier for the backbones that take one (mobilenet, mobilenet_v2); others ignore it.")
+@click.option("--backbones", default=",".join(COMPARE_BACKBONES), show_default=True,
+              help="Comma-separated backbones (see `edgetl backbones`).")
+@click_options(ComparisonConfig, only=("input_size", "alpha"))
 @threads_option(default="1", help="Threads for every runtime.")
-@click.option("--data", type=click.Path(), default=None,
-              help="Train a transfer classifier per backbone on DIR (class folders) and report test accuracy.")
-@click.option("--weights-dir", type=click.Path(), default=None, help="Folder of ImageNet no-top weights (with --data).")
-@click.option("--epochs", type=int, default=3, show_default=True, help="Feature-extraction epochs (with --data).")
-@click.option("--reference", type=click.Path(), default=None,
-              help="Google's uint8 mobilenet_v2_1.0_224_quant.tflite: benchmarked beside our int8 MobileNetV2 1.0 224.")
-@click.option("--workdir", type=click.Path(), default=None,
-              help="Keep the converted artifacts in DIR [default: a temporary folder, deleted afterwards].")
+@click_options(ComparisonConfig, only=("data", "weights_dir", "epochs", "reference", "workdir"))
 @click.option("--plot", "plot_file", type=click.Path(), default=None, help="Write latency-vs-size (and accuracy) PNG.")
-@click.option("--formats", default=",".join(COMPARE_FORMATS), show_default=True,
-              help="Comma-separated artifact formats per backbone: TFLite modes (tflite:MODE, see `edgetl quantize "
-                   "--help`; qat needs training and is left out) and onnx:float32.")
+@click.option("--formats", default=",".join(ComparisonConfig().formats), show_default=True,
+              help=next(p.help for p in params(ComparisonConfig) if p.name == "formats") + " Comma-separated.")
 @_bench_options
 @user_errors
-def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs, reference, workdir, plot_file,
-                formats, runs, min_seconds, warmup, rounds, as_json, as_csv, as_markdown, wide):
+def compare_cmd(backbones, threads, plot_file, formats, as_json, as_csv, as_markdown, wide, **options):
     """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), measured beside the seed's claims.
 
     \b
@@ -207,26 +195,25 @@ def compare_cmd(backbones, input_size, alpha, threads, data, weights_dir, epochs
     from edgetl.measure.sysinfo import one_line
 
     fmt_name = output_format(as_json, as_csv, as_markdown)
-    names = [b.strip() for b in str(backbones).split(",") if b.strip()]
-    n_threads = parse_threads(threads, many=False)
-    if weights_dir and not data:
+    cfg = ComparisonConfig(backbones=[b.strip() for b in str(backbones).split(",") if b.strip()],
+                           threads=[parse_threads(threads, many=False)],
+                           formats=[f.strip() for f in str(formats).split(",") if f.strip()], **config_values(options))
+    data = cfg.data
+    if cfg.weights_dir and not data:
         raise EdgetlError("--weights-dir only matters with --data (a trained transfer classifier); add --data DIR")
     if plot_file:  # an output path is checked before the slow comparison, not after it
         from edgetl.fsutil import check_creatable
 
         check_creatable(plot_file, "--plot")
     with live_progress() as progress:
-        result = compare(names, input_size=input_size, threads=n_threads, data=data, weights_dir=weights_dir,
-                         reference=reference, workdir=workdir, progress=progress, alpha=alpha, runs=runs,
-                         min_seconds=min_seconds, warmup=warmup, rounds=rounds, epochs=epochs,
-                         formats=[f.strip() for f in str(formats).split(",") if f.strip()])
+        result = compare(cfg, progress=progress)
     measured = _measured_display(result["measured"])
     formats = result["settings"]["formats"]
     columns = measured_columns(formats, accuracy=bool(data))
     res = results_console(fmt_name is not None)
     show_table(res, "the seed's table (as stated)", SEED_COLUMNS, result["seed"], wide=wide)
     caption = one_line(result["system"]) if result.get("system") else None
-    show_table(res, f"measured ({threads} thread(s), p50 of {runs}+ runs)", columns, measured, caption=caption,
+    show_table(res, f"measured ({threads} thread(s), p50 of {cfg.runs}+ runs)", columns, measured, caption=caption,
                wide=wide, drop=measured_drop(columns))
     ref_line = _reference_line(result.get("reference"))
     if ref_line:

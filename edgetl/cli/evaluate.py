@@ -4,33 +4,24 @@ from __future__ import annotations
 import click
 
 from edgetl.cli.common import console, emit_json, parse_threads, results_console, threads_option, user_errors
-from edgetl.measure.evaluate import SPLIT_CHOICES
+from edgetl.config.params import click_options, config_values
+from edgetl.config.stages import EvaluateConfig, PredictConfig
 
 
 @click.command("evaluate")
 @click.argument("target", metavar="RUN_OR_ARTIFACT")
-@click.option("--data", default=None,
-              help="Labelled images in any layout edgetl trains on (docs/data.md), or digits "
-                   "[default: the data the run was trained on: its test split].")
-@click.option("--labels-csv", default=None, type=click.Path(dir_okay=False),
-              help="Kaggle-style id,label CSV naming the images of the flat --data folder.")
-@click.option("--split", type=click.Choice(SPLIT_CHOICES), default="auto", show_default=True,
-              help="auto: the run's own test split when --data is the run's data; the test/ (or val/) folder of a "
-                   "split layout; every image otherwise.")
-@click.option("--threshold", type=float, default=None,
-              help="Two classes: probability of the positive class from which an image is called positive "
-                   "[default: the artifact's own decision, else the top class].")
+@click_options(EvaluateConfig)
 @threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @click.option("--wide", is_flag=True, help="Show the confusion matrix even when it is wider than the terminal.")
 @user_errors
-def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json, wide):
+def evaluate_cmd(target, threads, as_json, wide, **options):
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a run or artifact on --data.
 
     RUN_OR_ARTIFACT is a run directory (its Keras model) or one artifact: .keras, any .tflite,
     .onnx. It runs through the artifact's own contract (size, normalisation, quantization,
-    labels). For two classes it adds AUC and precision/recall of the positive class at the
-    threshold.
+    labels). For two classes it adds AUC (with its 95% Hanley-McNeil interval) and
+    precision/recall of the positive class at the threshold.
 
     \b
     Examples:
@@ -45,8 +36,8 @@ def evaluate_cmd(target, data, labels_csv, split, threshold, threads, as_json, w
     from edgetl.measure.evaluate import evaluate_artifact
 
     with progress_bar() as progress:
-        m = evaluate_artifact(target, data, labels_csv=labels_csv, threshold=threshold, split=split,
-                              threads=parse_threads(threads, many=False), progress=progress)
+        m = evaluate_artifact(EvaluateConfig(target=target, threads=parse_threads(threads, many=False),
+                                             **config_values(options)), progress=progress)
     if as_json:
         emit_json(m)
     _print_metrics(m, results_console(as_json), wide)
@@ -61,13 +52,14 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
     from edgetl.runtime.parity import wilson_interval
 
     lo, hi = wilson_interval(int(round(m["accuracy"] * m["n"])), int(m["n"]))
-    line = f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}"
-    if "auc" in m:
+    console.print(f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}")
+    if "auc" in m:  # one figure per line: a figure is never split across lines at 80 columns
+        auc = "n/a (one class only)" if m["auc"] is None else f"{m['auc']:.4f}"
+        if m.get("auc_low") is not None:
+            auc += f" [{m['auc_low']:.4f}, {m['auc_high']:.4f}] (95% Hanley-McNeil)"
         at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
-        auc = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
-        line += (f"   AUC {auc}   {m['positive_class']} at {at}: precision {m['precision']:.4f}, "
-                 f"recall {m['recall']:.4f}")
-    console.print(line)
+        console.print(f"AUC {auc}")
+        console.print(f"{m['positive_class']} at {at}: precision {m['precision']:.4f}, recall {m['recall']:.4f}")
     t = Table(title="per class")
     for col in ("class", "precision", "recall", "F1", "support"):
         t.add_column(col, no_wrap=True, justify="left" if col == "class" else "right")
@@ -92,29 +84,29 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
 
 @click.command("predict")
 @click.argument("artifact")
-@click.argument("images", nargs=-1, required=True, metavar="IMAGES_OR_FOLDERS...")
-@click.option("--top-k", type=int, default=3, show_default=True, help="Labels shown per image, best first.")
-@click.option("--threshold", type=float, default=None,
-              help="Two classes: probability of the positive class from which an image is called positive "
-                   "[default: the artifact's own decision, else the top class].")
+@click.argument("images", nargs=-1, metavar="[IMAGES_OR_FOLDERS]...")
+@click_options(PredictConfig)
 @threads_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON on stdout.")
 @user_errors
-def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
-    """Label and score of each image (files and/or folders) by one artifact, through its contract.
+def predict_cmd(artifact, images, threads, as_json, **options):
+    """Label and score of each image (files and/or folders, or the labelled images of --data) by one
+    artifact, through its contract.
 
     \b
     Examples:
       edgetl predict runs/flowers/model_int8.tflite photo.jpg
       edgetl predict runs/flowers photos/ --top-k 5 --json
       edgetl predict runs/xray/model_int8.onnx scans/ --threshold 0.3
+      edgetl predict runs/digits_mobilenet_v2/model_int8.tflite --data digits   # its test split, with true classes
     """
     from edgetl.cli.progress import progress_bar
-    from edgetl.measure.evaluate import predict_paths
+    from edgetl.measure.evaluate import predict
 
+    cfg = PredictConfig(artifact=artifact, images=list(images), threads=parse_threads(threads, many=False),
+                        **config_values(options))
     with progress_bar() as progress:
-        out = predict_paths(artifact, images, k=top_k, threshold=threshold, threads=parse_threads(threads, many=False),
-                            progress=progress)
+        out = predict(cfg, progress=progress)
     if as_json:
         emit_json(out)
         return
@@ -123,11 +115,16 @@ def predict_cmd(artifact, images, top_k, threshold, threads, as_json):
     t = Table(title=f"{out['artifact']} ({out['kind'] or out['runtime']})"
               + (f", {out['decision']['positive_label']} from p >= {out['decision']['threshold']:.4f}"
                  if out["decision"] else ""))
-    for col in ("image", "label", "score", f"top {top_k}"):
+    truth = "data" in out
+    for col in ("image",) + (("true",) if truth else ()) + ("label", "score", f"top {cfg.top_k}"):
         t.add_column(col)
     for p in out["predictions"]:
-        t.add_row(p["file"], p["label"], f"{p['score']:.3f}",
+        t.add_row(p["file"], *((p["true"],) if truth else ()), p["label"], f"{p['score']:.3f}",
                   ", ".join(f"{x['label']} {x['score']:.3f}" for x in p["top"]))
     results_console().print(t)
+    if truth:
+        right = sum(p["label"] == p["true"] for p in out["predictions"])
+        results_console().print(f"{len(out['predictions'])} images: {out['images_from']}; "
+                                f"{right} predicted as their true class")
     for s in out["skipped"]:
         console.print(f"[yellow]skipped {s}[/]")

@@ -11,14 +11,15 @@ measurement: counts, training, conversions in subprocesses, with the stages' own
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from edgetl.backbones.registry import get_backbone
 from edgetl.errors import EdgetlError
+from edgetl.config.stages import COMPARE_BACKBONES, ComparisonConfig
 from edgetl.formats.registry import COMPARE_FORMATS, FORMATS
 from edgetl.compare.claims import DEPTH_COUNTING, PARAM_TOLERANCE, claim_flags, seed_depth_range, seed_row  # noqa: F401
 from edgetl.compare.jobs import (ONNX_FLOAT, convert_backbone, convert_in_subprocess,  # noqa: F401
@@ -26,30 +27,11 @@ from edgetl.compare.jobs import (ONNX_FLOAT, convert_backbone, convert_in_subpro
 from edgetl.compare.table import measured_row, reference_row
 from edgetl.report.compare_plot import plot  # noqa: F401  (edgetl.compare.compare.plot, as before the split)
 
-DEFAULT_BACKBONES = ("alexnet", "vgg16", "resnet50", "mobilenet", "mobilenet_v2", "mobilenet_v3_large")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a comparison is run with, checked by ``compare`` before any work."""
-
-    formats: tuple
-    threads: int = 1
-    runs: int = 50
-    min_seconds: float = 1.0
-    warmup: int = 5
-    rounds: int = 3
-    classes: int = 1000
-    epochs: int = 3
-    data: Optional[str] = None
-    weights_dir: Optional[str] = None
-    reference: Optional[str] = None
-
 
 def plan(backbones: Sequence[str], input_size: Optional[int], alpha: Optional[float]) -> list:
     """Validate every backbone and size before any heavy work: [(spec, size, alpha)]."""
     if not backbones:
-        raise EdgetlError(f"no backbone given; pass --backbones e.g. {','.join(DEFAULT_BACKBONES)}")
+        raise EdgetlError(f"no backbone given; pass --backbones e.g. {','.join(COMPARE_BACKBONES)}")
     out = []
     for name in backbones:
         spec = get_backbone(name)
@@ -69,34 +51,31 @@ def check_formats(formats: Optional[Sequence[str]]) -> list:
     return names
 
 
-def compare(backbones: Sequence[str] = DEFAULT_BACKBONES, *, input_size: Optional[int] = 224, threads: int = 1,
-            data: Optional[str] = None, weights_dir: Optional[str] = None, reference: Optional[str] = None,
-            workdir: Optional[str] = None, progress=None, alpha: Optional[float] = None, runs: int = 50,
-            min_seconds: float = 1.0, warmup: int = 5, rounds: int = 3, classes: int = 1000, epochs: int = 3,
-            log=None, formats: Optional[Sequence[str]] = None) -> dict:
-    """Build, convert and benchmark each backbone in each of ``formats`` (registry names; default: the
-    registry's compare formats); {"seed": rows, "measured": rows, "reference", "benchmark", ...}.
+def compare(cfg: ComparisonConfig, *, progress=None, log=None) -> dict:
+    """Build, convert and benchmark each of ``cfg.backbones`` in each of ``cfg.formats`` (registry names);
+    {"seed": rows, "measured": rows, "reference", "benchmark", ...}. One thread count: ``cfg.threads[0]``.
 
     Every input and output path is checked before the slow work starts."""
+    from edgetl.config.params import check
     from edgetl.measure.bench import check_settings
 
-    s = Settings(tuple(check_formats(formats)), threads, runs, min_seconds, warmup, rounds, classes, epochs, data,
-                 weights_dir, reference)
-    check_settings([threads] if isinstance(threads, int) else list(threads), runs, min_seconds, warmup, rounds, 33.0)
-    plans = plan(list(backbones), input_size, alpha)
-    if reference is not None:
-        ref = Path(reference)
+    check(cfg)
+    s = dataclasses.replace(cfg, formats=check_formats(cfg.formats), threads=list(cfg.threads)[:1])
+    check_settings(s.threads, s.runs, s.min_seconds, s.warmup, s.rounds, s.budget_ms)
+    plans = plan(list(s.backbones), s.input_size, s.alpha)
+    if s.reference is not None:
+        ref = Path(s.reference)
         if not ref.is_file() or ref.suffix.lower() != ".tflite":
-            raise EdgetlError(f"--reference {reference} is not a .tflite file; pass Google's "
+            raise EdgetlError(f"--reference {s.reference} is not a .tflite file; pass Google's "
                               "mobilenet_v2_1.0_224_quant.tflite (e.g. ../shared/models/coral/)")
-    if data is not None and not Path(data).is_dir():
-        raise EdgetlError(f"--data {data} is not a folder; pass DIR with one sub-folder per class")
-    if workdir is not None:
+    if s.data is not None and not Path(s.data).is_dir():
+        raise EdgetlError(f"--data {s.data} is not a folder; pass DIR with one sub-folder per class")
+    if s.workdir is not None:
         from edgetl.fsutil import check_creatable
 
-        check_creatable(workdir, "--workdir", folder=True)
-    own_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="edgetl-compare-")) if own_tmp else Path(workdir)
+        check_creatable(s.workdir, "--workdir", folder=True)
+    own_tmp = s.workdir is None
+    work = Path(tempfile.mkdtemp(prefix="edgetl-compare-")) if own_tmp else Path(s.workdir)
     work.mkdir(parents=True, exist_ok=True)
     try:
         entries, twin = _convert(plans, work, s, progress, log or (lambda m: None))
@@ -106,7 +85,7 @@ def compare(backbones: Sequence[str] = DEFAULT_BACKBONES, *, input_size: Optiona
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _convert(plans, work: Path, s: Settings, progress, log) -> tuple:
+def _convert(plans, work: Path, s: ComparisonConfig, progress, log) -> tuple:
     """Each backbone counted, (trained,) converted: its entries, and our reference twin with ``s.reference``."""
     task = progress.add_task("building and converting", total=len(plans) + (1 if s.reference else 0)) if progress else None
     entries = []
@@ -128,7 +107,7 @@ def _convert(plans, work: Path, s: Settings, progress, log) -> tuple:
     return entries, twin
 
 
-def _benchmark(entries: list, twin, work: Path, s: Settings, progress) -> dict:
+def _benchmark(entries: list, twin, work: Path, s: ComparisonConfig, progress) -> dict:
     """Every artifact benchmarked together (with data: ours on the run's test split, the reference pair apart)."""
     from edgetl.config.stages import BenchmarkConfig
     from edgetl.measure.bench import benchmark
@@ -144,21 +123,20 @@ def _benchmark(entries: list, twin, work: Path, s: Settings, progress) -> dict:
         paths = list(dict.fromkeys(p for p in paths if p))
         if not paths:
             continue
-        cfg = BenchmarkConfig(threads=[s.threads], runs=s.runs, min_seconds=s.min_seconds, warmup=s.warmup,
-                              rounds=s.rounds)
+        cfg = BenchmarkConfig(**{f.name: getattr(s, f.name) for f in dataclasses.fields(BenchmarkConfig)})
         res = benchmark(paths, cfg, data=d, progress=progress)
         rows += res["results"]
         system, settings = res["system"], res["settings"]
     return {"results": rows, "system": system, "settings": settings}
 
 
-def _table(entries: list, twin, work: Path, s: Settings, bench: dict) -> dict:
+def _table(entries: list, twin, work: Path, s: ComparisonConfig, bench: dict) -> dict:
     by_path = {r["artifact"]: r for r in bench["results"]}
     return {"seed": [seed_row(e["backbone"]) for e in entries],
             "measured": [measured_row(e, by_path, s.formats) for e in entries],
             "reference": reference_row(twin, s.reference, by_path) if s.reference else None,
             "benchmark": bench["results"], "system": bench["system"],
-            "settings": {**(bench["settings"] or {}), "threads": s.threads, "classes": s.classes,
+            "settings": {**(bench["settings"] or {}), "threads": s.threads[0], "classes": s.classes,
                          "data": str(s.data) if s.data else None, "weights_dir": s.weights_dir,
                          "depth_counting": DEPTH_COUNTING, "param_tolerance": PARAM_TOLERANCE,
                          "formats": list(s.formats)},

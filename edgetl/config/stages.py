@@ -12,7 +12,7 @@ from typing import Optional
 
 from edgetl.config.params import param, params
 from edgetl.formats.keep_float import DEFAULT as KEEP_FLOAT_DEFAULT
-from edgetl.formats.registry import (CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help,
+from edgetl.formats.registry import (COMPARE_FORMATS, CONVERT_TARGETS, DEFAULT_IO, DEFAULT_MODES, IO_TYPES, MODES, io_help,
                                      threshold_help)
 
 
@@ -211,6 +211,33 @@ class CompareConfig:
                                               default_help="the run's")
 
 
+COMPARE_BACKBONES = ("alexnet", "vgg16", "resnet50", "mobilenet", "mobilenet_v2", "mobilenet_v3_large")
+
+
+@dataclass
+class ComparisonConfig(BenchmarkConfig):
+    """`edgetl compare`: the classic table, built, converted and measured (``compare.compare``). Not a recipe stage:
+    the recipe's compare stage fills it from ``CompareConfig``'s keys and the benchmark's."""
+    backbones: list[str] = param(list(COMPARE_BACKBONES), "Backbones (see `edgetl backbones`).", choices=_backbones,
+                                 click_choice=False, recipe="")
+    input_size: Optional[int] = param(224, "Square input size in px for every backbone.", min=1, recipe="")
+    alpha: Optional[float] = param(None, "Width multiplier for the backbones that take one (mobilenet, mobilenet_v2); "
+                                   "others ignore it.", min=0, min_open=True, recipe="")
+    data: Optional[str] = param(None, "Train a transfer classifier per backbone on DIR (class folders) and report "
+                                "test accuracy.", recipe="")
+    weights_dir: Optional[str] = param(None, "Folder of ImageNet no-top weights (with --data).", recipe="")
+    epochs: int = param(3, "Feature-extraction epochs (with --data).", min=1, recipe="")
+    reference: Optional[str] = param(None, "Google's uint8 mobilenet_v2_1.0_224_quant.tflite: benchmarked beside our "
+                                     "int8 MobileNetV2 1.0 224.", recipe="")
+    workdir: Optional[str] = param(None, "Keep the converted artifacts in DIR.", recipe="",
+                                   default_help="a temporary folder, deleted afterwards")
+    formats: list[str] = param(list(COMPARE_FORMATS), "Artifact formats per backbone: TFLite modes (tflite:MODE, see "
+                               "`edgetl quantize --help`; qat needs training and is left out) and onnx:float32.",
+                               recipe="")
+    classes: int = param(1000, "Classes of each backbone's classic ImageNet classifier (without --data).", min=2,
+                         cli=False, recipe="")
+
+
 @dataclass
 class ExportConfig(RunFolder):
     android: bool = param(False, "Export to android_demo's assets at the end of `edgetl run`.", cli=False)
@@ -221,6 +248,47 @@ class ExportConfig(RunFolder):
     out: Optional[str] = param(None, "Assets folder to write.", recipe="", cli=False,
                                default_help="android_demo/app/src/main/assets from the edgetl checkout, else "
                                "RUN_DIR/android")
+
+
+SPLIT_CHOICES = ("auto", "all", "train", "val", "test")  # the images of --data that evaluate and predict score
+
+
+@dataclass
+class LabelledDataConfig:
+    """Labelled images that `evaluate` and `predict --data` score, selected by ``measure.evaluate.select_images``."""
+    data: Optional[str] = param(None, "Labelled images in any layout edgetl trains on (docs/data.md), or digits.",
+                                recipe="", default_help="the data the run was trained on: its test split")
+    labels_csv: Optional[str] = param(None, "Kaggle-style id,label CSV naming the images of the flat --data folder.",
+                                      recipe="")
+    split: str = param("auto", "auto: the run's own test split when --data is the run's data; the test/ (or val/) "
+                       "folder of a split layout; every image otherwise.", choices=SPLIT_CHOICES, recipe="")
+
+
+@dataclass
+class DecisionConfig:
+    """How `evaluate` and `predict` run an artifact: its decision and its threads."""
+    threshold: Optional[float] = param(None, "Two classes: probability of the positive class from which an image is "
+                                       "called positive.", min=0, max=1, recipe="",
+                                       default_help="the artifact's own decision, else the top class")
+    threads: Optional[int] = param(None, "Inference threads.", min=1, recipe="", cli=False,  # cli: threads_option
+                                   default_help="the runtime's")
+
+
+@dataclass
+class EvaluateConfig(DecisionConfig, LabelledDataConfig):
+    """`edgetl evaluate`: metrics of a run or artifact on labelled images. Not a recipe stage."""
+    target: str = param("", "A run directory (its Keras model) or one artifact (RUN_OR_ARTIFACT).", recipe="",
+                        cli=False)
+
+
+@dataclass
+class PredictConfig(DecisionConfig, LabelledDataConfig):
+    """`edgetl predict`: label and score per image, of IMAGES or of labelled --data. Not a recipe stage."""
+    data: Optional[str] = param(None, "Labelled images instead of IMAGES: any layout of docs/data.md, or digits; each "
+                                "prediction also gives its true class.", recipe="")
+    artifact: str = param("", "A run directory (its Keras model) or one artifact (ARTIFACT).", recipe="", cli=False)
+    images: list[str] = param([], "Image files and/or folders (IMAGES_OR_FOLDERS).", recipe="", cli=False)
+    top_k: int = param(3, "Labels shown per image, best first.", min=1, recipe="")
 
 
 @dataclass

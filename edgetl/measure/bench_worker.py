@@ -106,7 +106,7 @@ def select_scored(data: str, contract, artifact: Optional[str] = None):
     from edgetl.measure.evaluate import Selection, _same_path, is_builtin, run_data, select_images
 
     if is_builtin(data) or (artifact and _same_path(run_data(artifact), data)):
-        return select_images(artifact or "", data, contract.height)
+        return select_images(artifact or "", data, contract.height, None, "auto")  # the run's test split
     from edgetl.data.sources import scan_folder
 
     root = Path(data)

@@ -13,14 +13,14 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from edgetl.config.params import check
+from edgetl.config.stages import SPLIT_CHOICES, EvaluateConfig, PredictConfig
 from edgetl.data.images import IMAGE_EXTENSIONS, UnreadableImage, load_image
 from edgetl.data.stream import skip_reason
 from edgetl.errors import EdgetlError
 from edgetl.metrics import classification_metrics, decide
 from edgetl.runtime.runners import top_k
 from edgetl.runtime.registry import open_artifact
-
-SPLIT_CHOICES = ("auto", "all", "train", "val", "test")
 _CHUNK = 64  # images decoded per step: memory stays bounded on big folders
 
 
@@ -51,18 +51,11 @@ def _same_path(a, b) -> bool:
         return False
 
 
-def check_threshold(threshold: Optional[float], contract) -> None:
-    if threshold is None:
-        return
-    if len(contract.labels) != 2:
-        raise EdgetlError(f"--threshold is for two-class models; this one has {len(contract.labels)} classes")
-    if not 0 <= threshold <= 1:
-        raise EdgetlError(f"--threshold must be a probability in [0, 1], got {threshold}")
-
-
 def decision_of(contract, threshold: Optional[float]) -> tuple[Optional[int], Optional[float]]:
-    """(positive class index, threshold): --threshold overrides the contract's own; binary models only."""
-    check_threshold(threshold, contract)
+    """(positive class index, threshold): --threshold (its range checked by the config) overrides the contract's
+    own; binary models only."""
+    if threshold is not None and len(contract.labels) != 2:
+        raise EdgetlError(f"--threshold is for two-class models; this one has {len(contract.labels)} classes")
     pos = contract.positive_index()
     t = threshold if threshold is not None else contract.threshold
     if t is not None and pos is None:
@@ -81,6 +74,7 @@ class Selection:
     items: list = field(default_factory=list)  # [(file, class index)] (folder layouts)
     pixels: Optional[np.ndarray] = None  # uint8 (N, H, W, 3) at the model's size (built-in sources)
     labels: Optional[np.ndarray] = None
+    names: list = field(default_factory=list)  # each pixel row's source, e.g. "digits:17" (built-in sources)
 
     def __len__(self) -> int:
         return len(self.items) if self.pixels is None else len(self.pixels)
@@ -97,7 +91,7 @@ def run_data(target) -> Optional[str]:
     return _run_data_options(run_dir_of(target)).get("source")
 
 
-def select_images(target, data, size: int, labels_csv: Optional[str] = None, split: str = "auto") -> Selection:
+def select_images(target, data, size: int, labels_csv: Optional[str], split: str) -> Selection:
     """The images of ``data`` to score ``target`` on. ``auto``: the run's own test split when ``data`` is the data
     the run was trained on (same split options), the test/ (or val/) folder of a split layout, else every image
     (a built-in source: its test split)."""
@@ -139,34 +133,36 @@ def _select_builtin(source: str, size: int, run_opts: dict, split: str) -> Selec
     how = "the run's" if own else f"{source}'s (seed {kw.get('seed', DataOptions.seed)})"
     words = f"every image of {source}" if split == "all" else f"{how} {split} split"
     return Selection(list(splits.class_names), split, words, "builtin", own,
-                     pixels=np.concatenate([p.images for p in parts]), labels=np.concatenate([p.labels for p in parts]))
+                     pixels=np.concatenate([p.images for p in parts]), labels=np.concatenate([p.labels for p in parts]),
+                     names=[f for p in parts for f in p.files])
 
 
-def batches(sel: Selection, height: int, width: int, chunk: int = _CHUNK):
+def batches(sel: Selection, height: int, width: int, chunk: int = _CHUNK, with_names: bool = False):
     """(uint8 pixels, class indices of ``sel.classes``, skipped [(file, reason)]) ``chunk`` images at a time:
-    memory stays bounded however large the folder."""
+    memory stays bounded however large the folder. ``with_names``: a fourth item, each image's file or source."""
     if sel.pixels is not None:
         for i in range(0, len(sel.pixels), chunk):
-            yield sel.pixels[i:i + chunk], sel.labels[i:i + chunk], []
+            part = (sel.pixels[i:i + chunk], sel.labels[i:i + chunk], [])
+            yield part + ((sel.names[i:i + chunk] or [f"#{j}" for j in range(i, i + len(part[0]))],)
+                          if with_names else ())
         return
     for i in range(0, len(sel.items), chunk):
-        pixels, ys, skipped = [], [], []
+        pixels, ys, skipped, names = [], [], [], []
         for f, ci in sel.items[i:i + chunk]:
             try:
                 pixels.append(load_image(f, height, width))
                 ys.append(ci)
+                names.append(str(f))
             except UnreadableImage as e:
                 skipped.append((str(f), skip_reason(e)))
-        yield (np.stack(pixels) if pixels else np.zeros((0, height, width, 3), np.uint8)), np.asarray(ys, np.int64), skipped
+        part = ((np.stack(pixels) if pixels else np.zeros((0, height, width, 3), np.uint8)), np.asarray(ys, np.int64),
+                skipped)
+        yield part + ((names,) if with_names else ())
 
 
-def evaluate_artifact(target: str | Path, data: Optional[str | Path] = None, labels_csv: Optional[str] = None,
-                      threshold: Optional[float] = None, split: str = "auto", threads: Optional[int] = None,
-                      progress=None) -> dict:
-    """Metrics of a run or artifact on the labelled images of ``data`` (any layout of ``data.layouts``, or a
-    built-in source such as ``digits``); without ``data``, the data the run was trained on (its test split)."""
-    if split not in SPLIT_CHOICES:
-        raise EdgetlError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got '{split}'")
+def resolve_data(target, data) -> str:
+    """The labelled data evaluate and predict score: ``data`` (a folder, or a built-in source such as digits), else
+    the data the run (or the artifact's run) was trained on. One line naming the fix when it is not there."""
     if data is None:
         data = run_data(target)
         if data is None:
@@ -176,18 +172,26 @@ def evaluate_artifact(target: str | Path, data: Optional[str | Path] = None, lab
     elif not is_builtin(data) and not Path(data).expanduser().is_dir():
         raise EdgetlError(f"--data {data} is not a folder; pass a folder in one of the layouts of docs/data.md, "
                           "or digits")
-    runner = open_artifact(target, threads=threads)
+    return str(data)
+
+
+def evaluate_artifact(cfg: EvaluateConfig, progress=None) -> dict:
+    """Metrics of a run or artifact on the labelled images of ``cfg.data`` (any layout of ``data.layouts``, or a
+    built-in source such as ``digits``); without it, the data the run was trained on (its test split)."""
+    check(cfg)
+    data = resolve_data(cfg.target, cfg.data)
+    runner = open_artifact(cfg.target, threads=cfg.threads)
     contract = runner.contract
-    pos, t = decision_of(contract, threshold)
-    sel = select_images(target, data, contract.height, labels_csv, split)
+    pos, t = decision_of(contract, cfg.threshold)
+    sel = select_images(cfg.target, data, contract.height, cfg.labels_csv, cfg.split)
     mapping = _label_index(sel.classes, list(contract.labels), data)
     probs, truth, skipped = predict_items(runner, sel, mapping, progress)
     if not len(truth):
         raise EdgetlError(f"--data {data} has no readable image ({len(skipped)} skipped); add .jpg/.png images")
     m = classification_metrics(probs, truth, list(contract.labels), pos, t)
     m.update({
-        "artifact": str(target), "kind": contract.artifact, "runtime": runner.runtime, "data": str(data),
-        "labels_csv": labels_csv, "layout": sel.layout, "split": sel.split, "images_from": sel.images_from,
+        "artifact": str(cfg.target), "kind": contract.artifact, "runtime": runner.runtime, "data": data,
+        "labels_csv": cfg.labels_csv, "layout": sel.layout, "split": sel.split, "images_from": sel.images_from,
         "same_split_as_run": sel.own and sel.split in ("train", "val", "test"),
         "skipped": len(skipped), "skipped_files": [f"{f}: {r}" for f, r in skipped[:20]],
     })
@@ -198,7 +202,7 @@ def _label_index(classes: list, labels: list, data) -> dict:
     unknown = [c for c in classes if c not in labels]
     if unknown:
         raise EdgetlError(f"--data {data} has class(es) {unknown[:5]} that the model does not know (its labels: "
-                          f"{labels[:8]}{' ...' if len(labels) > 8 else ''}); evaluate on data with the model's classes")
+                          f"{labels[:8]}{' ...' if len(labels) > 8 else ''}); pass data with the model's classes")
     return {i: labels.index(c) for i, c in enumerate(classes)}
 
 
@@ -236,18 +240,57 @@ def image_files(paths: Sequence[str | Path]) -> list:
     return files
 
 
-def predict_paths(artifact: str | Path, paths: Sequence[str | Path], k: int = 3, threshold: Optional[float] = None,
-                  threads: Optional[int] = None, progress=None) -> dict:
-    """Label and score per image (top ``k``), through the artifact's contract and decision."""
-    if k < 1:
-        raise EdgetlError(f"--top-k must be at least 1, got {k}")
-    if not paths:
-        raise EdgetlError("pass at least one image file or folder")
-    runner = open_artifact(artifact, threads=threads)
+def predict(cfg: PredictConfig, progress=None) -> dict:
+    """Label and score per image (top ``cfg.top_k``), through the artifact's contract and decision: of the files
+    and folders ``cfg.images``, or of the labelled ``cfg.data`` selected as evaluate selects it (then each
+    prediction also carries its true class)."""
+    check(cfg)
+    if cfg.images and cfg.data is not None:
+        raise EdgetlError("pass image files/folders or --data, not both")
+    if not cfg.images and cfg.data is None:
+        raise EdgetlError("pass at least one image file or folder, or --data (labelled images, e.g. digits)")
+    if cfg.data is not None:
+        data = resolve_data(cfg.artifact, cfg.data)  # before opening the model: a bad --data fails fast
+    runner = open_artifact(cfg.artifact, threads=cfg.threads)
     c = runner.contract
-    pos, t = decision_of(c, threshold)
+    pos, t = decision_of(c, cfg.threshold)
+    out = {"artifact": str(cfg.artifact), "kind": c.artifact, "runtime": runner.runtime, "labels": list(c.labels),
+           "decision": ({"positive_label": c.labels[pos], "threshold": t} if t is not None else None)}
+    if cfg.data is None:
+        results, skipped = _predict_files(runner, cfg.images, pos, t, cfg.top_k, progress)
+    else:
+        sel = select_images(cfg.artifact, data, c.height, cfg.labels_csv, cfg.split)
+        mapping = _label_index(sel.classes, list(c.labels), data)
+        results, skipped = [], []
+        task = progress.add_task("predicting", total=len(sel)) if progress else None
+        for pixels, ys, bad, names in batches(sel, c.height, c.width, with_names=True):
+            skipped += bad
+            rows = _label_rows(runner, pixels, names, pos, t, cfg.top_k)
+            for row, y in zip(rows, ys):
+                row["true"] = c.labels[mapping[int(y)]]
+            results += rows
+            if task is not None:
+                progress.advance(task, len(pixels) + len(bad))
+        out.update(data=data, split=sel.split, images_from=sel.images_from)
+    return {**out, "predictions": results, "skipped": [f"{f}: {r}" for f, r in skipped]}
+
+
+def _label_rows(runner, pixels: np.ndarray, names: list, pos, t, k: int) -> list:
+    """One prediction row per image: its label by the decision, the label's score and the top ``k``."""
+    if not len(pixels):
+        return []
+    c = runner.contract
+    probs = runner.predict(pixels)
+    return [{"file": str(f), "label": c.labels[int(y)], "score": float(p[int(y)]),
+             "top": [{"label": lab, "score": s} for lab, s in top_k(p, c.labels, k)]}
+            for f, p, y in zip(names, probs, decide(probs, pos, t))]
+
+
+def _predict_files(runner, paths: Sequence[str | Path], pos, t, k: int, progress=None) -> tuple[list, list]:
+    """(prediction rows, skipped [(file, reason)]) of image files and folders; a named file that is no image is
+    refused before anything is predicted, an unreadable image inside a folder is skipped."""
+    c = runner.contract
     files = image_files(paths)
-    # Decode every explicitly named file first: a non-image is refused before anything is printed.
     named = {}
     for f, explicit in files:
         if explicit:
@@ -266,14 +309,7 @@ def predict_paths(artifact: str | Path, paths: Sequence[str | Path], k: int = 3,
                 chunk.append(f)
             except UnreadableImage as e:
                 skipped.append((str(f), skip_reason(e)))
-        if pixels:
-            probs = runner.predict(np.stack(pixels))
-            pred = decide(probs, pos, t)
-            for f, p, y in zip(chunk, probs, pred):
-                results.append({"file": str(f), "label": c.labels[int(y)], "score": float(p[int(y)]),
-                                "top": [{"label": lab, "score": s} for lab, s in top_k(p, c.labels, k)]})
+        results += _label_rows(runner, np.stack(pixels) if pixels else np.zeros((0,)), chunk, pos, t, k)
         if task is not None:
             progress.advance(task, len(files[i:i + _CHUNK]))
-    return {"artifact": str(artifact), "kind": c.artifact, "runtime": runner.runtime, "labels": list(c.labels),
-            "decision": ({"positive_label": c.labels[pos], "threshold": t} if t is not None else None),
-            "predictions": results, "skipped": [f"{f}: {r}" for f, r in skipped]}
+    return results, skipped

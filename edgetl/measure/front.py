@@ -6,9 +6,11 @@ and ``size_mb``. Pure functions: the rule is tested on rows written by hand.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from edgetl.errors import EdgetlError
+
+PAIRED_ALPHA = 0.05  # a paired test's p below this is a detectable difference
 
 
 def pareto_front(rows: list) -> list:
@@ -47,10 +49,15 @@ def within_budget(rows: list, budget_ms: float, max_mb: Optional[float] = None) 
     return [r for r in rows if r["p50_ms"] <= budget_ms and (max_mb is None or r["size_mb"] <= max_mb)]
 
 
-def pick(rows: list, budget_ms: float, max_mb: Optional[float] = None) -> tuple[dict, list]:
-    """(the pick, the rows tied with the best): the highest-scoring row within the budget; rows whose score lies
-    inside that row's 95% interval are tied with it, and among them the fastest wins, then the smallest. A budget
-    no row meets is a one-line EdgetlError naming the fastest row."""
+def pick(rows: list, budget_ms: float, max_mb: Optional[float] = None,
+         paired: Optional[Callable[[dict, dict], Optional[float]]] = None) -> tuple[dict, list]:
+    """(the pick, the rows tied with the best): the highest-scoring row within the budget; the rows tied with it
+    are those with no detectable difference, and among them the fastest wins, then the smallest.
+
+    No detectable difference: where ``paired(best, row)`` gives the p-value of a paired test on the same images
+    (McNemar, in the report), p >= ``PAIRED_ALPHA``; otherwise (search: no per-image results) the row's score
+    lies inside the best row's 95% interval. A budget no row meets is a one-line EdgetlError naming the fastest
+    row."""
     ok = within_budget(rows, budget_ms, max_mb)
     if not ok:
         if not rows:
@@ -63,6 +70,11 @@ def pick(rows: list, budget_ms: float, max_mb: Optional[float] = None) -> tuple[
         raise EdgetlError(f"no candidate meets --budget-ms {budget_ms:g}: the fastest is {fast['id']} at p50 "
                           f"{fast['p50_ms']:.2f} ms; raise --budget-ms or try smaller --sizes/--alphas")
     best = max(ok, key=lambda r: (r["score"], -r["p50_ms"], -r["size_mb"]))
-    tied = [r for r in ok if best["low"] <= r["score"] <= best["high"]]
-    chosen = min(tied, key=lambda r: (r["p50_ms"], r["size_mb"], -r["score"]))
-    return chosen, sorted(tied, key=lambda r: (r["p50_ms"], r["size_mb"]))
+
+    def tied(r) -> bool:
+        p = None if r is best or paired is None else paired(best, r)
+        return p >= PAIRED_ALPHA if p is not None else best["low"] <= r["score"] <= best["high"]
+
+    ties = [r for r in ok if tied(r)]
+    chosen = min(ties, key=lambda r: (r["p50_ms"], r["size_mb"], -r["score"]))
+    return chosen, sorted(ties, key=lambda r: (r["p50_ms"], r["size_mb"]))

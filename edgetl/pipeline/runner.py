@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from edgetl.config.params import from_recipe, recipe_keys
-from edgetl.config.stages import (BenchmarkConfig, CompareConfig, ConvertConfig, ExportConfig, PruneConfig,
-                                  QuantizeConfig)
+from edgetl.config.stages import (BenchmarkConfig, CompareConfig, ComparisonConfig, ConvertConfig, ExportConfig,
+                                  PruneConfig, QuantizeConfig)
 from edgetl.config.stages import TrainConfig as TrainParams
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import mapping_of, read_checked_json, write_json
@@ -126,9 +126,10 @@ def _compare(ctx: Context) -> dict:
     r = ctx.recipe
     backbones = r["compare_backbones"] or [r["backbone"]]
     size = r["compare_input_size"] or ctx.results["train"]["input_size"]
-    return compare(backbones, input_size=size, threads=r["threads"][0], workdir=ctx.out / "compare",
-                   progress=ctx.progress, runs=max(10, r["runs"] // 2), min_seconds=min(r["min_seconds"], 0.5),
-                   warmup=r["warmup"], rounds=r["bench_rounds"])
+    return compare(ComparisonConfig(backbones=backbones, input_size=size, threads=r["threads"][:1],
+                                    workdir=str(ctx.out / "compare"), runs=max(10, r["runs"] // 2),
+                                    min_seconds=min(r["min_seconds"], 0.5), warmup=r["warmup"],
+                                    rounds=r["bench_rounds"]), progress=ctx.progress)
 
 
 def _report(ctx: Context) -> dict:

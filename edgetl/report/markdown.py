@@ -300,14 +300,20 @@ def plot_pareto(rows: list, path: Path) -> Optional[Path]:
     return path
 
 
-def gate_cell(artifact) -> Optional[str]:
-    """"pass 99.6% [98.3-100%] n=225" from the artifact's saved gate record (None for Keras or a stale record)."""
+def gate_record(artifact) -> Optional[dict]:
+    """The artifact's saved gate record (None for Keras, a stale or an unreadable record)."""
     from edgetl.runtime.parity import record_for
 
     try:
-        rec = record_for(artifact)
+        return record_for(artifact)
     except Exception:  # noqa: BLE001 - an unreadable gate.json must not stop the report
         return None
+
+
+def gate_cell(artifact, rec: Optional[dict] = None) -> Optional[str]:
+    """"pass 99.6% [98.3-100%] n=225" from the artifact's saved gate record (``rec``, else read; None for Keras or
+    a stale record)."""
+    rec = gate_record(artifact) if rec is None else rec
     if not rec or rec.get("agreement_low") is None:
         return None
     n = rec.get("decided_images", rec["parity_images"])
@@ -348,6 +354,7 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
         seen.add(name)
         c = conv.get(name, {})
         keras = _is_reference(name)
+        rec = None if keras else gate_record(b["artifact"])
         rows.append({
             "name": name, "runtime": b.get("runtime"), "quantized": quantized(c, keras), "threads": b.get("threads"),
             "size_mb": b.get("size_mb") if b.get("size_mb") is not None else c.get("size_mb"),
@@ -356,8 +363,9 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
             "accuracy_n": keras_n if keras else c.get("accuracy_n"), "format": c.get("format"),
             "agreement": 1.0 if keras else c.get("agreement"),
             "p50_ms": b.get("p50_ms"), "p90_ms": b.get("p90_ms"), "fps": b.get("fps"),
-            "gmacs": b.get("gmacs"), "pct_peak": b.get("pct_peak"), "gate": gate_cell(b["artifact"]),
+            "gmacs": b.get("gmacs"), "pct_peak": b.get("pct_peak"), "gate": gate_cell(b["artifact"], rec) if rec else None,
             "meets_budget": b.get("meets_budget"), "error": b.get("error"),
+            "test_correct": (rec or {}).get("test_correct"),  # per test image (gate.json), for the paired test
         })
         stale = stale_reason(Path(run_dir) / name) if run_dir is not None else None
         if stale:
@@ -464,10 +472,39 @@ def _first_threads(rows: list) -> Optional[int]:
     return min((r["threads"] for r in rows if r.get("threads")), default=None)
 
 
+def paired_test(a: dict, b: dict) -> Optional[dict]:
+    """Exact McNemar test of two report rows on the run's test images (``metrics.mcnemar``: ``a_only`` = right in
+    ``a`` only), from the per-image results of their gate records; None when a record has none (a file gated
+    before edgetl kept them) or they were not scored on the same number of images."""
+    from edgetl.metrics import mcnemar, unpack_correct
+
+    n = a.get("accuracy_n")
+    if not a.get("test_correct") or not b.get("test_correct") or not n or n != b.get("accuracy_n"):
+        return None
+    return mcnemar(unpack_correct(a["test_correct"], n), unpack_correct(b["test_correct"], n))
+
+
+def paired_line(a: dict, b: dict) -> str:
+    """"`int8` vs `float32` on the same 300 test images: right in one only 3 vs 2, exact McNemar p = 1.00: no
+    detectable difference." (rows ``a``, ``b``), or why there is no paired test."""
+    t = paired_test(a, b)
+    if t is None:
+        return (f"Paired test of `{a['name']}` and `{b['name']}`: not available (their gate records hold no per-image "
+                "test results; quantize again to record them).")
+    from edgetl.measure.front import PAIRED_ALPHA
+
+    verdict = ("no detectable difference" if t["p"] >= PAIRED_ALPHA else
+               f"a detectable difference (p < {PAIRED_ALPHA:g}), in favour of `{a['name'] if t['a_only'] > t['b_only'] else b['name']}`")
+    return (f"`{a['name']}` vs `{b['name']}` on the same {t['n']} test images: {t['a_only']} vs {t['b_only']} discordant "
+            f"images (right in one file only), exact McNemar p = {t['p']:.2f}: {verdict}.")
+
+
 def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] = None) -> list:
-    """"Ship this": the most accurate TFLite file the Android app runs within the frame budget; files whose
-    accuracy lies inside its 95% interval are tied with it (no detectable difference), and among those the
-    fastest, then the smallest, is shipped (the rule of ``edgetl.measure.front.pick``, shared with search)."""
+    """"Ship this": the most accurate TFLite file the Android app runs within the frame budget; files with no
+    detectable difference from it are tied with it, and among those the fastest, then the smallest, is shipped
+    (the rule of ``edgetl.measure.front.pick``, shared with search). No detectable difference: an exact McNemar
+    test on the same test images where both gate records keep per-image results, else the file's accuracy lies
+    inside the best one's 95% interval."""
     from edgetl.measure.front import pick
     from edgetl.errors import EdgetlError
     from edgetl.formats.registry import FORMATS
@@ -483,8 +520,13 @@ def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] =
     if not cands:
         return md + ["No TFLite file of this run has a test accuracy and a latency yet (run the quantize and "
                      "benchmark stages): nothing to recommend.", ""]
+
+    def paired_p(a, b):
+        t = paired_test(a["row"], b["row"])
+        return None if t is None else t["p"]
+
     try:
-        chosen, tied = pick(cands, budget_ms)
+        chosen, tied = pick(cands, budget_ms, paired=paired_p)
     except EdgetlError as e:
         return md + [f"No file fits the budget of {budget_ms:g} ms per frame: {e}.", ""]
     r = chosen["row"]
@@ -493,20 +535,24 @@ def ship_this(rows: list, budget_ms: float, run_dir: Path, host: Optional[str] =
     artifact = mode if r["name"] == FORMATS[r["format"]].file_name() else r["name"]
     rest = [t for t in tied if t is not chosen and t is not best]
     others = ", ".join(f"`{t['id']}`" for t in rest)
-    lie, are = ("lies", "is") if len(rest) == 1 else ("lie", "are")
+    how = "no detectable difference" + ("" if any(paired_p(best, t) is not None for t in tied if t is not best)
+                                        else ": inside its 95% interval")
+    lie, are = ("is", "is") if len(rest) == 1 else ("are", "are")
     if chosen is best:
         why = "it is the most accurate TFLite file within the budget" + (
-            f"; {others} {lie} inside its 95% interval (no detectable difference) but {are} not faster" if others else "")
+            f"; {others} {lie} tied with it ({how}) but {are} not faster" if others else "")
     else:
         faster = "faster" if chosen["p50_ms"] < best["p50_ms"] else "as fast and smaller"
         why = (f"`{best['id']}` is the most accurate within the budget ({_acc_ci(best['row'])}), but `{chosen['id']}` "
-               f"lies inside its 95% interval (no detectable difference) and is {faster}"
-               + (f"; so {'does' if len(rest) == 1 else 'do'} {others}, slower" if others else ""))
+               f"is tied with it ({how}) and is {faster}"
+               + (f"; so {'is' if len(rest) == 1 else 'are'} {others}, slower" if others else ""))
     md += [f"**`{r['name']}`** ({r['format']}): test accuracy **{_acc_ci(r)}**, p50 **{r['p50_ms']:.2f} ms** "
            f"(batch 1, {first or 1} thread(s); budget {budget_ms:g} ms per frame), {r['size_mb']:.2f} MB.", "",
            f"Why: {why}. Chosen among the TFLite files (what the Android app runs); latency measured on this host"
-           + (f" ({host})" if host else "") + ", not on a phone.", "",
-           "```sh", f"edgetl export android {run_dir} --artifact {artifact}", "```", ""]
+           + (f" ({host})" if host else "") + ", not on a phone.", ""]
+    pairs = ([best] if chosen is not best else []) + [t for t in tied if t is not chosen and t is not best][:2]
+    md += [f"- {paired_line(r, t['row'])}" for t in pairs] + ([""] if pairs else [])
+    md += ["```sh", f"edgetl export android {run_dir} --artifact {artifact}", "```", ""]
     return md
 
 
@@ -583,7 +629,9 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md += ["## Test metrics (Keras model)", "",
            f"accuracy **{fmt('accuracy', test.get('accuracy'))}**, loss {fmt('loss', test.get('loss'))}"
            + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
-              f"AUC {fmt('auc', test.get('auc'))}" if "auc" in test else ""), ""]
+              f"AUC {fmt('auc', test.get('auc'))}"
+              + (f" [{test['auc_low']:.3f}-{test['auc_high']:.3f}] (95% Hanley-McNeil)"
+                 if test.get("auc_low") is not None else "") if "auc" in test else ""), ""]
     if "auc" in test:
         md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
                + ("0.5 (top class)" if test.get("threshold") is None else f"**{test['threshold']:.4f}**")

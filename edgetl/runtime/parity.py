@@ -284,12 +284,13 @@ class Gate:
         Raises EdgetlError on "refuse"; an "inconclusive" record carries ``gate_warning``.
         """
         from edgetl.formats.registry import threshold
+        from edgetl.metrics import pack_correct
 
         rec = check_parity(self.reference, runner, self.pixels, threshold(fmt, self.thresholds),
                            reference_probs=self.reference_probs(), fmt=fmt, raise_on_refuse=False)
         rec["parity_source"] = self.pixels_source
         rec["keras_accuracy"] = self.reference_accuracy()
-        rec["accuracy"] = rec["accuracy_n"] = rec["mcnemar_p"] = None
+        rec["accuracy"] = rec["accuracy_n"] = rec["mcnemar_p"] = rec["test_correct"] = None
         ref_eval = self._reference_eval()
         if ref_eval is not None:
             truth = np.asarray(self.eval_labels)
@@ -299,6 +300,7 @@ class Gate:
             got_ok = runner.contract.decide(got) == truth  # its decision, as evaluate
             rec["accuracy"], rec["accuracy_n"] = float(np.mean(got_ok)), int(len(truth))
             rec["mcnemar_p"] = mcnemar_worse_p(self.reference.contract.decide(ref_eval) == truth, got_ok)
+            rec["test_correct"] = pack_correct(got_ok)  # per test image, for paired tests between files (report)
         name = display_name(runner)
         if rec["gate"] == "inconclusive":
             rec["gate_warning"] = inconclusive_warning(name, rec)
@@ -313,7 +315,7 @@ class Gate:
 
 RECORD_KEYS = ("format", "gate", "agreement", "agreement_low", "agreement_high", "confidence", "parity_images",
                "decided_images", "ties", "tie_flips", "parity_source", "min_agreement", "max_abs_diff", "accuracy",
-               "accuracy_n", "keras_accuracy", "mcnemar_p")
+               "accuracy_n", "keras_accuracy", "mcnemar_p", "test_correct")
 
 
 def save_record(runner, fmt, rec: dict) -> Path:

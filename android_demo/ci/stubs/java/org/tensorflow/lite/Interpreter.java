@@ -13,6 +13,10 @@ public final class Interpreter implements AutoCloseable {
         throw new RuntimeException("Stub!");
     }
 
+    public void runForMultipleInputsOutputs(Object[] inputs, java.util.Map<Integer, Object> outputs) {
+        throw new RuntimeException("Stub!");
+    }
+
     public int getInputTensorCount() {
         throw new RuntimeException("Stub!");
     }

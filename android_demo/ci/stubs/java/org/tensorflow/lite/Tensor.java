@@ -9,6 +9,8 @@ public interface Tensor {
 
     int[] shape();
 
+    int numBytes();
+
     String name();
 
     Tensor.QuantizationParams quantizationParams();

@@ -7,13 +7,8 @@ import io.edgetl.core.InputEncoder
 import io.edgetl.core.OutputDecoder
 import io.edgetl.core.Recognition
 import io.edgetl.core.TensorSpec
-import org.tensorflow.lite.DataType
-import org.tensorflow.lite.Delegate
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.Tensor
-import org.tensorflow.lite.gpu.CompatibilityList
-import org.tensorflow.lite.gpu.GpuDelegate
-import org.tensorflow.lite.nnapi.NnApiDelegate
 import java.io.Closeable
 import java.nio.ByteBuffer
 import java.util.Locale
@@ -23,9 +18,8 @@ import java.util.Locale
  * Works unchanged for float and uint8/int8 models: the contract says how to fill and read the tensors,
  * and the interpreter's real tensors are checked against it when the classifier is created.
  *
- * A delegate (GPU, NNAPI) that cannot be created or refuses the model never crashes the app: the
- * classifier falls back to the CPU and [accelerator] says why. Native-library problems surface as
- * [UnsatisfiedLinkError] / [NoClassDefFoundError], hence the `Throwable` catches around delegates.
+ * The interpreter comes from [LiteRt.open]: a delegate (GPU, NNAPI) that cannot be created or refuses the
+ * model leaves it on the CPU, and [description] says why.
  *
  * A binary model whose contract carries a decision (positive class, threshold) reports the positive
  * class iff its probability >= threshold, as `edgetl evaluate`/`predict` do; otherwise the top class.
@@ -43,40 +37,16 @@ class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : 
     private val output: ByteBuffer = decoder.allocate()
     /** The frame resized to the model's input, reused for every frame (no ~150 KB array per frame). */
     private val resized = ByteArray(contract.width * contract.height * 3)
-    private var delegate: Delegate? = null
+    private val runtime: LiteRt
     private val interpreter: Interpreter
 
     /** What actually runs the model, e.g. "CPU, 4 thread(s)" or "CPU (GPU failed: ...)". */
     val description: String
 
     init {
-        var note: String? = null
-        var created: Interpreter? = null
-        if (accelerator != Accelerator.CPU) {
-            val attempt = try {
-                createDelegate(accelerator)
-            } catch (t: Throwable) {  // UnsatisfiedLinkError when the delegate's native library is missing
-                note = "${accelerator.name} unavailable: ${firstLine(t)}"
-                null
-            }
-            if (attempt != null) {
-                try {
-                    created = Interpreter(assets.model, Interpreter.Options().setNumThreads(threads).addDelegate(attempt))
-                    delegate = attempt
-                } catch (t: Throwable) {  // the delegate refuses some ops / quantized models on some drivers
-                    closeQuietly(attempt)
-                    note = "${accelerator.name} failed: ${firstLine(t)}"
-                }
-            } else if (note == null) {
-                note = "${accelerator.name} delegate not supported on this device"
-            }
-        }
-        interpreter = created ?: Interpreter(assets.model, Interpreter.Options().setNumThreads(threads))
-        description = when {
-            created != null -> "${accelerator.name}, $threads thread(s)"
-            note != null -> "CPU, $threads thread(s) ($note)"
-            else -> "CPU, $threads thread(s)"
-        }
+        runtime = LiteRt.open(assets.model, accelerator, threads)
+        interpreter = runtime.interpreter
+        description = runtime.description
         try {
             checkModel()
         } catch (e: ContractException) {
@@ -102,26 +72,8 @@ class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : 
         contract.checkTensors(inShape, spec(inT), outShape, spec(outT))
     }
 
-    private fun createDelegate(accelerator: Accelerator): Delegate? = when (accelerator) {
-        Accelerator.GPU -> {
-            val compat = CompatibilityList()
-            try {
-                if (compat.isDelegateSupportedOnThisDevice) GpuDelegate(compat.bestOptionsForThisDevice) else null
-            } finally {
-                compat.close()
-            }
-        }
-        Accelerator.NNAPI -> NnApiDelegate()
-        Accelerator.CPU -> null
-    }
-
     private fun spec(t: Tensor): TensorSpec {
-        val dtype = when (t.dataType()) {
-            DataType.FLOAT32 -> "float32"
-            DataType.UINT8 -> "uint8"
-            DataType.INT8 -> "int8"
-            else -> t.dataType().toString().lowercase()
-        }
+        val dtype = LiteRt.dtypeName(t.dataType())
         val q = t.quantizationParams()
         return TensorSpec(dtype, q.scale, q.zeroPoint)
     }
@@ -155,19 +107,6 @@ class Classifier(assets: ModelAssets, accelerator: Accelerator, threads: Int) : 
     }
 
     override fun close() {
-        interpreter.close()
-        delegate?.let { closeQuietly(it) }
-        delegate = null
-    }
-
-    private companion object {
-        fun firstLine(t: Throwable): String = t.message?.lineSequence()?.firstOrNull() ?: t.javaClass.simpleName
-
-        fun closeQuietly(d: Delegate) {
-            try {
-                d.close()
-            } catch (_: Throwable) {
-            }
-        }
+        runtime.close()
     }
 }

@@ -6,9 +6,11 @@ import io.edgetl.core.Labels
 import io.edgetl.core.ModelContract
 import io.edgetl.core.TfliteMetadata
 import io.edgetl.core.ZipAppendix
+import java.io.File
 import java.io.FileInputStream
 import java.io.FileNotFoundException
 import java.io.IOException
+import java.io.RandomAccessFile
 import java.nio.MappedByteBuffer
 import java.nio.channels.FileChannel
 
@@ -52,7 +54,7 @@ class ModelAssets private constructor(
             val json = contractName(name)
             val present = assetNames(context)
             try {
-                val model = mapModel(context, name)
+                val model = map(context, name)
                 val (text, where) = if (json in present) {
                     Pair(readText(context, json), json)
                 } else {
@@ -85,7 +87,8 @@ class ModelAssets private constructor(
         private fun readText(context: Context, name: String): String =
             context.assets.open(name).use { it.readBytes().toString(Charsets.UTF_8) }
 
-        private fun mapModel(context: Context, name: String): MappedByteBuffer = try {
+        /** The asset [name], memory-mapped from the APK (as LiteRT wants it). */
+        fun map(context: Context, name: String): MappedByteBuffer = try {
             context.assets.openFd(name).use { fd ->
                 FileInputStream(fd.fileDescriptor).use { stream ->
                     stream.channel.map(FileChannel.MapMode.READ_ONLY, fd.startOffset, fd.declaredLength)
@@ -94,6 +97,13 @@ class ModelAssets private constructor(
         } catch (e: FileNotFoundException) {
             // openFd fails on compressed assets: app/build.gradle.kts keeps *.tflite uncompressed
             throw AssetProblem("$name is compressed in the APK and cannot be memory-mapped (${e.message}).")
+        }
+
+        /** A .tflite outside the APK (the benchmark mode's pushed models), memory-mapped. */
+        fun mapFile(file: File): MappedByteBuffer = try {
+            RandomAccessFile(file, "r").use { it.channel.map(FileChannel.MapMode.READ_ONLY, 0, it.length()) }
+        } catch (e: IOException) {
+            throw AssetProblem("${file.path} cannot be read (${e.message}).")
         }
     }
 }
