@@ -73,6 +73,30 @@ def test_qat_writes_a_full_integer_file_that_passes_the_gate(qat_record, qrun):
     assert qat_record["file"] == "model_qat.tflite" and qat_record["qat_epochs"] == 1
 
 
+def test_every_int8_file_records_its_per_layer_error_and_inspect_shows_it(ptq_records, qat_record, qrun):
+    """Issue 19: the quantization debugger's worst tensors, for the default int8 (no --auto, no --max-drop)."""
+    from edgetl.runtime import parity
+    from edgetl.tflite.auto_float import short
+    from edgetl.tflite.selective import split_keep_float
+
+    rec = ptq_records["int8"]
+    le = rec["layer_error"]
+    rows = le["rows"]
+    assert 0 < len(rows) <= 10 and le["tensors_measured"] >= len(rows) and le["images"] == 64
+    errs = [r["rmse_scale"] for r in rows]
+    assert errs == sorted(errs, reverse=True) and all(np.isfinite(e) and e >= 0 for e in errs)
+    ops, nodes = split_keep_float(rec["keep_float"])
+    assert all(r["kept"] == (r["op"] in ops or r["tensor"] in nodes) for r in rows)
+    assert le["cpu_seconds"] > 0 and "error" not in le
+    assert parity.record_for(qrun / "model_int8.tflite")["layer_error"] == le  # beside the max-drop steps
+    for mode in ("float32", "float16", "dynamic"):
+        assert "layer_error" not in ptq_records[mode]
+    assert "quantization-aware" in qat_record["layer_error"]["error"]  # said, not silently missing
+    r = run_cli("inspect", qrun / "model_int8.tflite")
+    assert r.exit_code == 0, r.output
+    assert "quantization debugger on 64 images" in r.stdout and short(rows[0]["tensor"])[:30] in r.stdout
+
+
 def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):
     """int8 weights are 1/4 of float32 (the issue asks for a file < 30%). Per-channel scales (float32) and
     zero points (int64), 12 bytes per output channel, are a fixed overhead on top: the tiny test model's
