@@ -260,6 +260,42 @@ def test_int8_onnx_agrees_with_int8_tflite(qrun, convert_records, tmp_path):
     assert np.mean(runner.predict(pixels).argmax(1) == t8) >= 0.95
 
 
+def test_int8_onnx_weights_follow_the_host_and_onnxruntime_fuses_every_conv(qrun, convert_records, tmp_path):
+    """Issue 19: uint8 weights only where onnxruntime's u8 x s8 kernels saturate (x86 without VNNI); every Conv of
+    the int8 ONNX runs as an integer QLinearConv after onnxruntime's optimizations (none left in float)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from edgetl.measure.onnx_weights import uint8_weights
+
+    shift, why = uint8_weights()
+    for name in ("model_int8.onnx", "model_int8_ort.onnx"):
+        path = qrun / name
+        if name == "model_int8_ort.onnx":
+            from edgetl.formats.contract import Contract
+            from edgetl.rundir import RunDir
+            from edgetl.stages.convert import export_onnx_int8_ort
+
+            run = RunDir(qrun)
+            rec = export_onnx_int8_ort(qrun / "model.onnx", Contract.load(qrun / "contract.json"), tmp_path / name,
+                                       run.calibration(run.splits(), 32))
+            path = tmp_path / name
+        else:
+            rec = convert_records["onnx:int8"]
+        assert rec["int8_weights"] == why
+        g = onnx.load(str(path)).graph
+        inits = {t.name: t for t in g.initializer}
+        dq = {n.output[0]: n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+        weights = [inits[dq[n.input[1]].input[0]] for n in g.node if n.op_type == "Conv"]  # each Conv's kernel
+        assert len(weights) == 52 and {w.data_type for w in weights} == {TensorProto.UINT8 if shift else TensorProto.INT8}
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(tmp_path / f"{name}.optimized.onnx")
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        ops = [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
+        assert "Conv" not in ops and "FusedConv" not in ops and ops.count("QLinearConv") == 52, name
+
+
 # ---- pruning ----------------------------------------------------------------------------------
 
 def test_pruning_reaches_the_target_and_shrinks_the_gzipped_size(prune_record, qrun):
