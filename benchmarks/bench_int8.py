@@ -23,7 +23,23 @@ and int8 (`edgetl quantize`, parity gate on the whole validation split), benchma
 Google's mobilenet_v2_1.0_224_quant.tflite in one run and prints the latency ratio and the accuracy
 drop from float on the test split (225 images).
 
+Part 3 (``--skip-onnx`` to leave out; needs ../shared): int8 ONNX against float ONNX. MobileNetV2 1.0 and
+MobileNet v1 1.0 with the dequantized ImageNet weights (real activation ranges: with random weights many
+ReLU6 outputs calibrate to a near-empty range around 0, tf2onnx's Clip then stays before QuantizeLinear
+and onnxruntime leaves those convolutions in float) and a 5-class head, at 224 and 96 px, calibrated on
+32 flowers_small photos: float ONNX, the default int8 ONNX (``edgetl convert``: tf2onnx from the int8
+TFLite, weight type by ``edgetl.measure.onnx_weights``), the same graph with uint8 weights (the default
+before issue 19), and ``--int8-method ort``; one benchmark run (1 thread, interleaved rounds, CPU-time
+p50), onnxruntime's per-op-type profile of each int8 file and the ratio float/int8 (goal: >= 1.5x on a
+VNNI host, never below 1).
+
+Part 4 (with part 3): the distance to the int8 GEMM peak of the MobileNetV2 1.0 int8 TFLite at 224 px
+(ImageNet weights): per op type (1x1 pointwise and the stem are CONV_2D, DEPTHWISE_CONV_2D, ADD, MEAN,
+QUANTIZE, ...) its nodes, time (each XNNPACK node cut out and timed alone, scaled to the partition's
+measured time; ``edgetl.measure.ops``), share, MACs, GMAC/s and % of the measured int8 peak.
+
     nice -n 5 python benchmarks/bench_int8.py [--out runs/bench_int8] [--skip-mobilenets] [--skip-coral]
+    nice -n 5 python benchmarks/bench_int8.py --skip-mobilenets --skip-shapes --skip-coral   # parts 3 and 4
 """
 from __future__ import annotations
 
@@ -238,6 +254,201 @@ def part1b(out: Path) -> None:
                                                 indent=1))
 
 
+ONNX_MODELS = [("mobilenet_v2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+               ("mobilenet", "mobilenet_1_0_224_tf_no_top.h5")]
+SMALL = SHARED / "data" / "flowers_small"
+
+
+def photos(size: int, n: int = 32) -> np.ndarray:
+    """``n`` flowers_small photos (every 7th file), resized to ``size`` px, uint8: real calibration images."""
+    from PIL import Image
+
+    files = sorted(SMALL.rglob("*.jpg"))[::7][:n]
+    return np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size))) for f in files]).astype(np.uint8)
+
+
+def build_onnx(folder: Path, name: str, weights: str, size: int) -> dict:
+    """{variant: path}: float/int8 TFLite and the ONNX files of part 3, built once in ``folder``."""
+    import tf2onnx
+
+    from edgetl import _tf
+    from edgetl.backbones.registry import build_base, get_backbone
+    from edgetl.formats.contract import Contract
+    from edgetl.formats.registry import get_format
+    from edgetl.onnx import export as cv
+    from edgetl.tflite.converter import convert_tflite
+
+    files = {"float ONNX": folder / "model.onnx", "int8 ONNX (default)": folder / "model_int8.onnx",
+             "int8 ONNX, uint8 weights (before)": folder / "model_int8_u8w.onnx",
+             "int8 ONNX --int8-method ort": folder / "model_int8_ort.onnx", "int8 TFLite": folder / "model_int8.tflite"}
+    if all(p.is_file() for p in files.values()):
+        return files
+    keras = _tf.keras()
+    _tf.set_seed(0)
+    spec = get_backbone(name)
+    base = build_base(spec, size, 1.0, str(DEQ / weights))
+    model = keras.Model(base.input, keras.layers.Dense(5, activation="softmax")(
+        keras.layers.GlobalAveragePooling2D()(base.output)))
+    c = Contract(labels=list("abcde"), height=size, width=size, output_units=5, mean=list(spec.mean), std=list(spec.std))
+    cal = photos(size)
+    convert_tflite(model, c, ["float32", "int8"], folder, calibration=cal)
+    cv.export_onnx(model, c, files["float ONNX"])
+    c8 = Contract.load(folder / "model_int8.json")
+    cv.export_onnx_int8(files["int8 TFLite"], c8, files["int8 ONNX (default)"])
+    proto, _ = tf2onnx.convert.from_tflite(str(files["int8 TFLite"]), opset=17)
+    cv.write_onnx(cv.int8_tensors_to_uint8(proto, weights=True), get_format("onnx:int8"),
+                  c8.replace(artifact="onnx:int8"), files["int8 ONNX, uint8 weights (before)"])
+    cv.export_onnx_int8_ort(files["float ONNX"], c, files["int8 ONNX --int8-method ort"], cal)
+    print(f"converted {name} {size} px", file=sys.stderr, flush=True)
+    return files
+
+
+def _top_ops(prof: dict, n: int = 4) -> str:
+    return ", ".join(f"{o['op']} x{o['count']} {100 * (o['share'] or 0):.0f}%" for o in (prof.get("by_op") or [])[:n])
+
+
+def part3(out: Path, rounds: int) -> None:
+    from edgetl.config.stages import BenchmarkConfig
+    from edgetl.measure.onnx_weights import uint8_weights
+    from edgetl.measure.bench import benchmark
+
+    for need in (DEQ, SMALL):
+        if not need.exists():
+            print(f"\n== Part 3 skipped: {need} is absent (../shared) ==")
+            return
+    sets = {(name, size): build_onnx(out / "onnx" / f"{name}_{size}", name, w, size)
+            for name, w in ONNX_MODELS for size in (224, 96)}
+    paths = [p for files in sets.values() for k, p in files.items() if k != "int8 TFLite"]
+    res = benchmark(paths, BenchmarkConfig(threads=[1], runs=60, min_seconds=2.0, rounds=rounds), ops=True)
+    rows = {r["artifact"]: r for r in res["results"]}
+    profs = {p["artifact"]: p for p in res["ops"]}
+    print(f"\n== Part 3: int8 ONNX vs float ONNX, onnxruntime 1 thread, one benchmark run ({rounds} rounds) ==")
+    print(host_line(res["system"]))
+    print(f"default int8 ONNX weights on this host: {uint8_weights()[1]}")
+    table = []
+    for (name, size), files in sets.items():
+        f = rows[str(files["float ONNX"])]
+        print(f"\n{LABELS.get(name, name)} @{size} (ImageNet weights): float ONNX CPU p50 {f.get('cpu_p50_ms') or 0:.2f} ms "
+              f"(wall {f['p50_ms']:.2f})  | {_top_ops(profs.get(str(files['float ONNX']), {}))}")
+        cells = [f"{f.get('cpu_p50_ms') or 0:.2f} ms"]
+        for k in ("int8 ONNX (default)", "int8 ONNX, uint8 weights (before)", "int8 ONNX --int8-method ort"):
+            r = rows[str(files[k])]
+            ratio = _ratio(f.get("cpu_p50_ms"), r.get("cpu_p50_ms"))
+            print(f"  {k:34s} CPU p50 {r.get('cpu_p50_ms') or 0:6.2f} ms (wall {r['p50_ms']:6.2f})  {_speed(ratio):>18s}"
+                  f"{'' if ratio >= 1.5 else ' (MISSES 1.5x)'}  | {_top_ops(profs.get(str(files[k]), {}))}")
+            cells.append(f"{r.get('cpu_p50_ms') or 0:.2f} ms ({_speed(ratio)})")
+        table.append(f"| {LABELS.get(name, name)} | {size} px | " + " | ".join(cells) + " |")
+    print(f"\nTable (CPU-time p50, 1 thread; {host_line(res['system'])}):\n")
+    print("| model | input | float ONNX | default int8 ONNX | uint8 weights (before) | `--int8-method ort` |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n".join(table))
+    (out / "part3.json").write_text(json.dumps(res, indent=1, default=str))
+    options(sets[("mobilenet_v2", 96)], out / "onnx" / "options_96")
+    part4(sets[("mobilenet_v2", 224)]["int8 TFLite"], res["system"])
+
+
+def ort_cpu_p50(path: Path, level=None, runs: int = 200, min_seconds: float = 2.0) -> tuple[float, int, int]:
+    """(CPU-time p50 ms of one onnxruntime run, 1 thread, at graph optimization ``level``; integer QLinearConv and
+    float Conv/FusedConv nodes left after the optimizations): an in-process timer for the options sweep."""
+    import time
+
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
+    if level is not None:
+        opts.graph_optimization_level = level
+    opts.optimized_model_filepath = str(path.with_suffix(f".opt{int(level) if level is not None else ''}.onnx"))
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node]
+    inp = sess.get_inputs()[0]
+    x = photos(inp.shape[1], 1) if "uint8" in inp.type else np.random.default_rng(1).random(
+        [1, *inp.shape[1:]], dtype=np.float32)
+    for _ in range(10):
+        sess.run(None, {inp.name: x})
+    cpu, t0 = [], time.perf_counter()
+    while len(cpu) < runs and (time.perf_counter() - t0 < min_seconds or len(cpu) < 30):
+        c = time.thread_time()
+        sess.run(None, {inp.name: x})
+        cpu.append(time.thread_time() - c)
+    return 1000 * float(np.median(cpu)), ops.count("QLinearConv"), ops.count("Conv") + ops.count("FusedConv")
+
+
+def options(files: dict, folder: Path) -> None:
+    """The onnxruntime options that could matter, on MobileNetV2 96 px: graph optimization level, and the ORT
+    quantizer's format (QDQ / QOperator), per-channel, reduce_range, weight type; each timed in-process."""
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from edgetl.formats.contract import Contract
+
+    folder.mkdir(parents=True, exist_ok=True)
+    float_path = files["float ONNX"]
+    c = Contract.load(files["int8 TFLite"].parent / "model_float32.json")
+    x = c.normalize(photos(c.height)).astype(np.float32)
+    name = onnx.load(str(float_path)).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(x[i:i + 1] for i in range(len(x)))
+
+        def get_next(self):
+            v = next(self.it, None)
+            return None if v is None else {name: v}
+
+    variants = {}
+    for fmt, per_channel, rr, wt in ((QuantFormat.QDQ, True, False, QuantType.QInt8),
+                                     (QuantFormat.QOperator, True, False, QuantType.QInt8),
+                                     (QuantFormat.QDQ, False, False, QuantType.QInt8),
+                                     (QuantFormat.QDQ, True, True, QuantType.QInt8),
+                                     (QuantFormat.QDQ, True, False, QuantType.QUInt8)):
+        tag = (f"ORT quantizer {'QDQ' if fmt == QuantFormat.QDQ else 'QOperator'}, "
+               f"{'per-channel' if per_channel else 'per-tensor'}, {'u8' if wt == QuantType.QUInt8 else 's8'} "
+               f"weights{', reduce_range' if rr else ''} (no shift)")
+        path = folder / f"{len(variants)}.onnx"
+        if not path.is_file():
+            quantize_static(str(float_path), str(path), Reader(), quant_format=fmt, per_channel=per_channel,
+                            reduce_range=rr, activation_type=QuantType.QUInt8, weight_type=wt)
+        variants[tag] = path
+    levels = {"all (default)": None, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
+    print("\n-- onnxruntime options, MobileNetV2 1.0 @96, in-process, 1 thread, CPU-time p50 --")
+    print(f"{'file':70s} {'graph opt':>14s} {'ms':>6s} {'QLinearConv':>11s} {'float Conv':>10s}")
+    rows = [(k, files[k], lv) for k in ("float ONNX", "int8 ONNX (default)", "int8 ONNX, uint8 weights (before)")
+            for lv in levels] + [(k, p, "all (default)") for k, p in variants.items()]
+    for label, path, lv in rows:
+        ms, q, f = ort_cpu_p50(path, levels[lv])
+        print(f"{label:70s} {lv:>14s} {ms:6.2f} {q:11d} {f:10d}")
+
+
+def part4(path: Path, system: dict) -> None:
+    """Per op type of the MobileNetV2 int8 TFLite: time, share, MACs, GMAC/s and % of the int8 GEMM peak."""
+    from edgetl.measure import peak
+    from edgetl.measure.macs import tflite_op_macs
+    from edgetl.measure.ops import profile
+
+    prof = profile(path, threads=1, per_op=True)
+    macs = tflite_op_macs(path)
+    pk = (peak.peak() or {}).get("int8")
+    total = sum(o["ms"] for o in prof["by_op"])
+    print("\n== Part 4: MobileNetV2 1.0 int8 TFLite @224 (ImageNet weights), time per op type, 1 thread, XNNPACK ==")
+    print(host_line(system))
+    print(f"{prof['delegated']}/{prof['nodes']} nodes in XNNPACK, {prof['partitions']} partition(s); steps sum "
+          f"{prof['steps_ms_sum']:.2f} ms wall (each node timed alone, scaled to its partition); int8 GEMM peak "
+          f"{pk or float('nan'):.1f} GMAC/s")
+    print(f"{'op type':20s} {'nodes':>5s} {'ms':>7s} {'share':>6s} {'MMAC':>7s} {'GMAC/s':>7s} {'% peak':>7s}")
+    for o in prof["by_op"]:
+        m = macs.get(o["op"], 0)
+        g = m / (o["ms"] * 1e6) if m and o["ms"] else None
+        print(f"{o['op']:20s} {o['count']:5d} {o['ms']:7.3f} {100 * o['ms'] / total:5.1f}% {m / 1e6:7.1f} "
+              f"{'' if g is None else f'{g:7.1f}'} {'' if g is None or not pk else f'{100 * g / pk:6.0f}%'}")
+    m_all = sum(macs.values())
+    print(f"{'all':20s} {sum(o['count'] for o in prof['by_op']):5d} {total:7.3f} {100.0:5.1f}% {m_all / 1e6:7.1f} "
+          f"{m_all / (total * 1e6):7.1f} {'' if not pk else f'{100 * m_all / (total * 1e6) / pk:6.0f}%'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_int8"))
@@ -245,6 +456,7 @@ def main() -> None:
     ap.add_argument("--skip-mobilenets", action="store_true")
     ap.add_argument("--skip-coral", action="store_true")
     ap.add_argument("--skip-shapes", action="store_true", help="leave out part 1b (1x1 convolutions as GEMMs)")
+    ap.add_argument("--skip-onnx", action="store_true", help="leave out parts 3 and 4 (int8 ONNX, per-op distance to peak)")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -257,6 +469,8 @@ def main() -> None:
         part1b(out)
     if not a.skip_coral:
         part2(out, a.rounds)
+    if not a.skip_onnx:
+        part3(out, a.rounds)
 
 
 if __name__ == "__main__":

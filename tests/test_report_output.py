@@ -166,3 +166,24 @@ def test_compare_plot_labels_its_axes_inside_one_decade_and_names_alpha_and_size
     assert [t.get_text() for t in ax.get_yticklabels() if t.get_text()] and ax.get_yscale() == "linear"
     assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert "mobilenet_v2 a1.0 224px tflite int8" in ax.get_legend_handles_labels()[1]
+
+
+def test_report_shows_the_per_layer_error_of_every_int8_file_and_why_one_is_missing():
+    """Issue 19: the table for a plain default int8 record (no --auto, no --max-drop), the reason for a QAT file."""
+    from edgetl.tflite.auto_float import error_table
+
+    rows = [{"tensor": f"m/block_{i}/Relu6;m/x", "op": "CONV_2D" if i % 2 else "DEPTHWISE_CONV_2D",
+             "rmse_scale": 0.1 * i, "scale": 0.02} for i in range(12)]
+    rows.append({"tensor": "m/bad", "op": "MEAN", "rmse_scale": float("nan"), "scale": 0.0})
+    table = {**error_table(rows, ["m/block_9/Relu6;m/x", "DEPTHWISE_CONV_2D"]), "threshold": 0.7, "images": 64}
+    assert table["tensors_measured"] == 12 and len(table["rows"]) == 10  # the NaN row is not ranked
+    assert [r["tensor"][:9] for r in table["rows"][:3]] == ["m/block_1", "m/block_1", "m/block_9"]  # 1.1, 1.0, 0.9
+    assert [r["kept"] for r in table["rows"][:3]] == [False, True, True]  # block_10 is depthwise, block_9 named
+    recs = [{"file": "model_int8.tflite", "layer_error": table},
+            {"file": "model_qat.tflite", "layer_error": {"error": "no debug model of a QAT graph"}}]
+    md = "\n".join(report.measured_notes_markdown({"quantize": {"artifacts": recs}}))
+    assert "## Per-layer int8 error: model_int8.tflite" in md
+    assert "Quantization debugger on 64 calibration images, worst 10 of 12 tensors" in md
+    assert "| m/block_11/Relu6 | CONV_2D | 1.10 | 0.02 | int8 |" in md and "| m/block_9/Relu6 | CONV_2D | 0.90 | 0.02 | float |" in md
+    assert "m/block_1/Relu6 |" not in md  # below the top 10
+    assert "## Per-layer int8 error: model_qat.tflite" in md and "not measured: no debug model of a QAT graph" in md

@@ -95,7 +95,7 @@ def test_report_renders_the_auto_choice_and_the_error_table():
     sel = select({"HARD_SWISH": 2}, [_err("model/conv/BiasAdd", "CONV_2D", 1.5), _err("ok", "ADD", 0.2)])
     md = "\n".join(error_table_markdown(sel))
     assert "kept in float: HARD_SWISH, model/conv/BiasAdd" in md
-    assert "| model/conv/BiasAdd | CONV_2D | 1.50 |" in md and "| ok | ADD | 0.2 |" in md
+    assert "| model/conv/BiasAdd | CONV_2D | 1.50 |" in md and "| ok | ADD | 0.20 |" in md  # two decimals throughout
 
 
 @pytest.mark.slow
@@ -274,7 +274,7 @@ def test_max_drop_that_cannot_fit_stops_at_the_cap_keeps_the_best_step_and_names
 
 
 @pytest.mark.slow
-def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_real(tmp_path):
+def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_real(tmp_path, monkeypatch):
     """A real untrained model (near-ties everywhere, so int8 flips many top-1s) judged against its own Keras
     decisions: the drop is 100 - agreement; the loop converts, runs and records each step with LiteRT."""
     import json
@@ -303,7 +303,15 @@ def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_rea
                 "synthetic")
     cal = pixels[:32]
     rec = convert_tflite(model, c, ["int8"], tmp_path, calibration=cal, gate=gate)["int8"]
-    rec = _max_drop_int8(rec, model, c, tmp_path, cal, "uint8", "model", gate, splits, 0.0, None)
+    from edgetl.tflite import auto_float
+
+    debugged = auto_float.Debugged(model, c, cal, "uint8")  # the run quantize_run makes once for the table
+
+    def no_second_run(*a, **k):
+        raise AssertionError("--max-drop ran the quantization debugger a second time")
+
+    monkeypatch.setattr(auto_float, "measure", no_second_run)
+    rec = _max_drop_int8(rec, model, c, tmp_path, cal, "uint8", "model", gate, splits, 0.0, None, debugged)
     md = rec["max_drop"]
     first = md["steps"][0]
     assert first["n"] == 120 and first["kept"] == [] and first["reference_acc"] == 1.0
@@ -313,6 +321,8 @@ def test_max_drop_measures_the_written_file_and_puts_back_ranked_tensors_for_rea
     assert all(s["kept"][:-1] == p["kept"] for p, s in zip(md["steps"], md["steps"][1:]))  # one tensor a step
     best = md["steps"][md["best"]]
     assert best["drop"] == min(s["drop"] for s in md["steps"])
+    worst = [e["tensor"] for e in auto_float.ranked(debugged.layer_error)]
+    assert md["steps"][-1].get("kept") == worst[:len(md["steps"]) - 1]  # the debugger's order, worst first
     assert set(best["kept"]) <= set(rec["keep_float"])  # the best step's file is the one written
     contract = json.loads((tmp_path / "model_int8.json").read_text())
     assert set(best["kept"]) <= set(contract.get("kept_float", {}).get("keep_float", []))

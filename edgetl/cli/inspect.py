@@ -87,3 +87,7 @@ def _print(info: dict) -> None:
         from edgetl.runtime.parity import summary
 
         out.print(f"parity gate: {g['gate']}, {summary(g)}, max |dp| {g['max_abs_diff']:.3f}{acc}")
+        if g.get("layer_error"):  # int8/qat: the quantization debugger's worst tensors (`edgetl quantize`)
+            from edgetl.cli.quantize import print_layer_error
+
+            print_layer_error({"file": info["file"], "layer_error": g["layer_error"]}, out)

@@ -134,9 +134,12 @@ def quantize_cmd(run_dir, modes, keep_float, auto, as_json, wide, **options):
     print_artifacts(records, f"edgetl quantize {run_dir}", machine=as_json, wide=wide)
     for r in records:
         if r.get("auto_keep_float"):
-            print_auto(r, results_console(as_json))
-        elif r.get("kept_float"):
-            print_kept(r)
+            print_auto(r, results_console(as_json))  # with the per-layer error table
+        else:
+            if r.get("kept_float"):
+                print_kept(r)
+            if r.get("layer_error"):
+                print_layer_error(r, results_console(as_json))
         if (r.get("max_drop") or {}).get("steps"):
             print_max_drop(r)
     if any(r.get("kept_float") is not None for r in records):  # an int8 / qat file was written
@@ -174,22 +177,42 @@ def print_kept(record: dict) -> None:
 
 def print_auto(record: dict, console) -> None:
     """What --auto kept in float, why, and the quantization debugger's worst tensors."""
-    from rich.table import Table
-
     from edgetl.tflite.auto_float import short
 
     sel = record["auto_keep_float"]
     console.print(f"--auto kept in float for {record['file']}: {', '.join(map(short, sel['keep_float'])) or 'nothing'}")
     for reason in sel["reasons"]:
         console.print(f"  - {reason}")
-    t = Table(title=f"quantization debugger: worst {len(sel['layer_error'])} of {sel['tensors_measured']} tensors "
-                    f"(rmse/scale in quantization steps; rounding alone 0.29; threshold {sel['threshold']})")
+    table = record.get("layer_error") or {"rows": sel["layer_error"], "tensors_measured": sel["tensors_measured"],
+                                           "threshold": sel["threshold"]}
+    console.print(layer_error_table(table))
+
+
+def print_layer_error(record: dict, console) -> None:
+    """An int8/qat file's per-layer error table (every such file has one; ``auto_float.Debugged.record``)."""
+    table = record["layer_error"]
+    if table.get("error"):
+        console.print(f"{record['file']}: per-layer error not measured ({table['error']})")
+    elif table.get("rows"):
+        console.print(layer_error_table(table, record["file"]))
+
+
+def layer_error_table(table: dict, file: str = ""):
+    """The quantization debugger's worst tensors as a rich Table (quantize and inspect print it)."""
+    from rich.table import Table
+
+    from edgetl.tflite.auto_float import short
+
+    on = f" on {table['images']} images" if table.get("images") else ""
+    t = Table(title=f"{file + ': ' if file else ''}quantization debugger{on}: worst {len(table['rows'])} of "
+                    f"{table['tensors_measured']} tensors (rmse/scale in quantization steps; rounding alone 0.29; "
+                    f"threshold {table['threshold']})")
     for col in ("tensor", "op", "rmse/scale", "scale", "kept as"):
         t.add_column(col, justify="right" if col in ("rmse/scale", "scale") else "left")
-    for e in sel["layer_error"]:
+    for e in table["rows"]:
         t.add_row(short(e["tensor"]), str(e.get("op")), f"{e['rmse_scale']:.2f}", _fmt(e.get("scale"), ".3g"),
                   "float" if e.get("kept") else "int8")
-    console.print(t)
+    return t
 
 
 @click.command("prune")

@@ -38,11 +38,23 @@ def _counter(entry):
 
 def tflite_macs(path) -> dict:
     """MACs of a .tflite file from its operators and tensor shapes (the graph before any delegate)."""
+    by_op, int8 = _tflite_count(path)
+    return {"macs": int(sum(by_op.values())), "precision": "int8" if int8 else "float32"}
+
+
+def tflite_op_macs(path) -> dict:
+    """{op type: MACs} of a .tflite file (``tflite_macs`` split by op; benchmarks/bench_int8.py part 4)."""
+    return dict(_tflite_count(path)[0])
+
+
+def _tflite_count(path):
+    from collections import Counter
+
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     tensors = {t["index"]: t for t in it.get_tensor_details()}
-    total, int8 = 0, False
+    by_op, int8 = Counter(), False
 
     def shape(i):
         return [int(d) for d in tensors[int(i)]["shape"]] if int(i) >= 0 else []
@@ -55,23 +67,23 @@ def tflite_macs(path) -> dict:
         out_n = int(np.prod(out)) if out else 0
         if name == "CONV_2D":
             w = shape(ins[1])  # [O, kh, kw, I/groups]
-            total += out_n * int(np.prod(w[1:]))
+            by_op[name] += out_n * int(np.prod(w[1:]))
         elif name == "DEPTHWISE_CONV_2D":
             w = shape(ins[1])  # [1, kh, kw, C * multiplier]
-            total += out_n * w[1] * w[2]
+            by_op[name] += out_n * w[1] * w[2]
         elif name == "FULLY_CONNECTED":
-            total += out_n * shape(ins[1])[-1]  # weights [units, in]
+            by_op[name] += out_n * shape(ins[1])[-1]  # weights [units, in]
         elif name == "TRANSPOSE_CONV":
             w, x = shape(ins[1]), shape(ins[2])  # weights [O, kh, kw, I], input NHWC
-            total += int(np.prod(x[:-1])) * w[0] * w[1] * w[2] * w[3]
+            by_op[name] += int(np.prod(x[:-1])) * w[0] * w[1] * w[2] * w[3]
         elif name == "BATCH_MATMUL":
-            total += out_n * shape(ins[0])[-1]
+            by_op[name] += out_n * shape(ins[0])[-1]
         elif name == "CONV_3D":
             w = shape(ins[1])  # [kd, kh, kw, I, O]
-            total += out_n * int(np.prod(w[:-1]))
+            by_op[name] += out_n * int(np.prod(w[:-1]))
         act = np.dtype(tensors[int(ins[0])]["dtype"]).name if name != "TRANSPOSE_CONV" else np.dtype(tensors[int(ins[2])]["dtype"]).name
         int8 = int8 or act in _INT8
-    return {"macs": int(total), "precision": "int8" if int8 else "float32"}
+    return by_op, int8
 
 
 def onnx_macs(path) -> dict:

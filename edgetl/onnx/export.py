@@ -18,6 +18,7 @@ from edgetl.formats.registry import ONNX_CONTRACT_KEY, get_format
 from edgetl.fsutil import atomic_path, gzip_mb
 from edgetl.onnx.calibration import calibration_reader, quantize_qdq
 from edgetl.onnx.segments import SEGMENT_PARAMS, chain_layers, segmented_proto
+from edgetl.measure.onnx_weights import uint8_weights
 from edgetl.onnx.surgery import int8_tensors_to_uint8
 from edgetl.runtime.runners import OnnxRunner
 
@@ -107,7 +108,10 @@ def export_onnx_int8(tflite_path, contract: Contract, out_path, opset: int = 17,
     except Exception as e:
         raise EdgetlError(f"int8 ONNX export failed ({str(e).splitlines()[0][:160]}); try --opset 17") from e
     c = contract.replace(artifact=fmt.name)
-    return write_onnx(int8_tensors_to_uint8(proto), fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t)
+    shift, why = uint8_weights()
+    rec = write_onnx(int8_tensors_to_uint8(proto, weights=shift), fmt, c, out_path, gate=gate,
+                     seconds=time.perf_counter() - t)
+    return {**rec, "int8_weights": why}
 
 
 def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibration: np.ndarray, *, gate=None) -> dict:
@@ -118,6 +122,7 @@ def export_onnx_int8_ort(float_onnx_path, contract: Contract, out_path, calibrat
     x = contract.normalize(calibration).astype(np.float32)
     reader = calibration_reader(float_onnx_path, x)
     t = time.perf_counter()
-    proto = int8_tensors_to_uint8(quantize_qdq(float_onnx_path, reader))
+    shift, why = uint8_weights()
+    proto = int8_tensors_to_uint8(quantize_qdq(float_onnx_path, reader), weights=shift)
     c = contract.replace(artifact=fmt.name, input=TensorSpec("float32"), output=TensorSpec("float32"))
-    return write_onnx(proto, fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t)
+    return {**write_onnx(proto, fmt, c, out_path, gate=gate, seconds=time.perf_counter() - t), "int8_weights": why}

@@ -380,20 +380,34 @@ def artifact_rows(results: dict, run_dir: Optional[str | Path] = None) -> list:
     return rows
 
 
-def error_table_markdown(selection: dict) -> list:
-    """report.md lines: what --auto kept and the debugger's worst tensors."""
+def error_table_markdown(selection: dict, layer_error: Optional[dict] = None) -> list:
+    """report.md lines: what --auto kept and the debugger's worst tensors (``layer_error``: the file's own table,
+    else the one of ``selection``)."""
     from edgetl.tflite.auto_float import short
 
-    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": e["rmse_scale"], "scale": e.get("scale"),
-             "kept": "float" if e.get("kept") else "int8"} for e in selection.get("layer_error") or []]
     md = [f"- kept in float: {', '.join(short(n) for n in selection.get('keep_float') or []) or 'nothing'}"]
     md += [f"  - {r}" for r in selection.get("reasons") or []]
-    if rows:
-        md += ["", f"Quantization debugger, worst {len(rows)} of {selection.get('tensors_measured', len(rows))} tensors "
-               f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {selection.get('threshold')}):", "",
-               markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
-                               ("kept", "kept as")], rows)]
-    return md
+    table = layer_error or {"rows": selection.get("layer_error"), "tensors_measured": selection.get("tensors_measured"),
+                            "threshold": selection.get("threshold")}
+    return md + [""] + layer_error_markdown(table)
+
+
+def layer_error_markdown(table: dict) -> list:
+    """report.md lines: an int8 file's per-layer error table (``auto_float.Debugged.record``), or why it is missing."""
+    from edgetl.tflite.auto_float import short
+
+    if table.get("error"):
+        return [f"Per-layer error not measured: {table['error']}", ""]
+    rows = [{"tensor": short(e["tensor"]), "op": e.get("op"), "rmse_scale": f"{e['rmse_scale']:.2f}",
+             "scale": f"{e['scale']:.3g}" if e.get("scale") is not None else None,
+             "kept": "float" if e.get("kept") else "int8"} for e in table.get("rows") or []]
+    if not rows:
+        return []
+    on = f" on {table['images']} calibration images" if table.get("images") else ""
+    return [f"Quantization debugger{on}, worst {len(rows)} of {table.get('tensors_measured') or len(rows)} tensors "
+            f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {table.get('threshold')}):",
+            "", markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
+                                ("kept", "kept as")], rows), ""]
 
 
 def _add_interval(row: dict) -> None:
@@ -428,10 +442,14 @@ def measured_notes_markdown(results: dict) -> list:
                markdown_table(OPS_COLUMNS, [table_row(p) for p in profiles]), ""]
     for r in (results.get("quantize") or {}).get("artifacts", []):
         if r.get("auto_keep_float"):
-            md += [f"## int8 `--auto`: {r.get('file')}", ""] + error_table_markdown(r["auto_keep_float"]) + [""]
-        elif (r.get("kept_float") or {}).get("keep_float"):
-            md += [f"- {r.get('file')} keeps in float: " + ", ".join(short(n) for n in r["kept_float"]["keep_float"])]
-            md += [f"  - {reason}" for reason in r["kept_float"].get("reasons") or []] + [""]
+            md += [f"## int8 `--auto`: {r.get('file')}", ""] + error_table_markdown(r["auto_keep_float"],
+                                                                                   r.get("layer_error"))
+        else:
+            if (r.get("kept_float") or {}).get("keep_float"):
+                md += [f"- {r.get('file')} keeps in float: " + ", ".join(short(n) for n in r["kept_float"]["keep_float"])]
+                md += [f"  - {reason}" for reason in r["kept_float"].get("reasons") or []] + [""]
+            if r.get("layer_error"):
+                md += [f"## Per-layer int8 error: {r.get('file')}", ""] + layer_error_markdown(r["layer_error"])
         if (r.get("max_drop") or {}).get("steps"):
             md += [f"## int8 `--max-drop {r['max_drop']['limit']:g}`: {r.get('file')}", ""] + max_drop_markdown(r["max_drop"])
     return md

@@ -23,7 +23,7 @@ def convert_run(cfg: ConvertConfig, *, progress=None, keep_going: bool = False) 
     ``int8_method``: "tflite" (default; tf2onnx from ``<stem>_int8.tflite``, written and gated by
     `edgetl quantize --mode int8`: the same integer graph, uint8 input, top-1 identical to the TFLite file) or
     "ort" (onnxruntime static QDQ quantization of the float ONNX, calibrated on the run's training images,
-    float input; see docs/quantize.md). Both write uint8 tensors inside (``int8_tensors_to_uint8``).
+    float input; see docs/quantize.md). Both write uint8 activations inside (``onnx.surgery.int8_tensors_to_uint8``; the weights' type by ``measure.onnx_weights``).
     ``keep_going``: a format that fails or is refused by the gate gets a record with "error" and the
     others go on (`edgetl run` uses this), as in ``quantize_run``.
     """

@@ -22,6 +22,10 @@ from edgetl.training.finetune import fine_tune
 
 # ---- quantization-aware training -----------------------------------------------------------------
 
+QAT_NO_DEBUGGER = ("TFLite's quantization debugger makes no debug model of a quantization-aware-trained graph "
+                   "(its ranges come from fake-quant nodes, not calibration); the int8 file of the same model has "
+                   "the table (`edgetl quantize RUN --mode int8`)")
+
 _NO_QAT_LAYERS = ("TFOpLambda", "SlicingOpLambda", "Lambda", "Rescaling", "Normalization")
 
 
@@ -129,6 +133,9 @@ def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, ke
     ``max_drop``: int8's accuracy drop from float on the validation split, in points, is held within this limit by
     putting the worst tensors back into float (``edgetl.tflite.max_drop``); the steps are the int8 record's
     "max_drop", a drop that does not fit is its "max_drop_warning" (naming --mode qat). None: not measured.
+    Every written int8 and qat file's record has "layer_error" (also in gate.json): the quantization debugger's
+    worst tensors by rmse/scale (``auto_float.Debugged.record``), from the one debugger run --auto and --max-drop
+    also use.
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
@@ -173,12 +180,15 @@ def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, ke
         others = [m for m in ptq if not (auto and m == "int8")]
         recs = convert_tflite(keras_model, contract, others, run.path, calibration=cal, io=io, stem=stem, gate=gate,
                               progress=progress, keep_going=keep_going, keep_float=keep_float) if others else {}
+        debugged = _debug("int8", keras_model, contract, cal, io, progress) if "int8" in ptq else None
         if auto:
             recs["int8"] = _auto_int8(keras_model, contract, run.path, cal, io, stem, gate, progress, keep_going,
-                                      keep_float)
+                                      keep_float, debugged)
         if max_drop is not None and "int8" in recs and recs["int8"].get("artifact"):
             recs["int8"] = _max_drop_int8(recs["int8"], keras_model, contract, run.path, cal, io, stem, gate, splits,
-                                          float(max_drop), progress)
+                                          float(max_drop), progress, debugged)
+        if debugged is not None:
+            _add_layer_error(recs["int8"], debugged)
         records += [recs[m] for m in ptq]
     for mode in trained:
         if progress:
@@ -197,6 +207,11 @@ def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, ke
             rec = failed_record(tflite_format(mode), run.path, stem, e)
         rec["seconds"] = time.perf_counter() - t
         rec["qat_epochs"] = int(qat_epochs)
+        if rec.get("artifact"):  # TFLite's debugger makes no debug model of a QAT graph (measured: it raises
+            from edgetl.runtime.parity import annotate_record  # "Please check if the quantized model is in debug mode")
+
+            rec["layer_error"] = {"error": QAT_NO_DEBUGGER}
+            annotate_record(rec["artifact"], layer_error=rec["layer_error"])
         records.append(rec)
     for r in records:
         r["model"] = str(model_path)
@@ -205,7 +220,26 @@ def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, ke
     return records
 
 
-def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, splits, limit, progress) -> dict:
+def _debug(mode, model, contract, cal, io, progress):
+    """The quantization debugger's one run on ``model``'s plain int8 conversion (``auto_float.Debugged``)."""
+    from edgetl.tflite.auto_float import Debugged
+
+    if progress:
+        progress(f"{mode}: per-layer error (quantization debugger)", 0, 1)
+    return Debugged(model, contract, cal, io)
+
+
+def _add_layer_error(rec: dict, debugged) -> None:
+    """Every written int8/qat file's per-layer error table: in its record and its gate.json record."""
+    from edgetl.runtime.parity import annotate_record
+
+    if rec.get("artifact"):
+        rec["layer_error"] = debugged.record(rec.get("keep_float") or [])
+        annotate_record(rec["artifact"], layer_error=rec["layer_error"])
+
+
+def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, splits, limit, progress,
+                   debugged=None) -> dict:
     """int8 within --max-drop: measure the written file on the validation split, put the worst tensors back into
     float while it is above the limit (``max_drop.control``), rewrite the best file behind the gate."""
     from edgetl.data.access import predict_split, split_labels
@@ -239,7 +273,11 @@ def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, spl
         probs, got_labels = predict_val(runner)
         return md.paired_drop(ref_ok, runner.contract.decide(probs) == np.asarray(got_labels))
 
-    result = md.control(measure, lambda: md.ranking(keras_model, contract, cal, io, kept), limit)
+    if debugged is None:
+        from edgetl.tflite.auto_float import Debugged
+
+        debugged = Debugged(keras_model, contract, cal, io)
+    result = md.control(measure, lambda: md.ranking(debugged.check().layer_error, kept), limit)
     best = result["steps"][result["best"]]
     if best["kept"]:
         why = {t: f"put back into float by --max-drop {limit:g} (step {i + 1}: the worst remaining tensor by the "
@@ -263,7 +301,8 @@ def _max_drop_int8(rec, keras_model, contract, out_dir, cal, io, stem, gate, spl
     return rec
 
 
-def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float) -> dict:
+def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, keep_going, keep_float,
+               debugged=None) -> dict:
     """int8 with --auto: measure, choose (``auto_float``), convert by the --keep-float path behind the gate."""
     from edgetl.runtime.parity import annotate_record
     from edgetl.tflite.auto_float import choose
@@ -272,7 +311,7 @@ def _auto_int8(keras_model, contract, out_dir, cal, io, stem, gate, progress, ke
         progress("int8 --auto: op coverage + quantization debugger", 0, 1)
     t = time.perf_counter()
     try:
-        sel = choose(keras_model, contract, cal, io)
+        sel = choose(keras_model, contract, cal, io, debugged)
     except EdgetlError as e:
         if not keep_going:
             raise

@@ -47,19 +47,34 @@ def select(fallback_ops: dict, layer_error: Sequence[dict], *, threshold: float 
     """
     ops = sorted(op for op, n in fallback_ops.items() if n and op not in NEVER_KEEP)
     reasons = [f"{op}: {fallback_ops[op]} node(s) fall back from XNNPACK in plain int8, cutting the graph" for op in ops]
-    ranked = sorted((e for e in layer_error if _finite(e.get("rmse_scale"))), key=lambda e: -e["rmse_scale"])
-    over = [e for e in ranked if e["rmse_scale"] > threshold and e.get("op") not in ops]
+    over = [e for e in ranked(layer_error) if e["rmse_scale"] > threshold and e.get("op") not in ops]
     tensors = [e["tensor"] for e in over[:max_tensors]]
     reasons += [f"{short(e['tensor'])} ({e.get('op')}): rmse/scale {e['rmse_scale']:.2f} > {threshold}" for e in over[:max_tensors]]
     if len(over) > max_tensors:
         reasons.append(f"{len(over) - max_tensors} more tensor(s) above {threshold} left in int8 (cap {max_tensors})")
     if not ops and not tensors:
         reasons.append(f"nothing to keep: no op falls back from XNNPACK and no tensor's rmse/scale exceeds {threshold}")
-    kept = set(tensors)
-    table = [{**e, "kept": e["tensor"] in kept or e.get("op") in ops} for e in ranked[:top_n]]
+    table = error_table(layer_error, ops + tensors, top_n=top_n)
     return {"keep_float": ops + tensors, "ops": ops, "tensors": tensors, "reasons": reasons,
             "threshold": threshold, "max_tensors": max_tensors, "fallback_ops": dict(fallback_ops),
-            "layer_error": table, "tensors_measured": len(ranked)}
+            "layer_error": table["rows"], "tensors_measured": table["tensors_measured"]}
+
+
+def ranked(layer_error: Sequence[dict]) -> list:
+    """The debugger's rows with a finite rmse/scale and a tensor name, worst first."""
+    return sorted((e for e in layer_error if _finite(e.get("rmse_scale")) and e.get("tensor")),
+                  key=lambda e: -e["rmse_scale"])
+
+
+def error_table(layer_error: Sequence[dict], keep_float: Sequence[str] = (), *, top_n: int = TOP_N) -> dict:
+    """The per-layer error of one int8 file (pure): {"rows": the ``top_n`` worst tensors, each marked "kept" when
+    the file keeps it in float (its tensor or its op type is in ``keep_float``), "tensors_measured"}."""
+    from edgetl.tflite.selective import split_keep_float
+
+    ops, nodes = split_keep_float(keep_float)
+    rows = ranked(layer_error)
+    return {"rows": [{**e, "kept": e["tensor"] in nodes or e.get("op") in ops} for e in rows[:top_n]],
+            "tensors_measured": len(rows)}
 
 
 def short(tensor: str) -> str:
@@ -113,15 +128,51 @@ def measure(concrete_fn, contract, calibration: np.ndarray, io: str) -> tuple[di
         dbg.layer_statistics_dump(buf)
     except Exception as e:  # the debugger raises ValueError/RuntimeError/ConverterError
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise EdgetlError(f"--auto could not run TFLite's quantization debugger on this model ({msg}); "
+        raise EdgetlError(f"TFLite's quantization debugger failed on this model ({msg}); for --auto, "
                           "name the ops to keep in float with --keep-float instead") from e
     _, cutting = fallback_ops(plain)  # the default int8's rule (``keep_float.fast_int8``): ops that cut the graph
     return cutting, parse_layer_stats(buf.getvalue())
 
 
-def choose(model, contract, calibration: np.ndarray, io: str, **rule) -> dict:
-    """Measure the plain int8 conversion of ``model`` and apply ``select`` (the --auto decision)."""
-    from edgetl.tflite.converter import trace
+class Debugged:
+    """One quantization-debugger run on a model's plain int8 conversion, shared by every user in one quantize call:
+    the per-layer error table of every int8 file, ``--auto``'s choice and ``--max-drop``'s ranking (one definition,
+    one run). ``fallback``/``layer_error``: ``measure``'s pair; ``seconds``/``cpu_seconds``: its cost (about one more
+    int8 conversion: on flowers_small at 96 px, MobileNetV2 0.35, 2.8 s CPU); ``error``: why it failed."""
 
-    fallback, layer_error = measure(trace(model, contract), contract, calibration, io)
-    return select(fallback, layer_error, **rule)
+    def __init__(self, model, contract, calibration: np.ndarray, io: str):
+        import time
+
+        from edgetl.errors import EdgetlError
+        from edgetl.tflite.converter import trace
+
+        t, cpu = time.perf_counter(), time.process_time()
+        self.fallback, self.layer_error, self.error = {}, [], None
+        try:
+            self.fallback, self.layer_error = measure(trace(model, contract), contract, calibration, io)
+        except EdgetlError as e:
+            self.error = e
+        self.seconds, self.cpu_seconds = time.perf_counter() - t, time.process_time() - cpu
+        self.images = min(DEBUG_IMAGES, len(calibration))
+
+    def check(self) -> "Debugged":
+        """Itself, or the debugger's failure raised (--auto and --max-drop cannot decide without it)."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def record(self, keep_float=()) -> dict:
+        """The int8 record's "layer_error": ``error_table`` of the file that keeps ``keep_float`` in float, with
+        what it cost, or {"error"} (the file is written all the same; only its table is missing)."""
+        if self.error is not None:
+            return {"error": str(self.error)}
+        return {**error_table(self.layer_error, keep_float), "threshold": RMSE_SCALE_THRESHOLD,
+                "images": self.images, "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
+                "what": "plain int8 conversion, each op's output against the float op fed the same inputs"}
+
+
+def choose(model, contract, calibration: np.ndarray, io: str, debugged: Optional[Debugged] = None, **rule) -> dict:
+    """Measure the plain int8 conversion of ``model`` (or take ``debugged``) and apply ``select`` (the --auto
+    decision)."""
+    d = (debugged or Debugged(model, contract, calibration, io)).check()
+    return select(d.fallback, d.layer_error, **rule)

@@ -98,12 +98,9 @@ def measurer(keras_model, contract, cal, io: str, keep_float: Optional[Sequence[
     return measure
 
 
-def ranking(keras_model, contract, cal, io: str, skip_ops: Sequence[str]) -> list:
-    """Tensors by the quantization debugger's rmse/scale, worst first, leaving out those made by ``skip_ops``."""
-    from edgetl.tflite.converter import trace
-    from edgetl.tflite.auto_float import measure
+def ranking(layer_error: Sequence[dict], skip_ops: Sequence[str]) -> list:
+    """Tensors by the quantization debugger's rmse/scale (``auto_float.measure``'s rows), worst first, leaving
+    out those made by ``skip_ops``."""
+    from edgetl.tflite.auto_float import ranked
 
-    _, layer_error = measure(trace(keras_model, contract), contract, cal, io)
-    rows = [e for e in layer_error if isinstance(e.get("rmse_scale"), float) and math.isfinite(e["rmse_scale"])
-            and e.get("op") not in set(skip_ops) and e.get("tensor")]
-    return [e["tensor"] for e in sorted(rows, key=lambda e: -e["rmse_scale"])]
+    return [e["tensor"] for e in ranked(layer_error) if e.get("op") not in set(skip_ops)]
