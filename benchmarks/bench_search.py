@@ -63,7 +63,7 @@ def run(label: str, out: Path, cache: Path, args) -> dict:
 
 def _shipped(run: Path, summary: dict, precision: str) -> dict:
     """The test accuracy (Wilson 95%) and 1-thread p50 of the run's ``precision`` TFLite file, from its benchmark."""
-    from edgetl.runtime.parity import wilson_interval
+    from edgetl.metrics import wilson_interval
 
     rows = [r for r in (summary.get("results", {}).get("benchmark") or {}).get("results", [])
             if Path(r.get("artifact", "")).name == f"model_{precision}.tflite" and r.get("threads") == 1]

@@ -13,6 +13,25 @@ import numpy as np
 from edgetl.errors import EdgetlError
 
 
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Wilson score interval for a binomial proportion k/n (Wilson 1927; Agresti & Coull 1998)."""
+    if n <= 0:
+        return 0.0, 1.0
+    z = _z(confidence)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _z(confidence: float) -> float:
+    """The standard normal quantile for a two-sided ``confidence`` (no scipy needed)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
 def decide(probs: np.ndarray, positive: Optional[int] = None, threshold: Optional[float] = None) -> np.ndarray:
     """Predicted class per row: ``positive`` when its probability >= ``threshold`` (two classes), else argmax."""
     probs = np.asarray(probs)
@@ -72,12 +91,15 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
     p, r, f, s = precision_recall_fscore_support(labels, pred, labels=list(range(n)), zero_division=0)
     out = {
         "accuracy": float(np.mean(pred == labels)) if len(labels) else None,
+        "accuracy_low": None, "accuracy_high": None,  # 95% Wilson
         "loss": loss,
         "n": int(len(labels)),
         "per_class": {class_names[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                                        "support": int(s[i])} for i in range(n)},
         "confusion_matrix": confusion_matrix(labels, pred, labels=list(range(n))).tolist(),
     }
+    if len(labels):
+        out["accuracy_low"], out["accuracy_high"] = wilson_interval(int(np.sum(pred == labels)), len(labels))
     if n == 2:
         pos = 1 if positive is None else int(positive)
         both = len(set(labels.tolist())) == 2

@@ -53,3 +53,14 @@ def test_per_image_results_survive_packing():
     ok = np.random.default_rng(1).random(269) < 0.9
     assert unpack_correct(pack_correct(ok), 269).tolist() == ok.tolist()
     assert len(pack_correct(ok)) == 2 * 34  # 269 bits in 34 bytes
+
+
+def test_accuracy_carries_its_wilson_interval_in_every_metrics_dict():
+    from edgetl.metrics import classification_metrics, wilson_interval
+
+    probs = np.array([[0.9, 0.1]] * 8 + [[0.2, 0.8]] * 2)
+    labels = np.array([0] * 7 + [1] * 3)
+    m = classification_metrics(probs, labels, ["a", "b"])
+    assert m["accuracy"] == 0.9
+    assert (m["accuracy_low"], m["accuracy_high"]) == wilson_interval(9, 10)
+    assert 0.59 < m["accuracy_low"] < 0.6 and 0.98 < m["accuracy_high"] < 0.99  # Wilson 9/10: [0.596, 0.982]

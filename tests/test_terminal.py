@@ -271,7 +271,7 @@ def test_evaluate_confusion_matrix_is_shown_whole_or_named_never_squeezed(width,
 
     labels = [str(i) for i in range(10)]
     m = {"artifact": "m.tflite", "kind": "tflite:int8", "runtime": "tflite", "n": 270, "images_from": "the run's test split",
-         "skipped": 0, "accuracy": 0.97, "loss": 0.16,
+         "skipped": 0, "accuracy": 0.97, "accuracy_low": 0.942, "accuracy_high": 0.985, "loss": 0.16,
          "per_class": {c: {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 27} for c in labels},
          "confusion_matrix": [[27 if i == j else 0 for j in range(10)] for i in range(10)]}
     buf = io.StringIO()

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgetl.errors import EdgetlError
 from edgetl.metrics import auc_interval
-from edgetl.runtime.parity import wilson_interval
+from edgetl.metrics import wilson_interval
 
 MAX_ITER = 3000  # as train's fit_linear_head; standardised features converge in far fewer
 TOL = 1e-3  # on the projected gradient, standardised features: about half the L-BFGS iterations of 1e-4

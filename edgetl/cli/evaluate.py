@@ -49,9 +49,7 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
     labels = list(m["per_class"])
     console.print(f"[bold]{m['artifact']}[/] ({m['kind'] or m['runtime']}) on {m['n']} images: {m['images_from']}"
                   + (f"; [yellow]{m['skipped']} skipped[/]" if m["skipped"] else ""))
-    from edgetl.runtime.parity import wilson_interval
-
-    lo, hi = wilson_interval(int(round(m["accuracy"] * m["n"])), int(m["n"]))
+    lo, hi = m["accuracy_low"], m["accuracy_high"]
     console.print(f"accuracy {m['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] (95% Wilson, n={m['n']})   loss {m['loss']:.4f}")
     if "auc" in m:  # one figure per line: a figure is never split across lines at 80 columns
         auc = "n/a (one class only)" if m["auc"] is None else f"{m['auc']:.4f}"

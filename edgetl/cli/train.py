@@ -105,7 +105,7 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
                       + (f", [yellow]{d['skipped']} skipped {d.get('skipped_reasons', '')}[/]" if d["skipped"] else ""))
     if result.get("selection"):
         t.add_row("kept", f"{result['selection']['kept']} ({result['selection']['reason']})")
-    from edgetl.runtime.parity import wilson_interval
+    from edgetl.metrics import wilson_interval
 
     n = test.get("n") or d["test"]
     lo, hi = wilson_interval(int(round(test["accuracy"] * n)), int(n)) if n else (None, None)

@@ -127,7 +127,7 @@ def plot_roc(test: dict, path: Path) -> Optional[Path]:
     tpr = cm[pos, pos] / max(cm[pos].sum(), 1)
     fpr = cm[neg, pos] / max(cm[neg].sum(), 1)
     at = "top class (0.5)" if test.get("threshold") is None else f"threshold {test['threshold']:.3f}"
-    from edgetl.runtime.parity import wilson_interval
+    from edgetl.metrics import wilson_interval
 
     r_lo, r_hi = wilson_interval(int(cm[pos, pos]), int(cm[pos].sum()))
     f_lo, f_hi = wilson_interval(int(cm[neg, pos]), int(cm[neg].sum()))
@@ -412,7 +412,7 @@ def layer_error_markdown(table: dict) -> list:
 
 def _add_interval(row: dict) -> None:
     """The row's test accuracy as k of n with its 95% Wilson interval (low/high None without n)."""
-    from edgetl.runtime.parity import wilson_interval
+    from edgetl.metrics import wilson_interval
 
     acc, n = row.get("accuracy"), row.get("accuracy_n")
     row["low"] = row["high"] = None
@@ -645,7 +645,9 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
            f"train/val/test {(train.get('data') or {}).get('train')}/{(train.get('data') or {}).get('val')}/"
            f"{(train.get('data') or {}).get('test')}, hash `{str((train.get('data') or {}).get('data_hash'))[:12]}`", ""]
     md += ["## Test metrics (Keras model)", "",
-           f"accuracy **{fmt('accuracy', test.get('accuracy'))}**, loss {fmt('loss', test.get('loss'))}"
+           f"accuracy **{fmt('accuracy', test.get('accuracy'))}**"
+           + (f" [{100 * test['accuracy_low']:.1f}-{100 * test['accuracy_high']:.1f}%] (95% Wilson, n={test.get('n')})"
+              if test.get("accuracy_low") is not None else "") + f", loss {fmt('loss', test.get('loss'))}"
            + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
               f"AUC {fmt('auc', test.get('auc'))}"
               + (f" [{test['auc_low']:.3f}-{test['auc_high']:.3f}] (95% Hanley-McNeil)"

@@ -47,7 +47,7 @@ def _cell(row: dict, key: str) -> str:
     v = row.get(key)
     n = row.get("accuracy_n")
     if key == "accuracy" and isinstance(v, float) and n:
-        from edgetl.runtime.parity import wilson_interval
+        from edgetl.metrics import wilson_interval
 
         lo, hi = wilson_interval(int(round(v * n)), int(n))
         return f"{100 * v:.1f}% [{100 * lo:.1f}-{100 * hi:.1f}]"

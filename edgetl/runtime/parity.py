@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from edgetl.errors import EdgetlError
+from edgetl.metrics import wilson_interval  # noqa: F401  (also edgetl.runtime.parity.wilson_interval)
 from edgetl.fsutil import file_sha256
 
 GATE_CONFIDENCE = 0.95
@@ -37,25 +38,6 @@ VERDICTS = ("pass", "inconclusive", "refuse")
 # The largest reference margin that can count as a tie: two steps of an 8-bit probability output (scale 1/256),
 # the resolution of the uint8 softmax an int8 file ends in. A derived tolerance, not one CPU's rounding.
 TIE_CAP = 2 / 256
-
-def wilson_interval(k: int, n: int, confidence: float = GATE_CONFIDENCE) -> tuple[float, float]:
-    """Two-sided Wilson score interval for a binomial proportion k/n (Wilson 1927; Agresti & Coull 1998)."""
-    if n <= 0:
-        return 0.0, 1.0
-    z = _z(confidence)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _z(confidence: float) -> float:
-    """The standard normal quantile for a two-sided ``confidence`` (no scipy needed)."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
 
 def decide(k: int, n: int, threshold: float, confidence: float = GATE_CONFIDENCE) -> tuple[str, tuple[float, float]]:
     """("pass" | "inconclusive" | "refuse", (low, high)): the gate's rule on k agreements out of n (module doc)."""
