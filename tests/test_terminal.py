@@ -290,3 +290,15 @@ def test_json_failure_is_still_one_json_document_on_stdout(tmp_path):
     assert json.loads(r.stdout) == {"error": r.stderr.strip().removeprefix("error: "), "exit_code": 2}
     r = cli("benchmark", f)  # without --json, stdout stays empty
     assert r.exit_code == 2 and r.stdout == ""
+
+
+@pytest.mark.parametrize("args", [["quantize", "{tmp}/nope"], ["evaluate", "{tmp}/nope"],
+                                  ["train", "--data", "{tmp}/nope", "--out", "{tmp}/out"]])
+def test_an_early_error_is_the_first_and_only_line_on_stderr(tmp_path, args):
+    """A command that fails before its first step prints no blank line above its error (rich's Progress prints
+    one on stop when stderr is not a terminal, even with nothing shown)."""
+    from edgetl.cli import main
+
+    r = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, repr(r.stderr)
