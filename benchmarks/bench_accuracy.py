@@ -12,6 +12,8 @@ scored on the same test images. A second baseline column fits the same regressio
     python benchmarks/bench_accuracy.py --datasets flower_photos --seeds 42,0,1
     python benchmarks/bench_accuracy.py --quick                  # 30 images per class, 1 fine-tuning epoch
     python benchmarks/bench_accuracy.py --use-run flower_photos=runs/flowers_mobilenet_v1   # a recipe's run
+    python benchmarks/bench_accuracy.py --recipe flowers_mobilenet_v1 --datasets flower_photos --seeds 0,1,2,3,4
+        # the recipe's own training flags (backbone, width, size, epochs, ...) at each split seed
 """
 from __future__ import annotations
 
@@ -78,9 +80,18 @@ def one(data: Path, seed: int, a, workdir: Path, run: Optional[str] = None) -> d
         print(f"    using the existing run {run} (seed {read_json(Path(run) / 'manifest.json')['seed']})", flush=True)
     else:
         kw = dict(limit_per_class=30, fine_tune_epochs=1) if a.quick else {}
-        cfg = TrainConfig(data=str(data), backbone=a.backbone, alpha=a.alpha, input_size=a.input_size,
-                          weights="imagenet", weights_dir=a.weights_dir, seed=seed,
-                          out=str(workdir / f"{data.name}_s{seed}"), **kw)
+        out = str(workdir / f"{data.name}_s{seed}")
+        if a.recipe:  # the recipe's own training flags; the data, split seed and weights folder from here
+            import dataclasses
+
+            from edgetl.config.params import from_recipe
+            from edgetl.pipeline.recipes import load_recipe
+
+            cfg = dataclasses.replace(from_recipe(TrainConfig, load_recipe(a.recipe)[0], out=out), data=str(data),
+                                      seed=seed, weights_dir=a.weights_dir, **kw)
+        else:
+            cfg = TrainConfig(data=str(data), backbone=a.backbone, alpha=a.alpha, input_size=a.input_size,
+                              weights="imagenet", weights_dir=a.weights_dir, seed=seed, out=out, **kw)
         r = train(cfg, log=lambda m: print(f"    {m}", flush=True))
         out = cfg.out
     sets = {k: getattr(RunDir(out).splits(data=str(data)), k) for k in ("train", "val", "test")}
@@ -107,6 +118,8 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=224)
     ap.add_argument("--weights-dir", default=str(SHARED / "weights" / "imagenet-dequantized"))
     ap.add_argument("--seeds", default="42", help="split seeds (comma-separated)")
+    ap.add_argument("--recipe", default=None, help="train with this recipe's flags (models/NAME.yaml) instead of "
+                    "--backbone/--alpha/--input-size and train's defaults")
     ap.add_argument("--quick", action="store_true", help="30 images per class and 1 fine-tuning epoch")
     ap.add_argument("--keep-runs", default=None, help="write the runs here instead of a temporary folder")
     ap.add_argument("--use-run", action="append", default=[], metavar="DATASET=RUN",
@@ -116,7 +129,9 @@ def main() -> None:
     if not (SHARED / "data").is_dir():
         sys.exit(f"skipped: {SHARED / 'data'} absent (see ../shared/README.md)")
     seeds = [int(s) for s in a.seeds.split(",")]
-    print(f"runs trained here: {a.backbone} alpha {a.alpha} {a.input_size} px, weights {a.weights_dir}, edgetl train defaults"
+    what = (f"recipe {a.recipe}'s flags" if a.recipe else
+            f"{a.backbone} alpha {a.alpha} {a.input_size} px, edgetl train defaults")
+    print(f"runs trained here: {what}, weights {a.weights_dir}"
           f"{' (--quick: 30 images/class, 1 fine-tuning epoch)' if a.quick else ''}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_accuracy_") as tmp:
@@ -142,8 +157,10 @@ def main() -> None:
         b = np.mean([r["lr_train"]["accuracy"] for r in rs])
         bv = np.mean([r["lr_train_val"]["accuracy"] for r in rs])
         below = sum(r["edgetl"] < r["lr_train"]["accuracy"] for r in rs)
-        print(f"  {name:22s} edgetl {e:.3f}  LR(train) {b:.3f}  LR(train+val) {bv:.3f}  "
-              f"edgetl below LR(train) on {below}/{len(rs)} split(s)")
+        sd = np.std([r["edgetl"] for r in rs], ddof=1) if len(rs) > 1 else float("nan")
+        print(f"  {name:22s} edgetl {e:.3f} (sd {sd:.3f}; per seed "
+              + ", ".join(f"{r['seed']}: {r['edgetl']:.3f}" for r in rs) + f")  LR(train) {b:.3f}  "
+              f"LR(train+val) {bv:.3f}  edgetl below LR(train) on {below}/{len(rs)} split(s)")
 
 
 if __name__ == "__main__":
