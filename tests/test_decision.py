@@ -56,3 +56,36 @@ def test_out_of_fold_scores_come_from_heads_that_never_saw_the_image():
     assert len(seen) == 5 and np.allclose(probs[:, 1], x[:, 0] / 100)
     for k, fitted in enumerate(seen):
         assert not fitted & set(x[folds == k, 0].tolist()) and len(fitted) == 16
+
+
+def _run(kept="phase1", C=1.0):
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(120, np.int64), np.zeros(120, np.int64)]
+    x = rng.normal(size=(240, 8)) + y[:, None] * 1.5
+    features = {"train": (x[::2], y[::2]), "val": (x[1::2], y[1::2])}
+    history = {"selection": {"kept": kept}, "phase1": {"C": C}}
+    cfg = SimpleNamespace(seed=0, target_recall=0.9, class_weights="auto")
+    return SimpleNamespace(n_classes=2), features, history, cfg
+
+
+def test_train_chooses_on_out_of_fold_scores_of_train_and_val():
+    from edgetl.training.decision import choose_threshold, describe
+
+    tm, features, history, cfg = _run()
+    d = choose_threshold(tm, None, None, cfg, 1, history, features)
+    assert d["scores"] == "out-of-fold" and d["folds"] == 5 and d["images"] == 240 and d["positives"] == 120
+    assert d["guaranteed"] and d["recall_low"] >= 0.9 and "other 4 of 5 folds" in d["scored_on"]
+    line = describe({**d, "positive_label": "sick"})
+    assert "out-of-fold scores of 240 train + validation images (5 folds)" in line and "95% Wilson" in line
+
+
+def test_phase_2_kept_means_validation_scores_and_the_record_says_why():
+    from edgetl.training.decision import _no_oof_reason
+
+    _, features, history, _ = _run(kept="phase2")
+    assert "phase 2 (fine-tuning) was kept" in _no_oof_reason(history, features)
+    assert "without cached features" in _no_oof_reason({**history, "selection": {"kept": "phase1"}}, {})
+    assert "Adam" in _no_oof_reason({"selection": {"kept": "phase1"}, "phase1": {}}, features)
+    assert _no_oof_reason({**history, "selection": {"kept": "phase1"}}, features) is None
