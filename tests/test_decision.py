@@ -89,3 +89,22 @@ def test_phase_2_kept_means_validation_scores_and_the_record_says_why():
     assert "without cached features" in _no_oof_reason({**history, "selection": {"kept": "phase1"}}, {})
     assert "Adam" in _no_oof_reason({"selection": {"kept": "phase1"}, "phase1": {}}, features)
     assert _no_oof_reason({**history, "selection": {"kept": "phase1"}}, features) is None
+
+
+def test_without_out_of_fold_scores_the_validation_split_is_used_by_the_same_rule(monkeypatch):
+    from types import SimpleNamespace
+
+    import edgetl.training.model as model
+    from edgetl.training.decision import choose_threshold
+
+    tm, features, history, cfg = _run(kept="phase2")
+    score, is_pos = _scores(22, 22)
+    probs = np.stack([1 - score / 10, score / 10], axis=1)
+    monkeypatch.setattr(model, "predict_split", lambda m, s, name, c: (probs, is_pos.astype(np.int64)))
+    d = choose_threshold(SimpleNamespace(n_classes=2, model=None), SimpleNamespace(val=[0] * 44), None, cfg, 1,
+                         history, features)
+    assert d["scores"] == "validation" and d["folds"] is None and d["images"] == 44
+    assert "the validation split, 44 images, scored by the final model: phase 2" in d["scored_on"]
+    assert not d["guaranteed"] and d["note"].startswith("with 22 positives the best attainable")
+    with pytest.raises(EdgetlError, match="set --val-ratio above 0"):
+        choose_threshold(tm, SimpleNamespace(val=[]), None, cfg, 1, history, features)

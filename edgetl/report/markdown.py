@@ -670,7 +670,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     if "auc" in test:
         md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
                + ("0.5 (top class)" if test.get("threshold") is None else f"**{test['threshold']:.4f}**")
-               + ".", ""] + decision_markdown(train.get("decision") or {})
+               + ".", ""] + decision_markdown(train.get("decision") or read_metrics(run_dir).get("decision") or {})
     md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
     if roc:
         md += [f"![ROC curve]({PLOTS['roc']})", ""]
