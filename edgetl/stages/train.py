@@ -167,7 +167,8 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
     if positive is not None:
         decision = {"positive_label": splits.class_names[positive]}
         if cfg.target_recall is not None:
-            decision.update(choose_threshold(tm, splits, contract, cfg, positive, history, features))
+            decision.update(choose_threshold(tm, splits, contract, cfg, positive, history, features,
+                                             progress))
             log(describe(decision))
         contract = contract.replace(positive_label=decision["positive_label"], threshold=decision.get("threshold", 0.5))
     test_probs, test_labels = predict_split(tm.model, splits, "test", contract)

@@ -135,14 +135,20 @@ def choose_c(features: np.ndarray, labels: np.ndarray, folds: np.ndarray, val_sh
     return min(losses, key=losses.get), losses
 
 
-def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: np.ndarray, fit: Callable) -> np.ndarray:
-    """Each image's probabilities from ``fit(ftr, ltr) -> predict(x) -> probabilities`` fitted on the other folds."""
+def out_of_fold(features: np.ndarray, labels: np.ndarray, folds: np.ndarray, fit: Callable, step=None) -> np.ndarray:
+    """Each image's probabilities from ``fit(ftr, ltr) -> predict(x) -> probabilities`` fitted on the other folds;
+    ``step(description, done, total)`` (``progress.steps``) is told of each fold."""
     labels = np.asarray(labels, np.int64)
     out = None
-    for k in range(int(folds.max()) + 1):
+    n_folds = int(folds.max()) + 1
+    for k in range(n_folds):
+        if step:
+            step(f"fold {k + 1} of {n_folds}", k, n_folds)
         held = folds == k
         probs = np.asarray(fit(features[~held], labels[~held])(features[held]), np.float64)
         if out is None:
             out = np.zeros((len(labels), probs.shape[1]))
         out[held] = probs
+    if step:
+        step(f"{n_folds} folds", n_folds, n_folds)
     return out

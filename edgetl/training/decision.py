@@ -10,6 +10,7 @@ record says so. The two kinds of scores are never mixed.
 """
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import numpy as np
@@ -22,9 +23,11 @@ from edgetl.training.head import logistic_regression
 DECISION_FOLDS = 5
 
 
-def choose_threshold(tm, splits, contract, cfg, positive: int, history: dict, features: Optional[dict]) -> dict:
+def choose_threshold(tm, splits, contract, cfg, positive: int, history: dict, features: Optional[dict],
+                     progress=None) -> dict:
     """The decision record: threshold, target, the scores it was chosen on, recall and specificity with 95% Wilson
     intervals there, whether the lower bound meets the target, and a one-line note."""
+    from edgetl.progress import steps
     from edgetl.training.model import predict_split
 
     why = _no_oof_reason(history, features)
@@ -35,10 +38,12 @@ def choose_threshold(tm, splits, contract, cfg, positive: int, history: dict, fe
         if k < 2:
             why = "a class has fewer than 2 train + validation images: no folds"
     if why is None:
-        probs = out_of_fold(x, y, fold_ids(y, k, cfg.seed), _head_fit(history["phase1"]["C"], cfg, tm.n_classes))
+        t0 = time.perf_counter()
+        probs = out_of_fold(x, y, fold_ids(y, k, cfg.seed), _head_fit(history["phase1"]["C"], cfg, tm.n_classes),
+                            steps(progress, "decision threshold: out-of-fold phase-1 heads"))
         rec = threshold_for_recall_bound(probs[:, positive], y == positive, cfg.target_recall)
         weights = ", balanced class weights" if cfg.class_weights == "auto" else ""
-        return {**rec, "scores": "out-of-fold", "folds": k,
+        return {**rec, "scores": "out-of-fold", "folds": k, "seconds": round(time.perf_counter() - t0, 2),
                 "scored_on": f"train + validation, {len(y)} images, each scored by a phase-1 head (logistic regression, "
                              f"C={history['phase1']['C']:g}{weights}) fitted on the other {k - 1} of {k} folds"}
     if not len(splits.val):
