@@ -172,3 +172,51 @@ def threshold_for_recall(probs: np.ndarray, labels: np.ndarray, positive: int, t
     tp = int((pred & is_pos).sum())
     return {"threshold": t, "target_recall": float(target_recall), "val_recall": tp / n_pos,
             "val_precision": tp / max(int(pred.sum()), 1), "val_positives": n_pos}
+
+
+def operating_point(score: np.ndarray, is_pos: np.ndarray, threshold: float, confidence: float = 0.95) -> dict:
+    """Recall and specificity of "positive when score >= threshold", each with its Wilson interval, and the counts."""
+    score, is_pos = np.asarray(score, np.float64), np.asarray(is_pos, bool)
+    pred = score >= threshold
+    tp, tn = int(np.sum(pred & is_pos)), int(np.sum(~pred & ~is_pos))
+    n_pos, n_neg = int(np.sum(is_pos)), int(np.sum(~is_pos))
+    r_low, r_high = wilson_interval(tp, n_pos, confidence)
+    s_low, s_high = wilson_interval(tn, n_neg, confidence)
+    return {"images": n_pos + n_neg, "positives": n_pos, "negatives": n_neg,
+            "recall": tp / n_pos if n_pos else None, "recall_low": r_low, "recall_high": r_high,
+            "specificity": tn / n_neg if n_neg else None, "specificity_low": s_low, "specificity_high": s_high,
+            "precision": tp / max(int(pred.sum()), 1)}
+
+
+def threshold_for_recall_bound(score: np.ndarray, is_pos: np.ndarray, target_recall: float,
+                               confidence: float = 0.95) -> dict:
+    """The highest threshold on ``score`` whose recall's lower Wilson bound (at ``confidence``) is >= the target.
+
+    A recall measured on n positives is uncertain: 21 of 22 (0.955) has a 95% interval of 0.78-0.99. So the
+    threshold is lowered until the interval's lower end, not the point estimate, reaches the target. When even
+    recall 1.0 on these positives cannot get the lower bound there (n too small: 1.0 of 44 gives 0.92), the
+    threshold is set for the target as a point estimate (``threshold_for_recall``'s rule) and ``guaranteed`` is
+    False; ``note`` says which, in one line, with the best attainable lower bound."""
+    if not 0 < target_recall <= 1:
+        raise EdgetlError(f"--target-recall must be in (0, 1], got {target_recall}")
+    score, is_pos = np.asarray(score, np.float64), np.asarray(is_pos, bool)
+    n_pos = int(is_pos.sum())
+    if n_pos == 0:
+        raise EdgetlError("no image of the positive class to choose the threshold on; --target-recall needs some "
+                          "(raise --val-ratio or add images of that class)")
+    ranked = np.sort(score[is_pos])[::-1]
+    point = max(int(np.ceil(target_recall * n_pos - 1e-9)), 1)  # positives above the threshold for recall >= R
+    best = wilson_interval(n_pos, n_pos, confidence)[0]
+    k = next((k for k in range(point, n_pos + 1) if wilson_interval(k, n_pos, confidence)[0] >= target_recall), None)
+    guaranteed = k is not None
+    t = float(ranked[(k if guaranteed else point) - 1])
+    out = {"threshold": t, "target_recall": float(target_recall), "guaranteed": guaranteed,
+           "confidence": confidence, "best_recall_low": best, **operating_point(score, is_pos, t, confidence)}
+    pct = f"{100 * confidence:g}%"
+    if guaranteed:
+        out["note"] = (f"recall {out['recall']:.3f} on {n_pos} positives, {pct} lower bound "
+                       f"{out['recall_low']:.3f} >= target {target_recall:g}")
+    else:
+        out["note"] = (f"with {n_pos} positives the best attainable {pct} lower bound is {best:.3f} (at recall 1.0), "
+                       f"below {target_recall:g}: threshold set for recall >= {target_recall:g} as a point estimate")
+    return out

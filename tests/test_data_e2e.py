@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from conftest import MNV2_035, SHARED, make_subset, need
 
 from edgetl.cli import main
+from edgetl.metrics import wilson_interval
 
 pytestmark = pytest.mark.slow
 FLOWER_PHOTOS = SHARED / "data" / "flower_photos"
@@ -57,7 +58,14 @@ def test_ants_bees_trains_on_the_classes_and_reports_on_val(antsbees):
     assert m["data"]["test_from"] == "val/ folder" and m["test"]["n"] == 16
     assert m["data"]["class_counts"]["test"] == {"ants": 8, "bees": 8}
     assert m["data"]["train"] + m["data"]["val"] == 28  # the early-stopping split was carved from train/
-    assert m["test"]["positive_class"] == "bees" and m["decision"]["val_recall"] >= 0.9
+    assert m["test"]["positive_class"] == "bees" and m["decision"]["recall"] >= 0.9
+    d = m["decision"]  # chosen on out-of-fold phase-1 scores of all 28 train + val images (no phase 2 here)
+    assert d["scores"] == "out-of-fold" and d["folds"] == 5 and d["images"] == 28 and d["positives"] == 14
+    tp, tn = round(d["recall"] * 14), round(d["specificity"] * 14)
+    assert (d["recall_low"], d["recall_high"]) == pytest.approx(wilson_interval(tp, 14))
+    assert (d["specificity_low"], d["specificity_high"]) == pytest.approx(wilson_interval(tn, 14))
+    # 14 of 14 has a 95% lower bound of 0.785 < 0.9: no guarantee possible, and the record says so
+    assert not d["guaranteed"] and "point estimate" in d["note"] and "14 positives" in d["note"]
     contract = json.loads((out / "contract.json").read_text())
     assert contract["decision"]["threshold"] == pytest.approx(m["decision"]["threshold"])
 
@@ -128,9 +136,12 @@ def test_dog_breeds_recipe_on_a_labels_csv(tmp_path, weights_dir):
 
 
 def test_report_shows_roc_operating_point_and_class_counts(antsbees, tmp_path):
-    from edgetl.report.markdown import data_markdown, plot_roc
+    from edgetl.report.markdown import data_markdown, decision_markdown, plot_roc
 
     _, _, m, _ = antsbees
+    line = decision_markdown(m["decision"])[0]
+    assert "out-of-fold scores of 28 train + validation images (5 folds" in line and "(95% Wilson)" in line
+    assert f"[{m['decision']['specificity_low']:.3f}-{m['decision']['specificity_high']:.3f}]" in line
     assert plot_roc(m["test"], tmp_path / "roc.png").stat().st_size > 1000
     md = "\n".join(data_markdown(m["data"]))
     assert "**val/ folder**" in md and "| ants | " in md and "imbalance" in md

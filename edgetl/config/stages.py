@@ -73,9 +73,10 @@ class TrainConfig(DataConfig):
     patience: int = param(5, "Early stopping: epochs without a better validation loss.", min=0)
     positive_class: Optional[str] = param(None, "Two classes: the class of interest for precision/recall and "
                                           "--target-recall.", default_help="the second in sorted order")
-    target_recall: Optional[float] = param(None, "Two classes: choose the decision threshold on the validation split "
-                                           "to reach this recall of the positive class (e.g. 0.95); stored in the run "
-                                           "and every artifact's contract.", min=0, max=1, min_open=True)
+    target_recall: Optional[float] = param(None, "Two classes: choose the decision threshold so that the lower 95% "
+                                           "bound of the positive class's recall reaches this (e.g. 0.95), on "
+                                           "out-of-fold scores of train + validation (the validation split when "
+                                           "phase 2 is kept); stored in the run and every artifact's contract.", min=0, max=1, min_open=True)
     out: str = param("runs/train", "Run directory to write.", recipe="")
     input_pipeline: str = param("auto", "memory: decode every image once into RAM; stream: tf.data reads and decodes "
                                 "batch by batch (memory bounded by batch and buffers); auto: memory up to 1 GiB of "

@@ -143,6 +143,21 @@ def plot_roc(test: dict, path: Path) -> Optional[Path]:
     return path
 
 
+def decision_markdown(decision: dict) -> list:
+    """How ``--target-recall``'s threshold was chosen (``training.decision``): on which scores, with recall and
+    specificity and their 95% Wilson intervals there, and whether the recall's lower bound meets the target."""
+    if "recall_low" not in decision:
+        return []
+    where = (f"out-of-fold scores of {decision['images']} train + validation images ({decision['folds']} folds, "
+             "each image scored by a phase-1 head fitted on the other folds)" if decision.get("scores") == "out-of-fold"
+             else f"{decision.get('scored_on')}")
+    return [f"Threshold chosen for recall {decision['target_recall']:g} of {decision.get('positive_label')} on {where}: "
+            f"recall **{decision['recall']:.3f}** [{decision['recall_low']:.3f}-{decision['recall_high']:.3f}] of "
+            f"{decision['positives']}, specificity **{decision['specificity']:.3f}** "
+            f"[{decision['specificity_low']:.3f}-{decision['specificity_high']:.3f}] of {decision['negatives']} "
+            f"(95% Wilson). {decision['note'][0].upper()}{decision['note'][1:]}.", ""]
+
+
 def data_markdown(data: dict) -> list:
     """Where the splits come from, their class counts (imbalance), skipped images and leakage."""
     counts = data.get("class_counts") or {}
@@ -655,8 +670,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     if "auc" in test:
         md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
                + ("0.5 (top class)" if test.get("threshold") is None else f"**{test['threshold']:.4f}**")
-               + (f", chosen on the validation split for recall {train['decision']['target_recall']}"
-                  if (train.get("decision") or {}).get("target_recall") else "") + ".", ""]
+               + ".", ""] + decision_markdown(train.get("decision") or read_metrics(run_dir).get("decision") or {})
     md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
     if roc:
         md += [f"![ROC curve]({PLOTS['roc']})", ""]

@@ -26,8 +26,8 @@ from edgetl.data.layouts import skip_reasons
 from edgetl.errors import EdgetlError
 from edgetl.fsutil import check_writable_dir, write_json, write_text
 from edgetl.metrics import classification_metrics as evaluate  # one definition: train, evaluate, report
-from edgetl.metrics import threshold_for_recall
 from edgetl.backbones.weights import resolve_weights
+from edgetl.training.decision import choose_threshold, describe
 from edgetl.training.model import TransferModel, predict_split
 from edgetl.training.phase_choice import fine_tune_if_better
 from edgetl.training.phases import feature_extraction, train_whole
@@ -146,10 +146,11 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
         cache = FeatureCache(cache_root, *cache_key(spec.name, cfg.alpha, cfg.input_size, weights.path,
                                                     splits.data_hash, contract))
     t0 = time.perf_counter()
-    history = {}
+    history, features = {}, {}
     with dist.guard(cfg.distribute_timeout), dist.scope():
         if weights.pretrained:
-            history["phase1"] = feature_extraction(tm, splits, contract, run_cfg, progress, cache=cache)
+            history["phase1"] = feature_extraction(tm, splits, contract, run_cfg, progress, cache=cache,
+                                                   features_out=features)
             if cfg.fine_tune_epochs > 0 and cfg.unfreeze > 0:
                 history["phase2"], history["selection"] = fine_tune_if_better(tm, splits, contract, run_cfg, progress)
                 log(f"kept {history['selection']['kept']}: {history['selection']['reason']}")
@@ -166,13 +167,9 @@ def _train(cfg: TrainConfig, progress=None, log=print) -> dict:
     if positive is not None:
         decision = {"positive_label": splits.class_names[positive]}
         if cfg.target_recall is not None:
-            if not len(splits.val):
-                raise EdgetlError("--target-recall chooses the threshold on the validation split, and there is none; "
-                                  "set --val-ratio above 0")
-            decision.update(threshold_for_recall(*predict_split(tm.model, splits, "val", contract), positive,
-                                                 cfg.target_recall))
-            log(f"decision threshold {decision['threshold']:.4f} for {decision['positive_label']}: validation recall "
-                f"{decision['val_recall']:.3f}, precision {decision['val_precision']:.3f}")
+            decision.update(choose_threshold(tm, splits, contract, cfg, positive, history, features,
+                                             progress))
+            log(describe(decision))
         contract = contract.replace(positive_label=decision["positive_label"], threshold=decision.get("threshold", 0.5))
     test_probs, test_labels = predict_split(tm.model, splits, "test", contract)
     metrics = {"test": evaluate(test_probs, test_labels, splits.class_names, contract.positive_index(),

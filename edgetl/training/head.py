@@ -9,19 +9,25 @@ from edgetl.training.model import TransferModel
 HEAD_C = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strengths tried for the linear head; 1.0 is scikit-learn's default
 
 
+def logistic_regression(ftr, ltr, C: float, class_weight=None):
+    """The head's solver at one L2 strength: a fitted scikit-learn LogisticRegression (L-BFGS, 3000 iterations)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(C=C, max_iter=3000, class_weight=class_weight).fit(ftr, ltr)
+
+
 def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None, progress=None) -> dict:
     """Phase 1's head on cached features: a linear classifier on frozen features is a convex problem, so it is
     solved to convergence (L2-regularised logistic regression, L-BFGS) rather than by a few epochs of Adam, which
     underfit small sets (224 photos: validation loss still falling after 50 epochs) and stop on noise on larger
     ones. The L2 strength with the lowest validation loss is kept (1.0 without a validation split).
     ``progress`` shows one step per L2 strength tried, with the elapsed time (a fit can take minutes)."""
-    import warnings
-
     from edgetl.progress import steps
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
     from edgetl.metrics import classification_metrics as metrics_of
 
     def probs(clf, x):
@@ -35,9 +41,7 @@ def fit_linear_head(tm: TransferModel, ftr, ltr, fva, lva, class_weight=None, pr
     for i, c in enumerate(strengths):
         if step:
             step(f"logistic regression on {len(ftr)} x {ftr.shape[1]} features, C={c:g}", i, len(strengths))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight).fit(ftr, ltr)
+        clf = logistic_regression(ftr, ltr, c, class_weight)
         val = metrics_of(probs(clf, fva), lva, names) if len(lva) else {"loss": None, "accuracy": None}
         tried[c] = (val["loss"], clf, val["accuracy"])
     if step:

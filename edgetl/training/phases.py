@@ -34,8 +34,9 @@ def _history(h, extra: Optional[dict] = None) -> dict:
 
 
 def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cfg: TrainConfig, progress=None,
-                       cache=None) -> dict:
-    """Phase 1: frozen base, new head. Cached pooled features when augmentation is off (on disk with ``cache``)."""
+                       cache=None, features_out: Optional[dict] = None) -> dict:
+    """Phase 1: frozen base, new head. Cached pooled features when augmentation is off (on disk with ``cache``);
+    ``features_out`` (a dict) receives them, {"train": (features, labels), "val": ...}, for the decision threshold."""
     keras = _tf.keras()
     tm.freeze_base(True)
     cw = _cw(tm, splits, cfg)
@@ -44,6 +45,8 @@ def feature_extraction(tm: TransferModel, splits: Splits, contract: Contract, cf
     if not cfg.augment:
         feats, reused = pooled_features(tm, splits, contract, cfg.batch_size, cache, progress)
         cache_s = time.perf_counter() - t0
+        if features_out is not None:
+            features_out.update(feats)
         (ftr, ltr), (fva, lva) = feats["train"], feats["val"]
         if not tm.label_smoothing and len(np.unique(ltr)) == tm.n_classes:  # else Adam (below)
             t1 = time.perf_counter()
