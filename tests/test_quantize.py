@@ -91,10 +91,29 @@ def test_every_int8_file_records_its_per_layer_error_and_inspect_shows_it(ptq_re
     assert parity.record_for(qrun / "model_int8.tflite")["layer_error"] == le  # beside the max-drop steps
     for mode in ("float32", "float16", "dynamic"):
         assert "layer_error" not in ptq_records[mode]
-    assert "quantization-aware" in qat_record["layer_error"]["error"]  # said, not silently missing
     r = run_cli("inspect", qrun / "model_int8.tflite")
     assert r.exit_code == 0, r.output
     assert "quantization debugger on 64 images" in r.stdout and short(rows[0]["tensor"])[:30] in r.stdout
+
+
+def test_the_qat_file_records_its_per_layer_error_against_its_float_twin(qat_record, qrun):
+    """Issue 19: QAT files carry the same table, measured against the float twin (the debugger cannot run)."""
+    from edgetl.runtime import parity
+    from edgetl.tflite.auto_float import short
+
+    le = qat_record["layer_error"]
+    assert "error" not in le, le.get("error")
+    rows = le["rows"]
+    assert 0 < len(rows) <= 10 and le["tensors_measured"] >= len(rows) and le["images"] == 64
+    assert le["method"] == "float twin" and le["cpu_seconds"] > 0
+    assert le["tensors_measured"] > 10 * le["unmatched"]  # op-order matching pairs (nearly) every tensor
+    errs = [r["rmse_scale"] for r in rows]
+    assert errs == sorted(errs, reverse=True) and all(np.isfinite(e) and e >= 0 for e in errs)
+    assert all(r["scale"] > 0 and r["op"] not in ("QUANTIZE", "DEQUANTIZE") for r in rows)
+    assert parity.record_for(qrun / "model_qat.tflite")["layer_error"] == le
+    r = run_cli("inspect", qrun / "model_qat.tflite")
+    assert r.exit_code == 0, r.output
+    assert "against the float twin on 64 images" in r.stdout and short(rows[0]["tensor"])[:30] in r.stdout
 
 
 def test_int8_is_a_fraction_of_float32(ptq_records, qrun, tmp_path):

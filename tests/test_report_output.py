@@ -169,7 +169,8 @@ def test_compare_plot_labels_its_axes_inside_one_decade_and_names_alpha_and_size
 
 
 def test_report_shows_the_per_layer_error_of_every_int8_file_and_why_one_is_missing():
-    """Issue 19: the table for a plain default int8 record (no --auto, no --max-drop), the reason for a QAT file."""
+    """Issue 19: the table for a plain default int8 record (no --auto, no --max-drop) and a QAT file (measured
+    against its float twin, titled so), the reason when a table could not be measured."""
     from edgetl.tflite.auto_float import error_table
 
     rows = [{"tensor": f"m/block_{i}/Relu6;m/x", "op": "CONV_2D" if i % 2 else "DEPTHWISE_CONV_2D",
@@ -180,10 +181,14 @@ def test_report_shows_the_per_layer_error_of_every_int8_file_and_why_one_is_miss
     assert [r["tensor"][:9] for r in table["rows"][:3]] == ["m/block_1", "m/block_1", "m/block_9"]  # 1.1, 1.0, 0.9
     assert [r["kept"] for r in table["rows"][:3]] == [False, True, True]  # block_10 is depthwise, block_9 named
     recs = [{"file": "model_int8.tflite", "layer_error": table},
-            {"file": "model_qat.tflite", "layer_error": {"error": "no debug model of a QAT graph"}}]
+            {"file": "model_qat.tflite", "layer_error": {**table, "method": "float twin"}},
+            {"file": "other_int8.tflite", "layer_error": {"error": "the debugger failed"}}]
     md = "\n".join(report.measured_notes_markdown({"quantize": {"artifacts": recs}}))
     assert "## Per-layer int8 error: model_int8.tflite" in md
     assert "Quantization debugger on 64 calibration images, worst 10 of 12 tensors" in md
     assert "| m/block_11/Relu6 | CONV_2D | 1.10 | 0.02 | int8 |" in md and "| m/block_9/Relu6 | CONV_2D | 0.90 | 0.02 | float |" in md
     assert "m/block_1/Relu6 |" not in md  # below the top 10
-    assert "## Per-layer int8 error: model_qat.tflite" in md and "not measured: no debug model of a QAT graph" in md
+    assert "## Per-layer int8 error: model_qat.tflite" in md
+    assert md.count("Quantization debugger on 64") == 1  # the int8 file's; the QAT file's says how it was measured
+    assert "Against the float twin (QAT weights, no fake-quant) on 64 calibration images, worst 10 of 12" in md
+    assert "## Per-layer int8 error: other_int8.tflite" in md and "not measured: the debugger failed" in md

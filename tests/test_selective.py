@@ -88,6 +88,48 @@ def test_debugger_csv_gives_rmse_over_scale():
     assert rows[0]["rmse_scale"] == pytest.approx(2.0)
 
 
+def test_qat_error_is_rmse_of_dequantized_minus_float_over_the_scale():
+    from edgetl.tflite.qat_error import rmse_scale, squared_error
+
+    # int8 [10, 12, 14], zero point 10, scale 0.5 -> [0, 1, 2]; float [0, 1, 2.5]: errors 0, 0, -0.5
+    sse, n, mx = squared_error(np.array([10, 12, 14], np.int8), np.array([0.0, 1.0, 2.5]), 0.5, 10)
+    assert (sse, n, mx) == (pytest.approx(0.25), 3, pytest.approx(0.5))
+    assert rmse_scale(sse, n, 0.5) == pytest.approx(np.sqrt(0.25 / 3) / 0.5)  # 0.577 steps
+    sse2, n2, _ = squared_error(np.array([[11]], np.uint8), np.array([[0.0]]), 0.5, 10)  # a second image adds up
+    assert rmse_scale(sse + sse2, n + n2, 0.5) == pytest.approx(np.sqrt(0.5 / 4) / 0.5)
+    assert rmse_scale(0.0, 0, 0.5) is None and rmse_scale(1.0, 1, 0.0) is None
+
+
+class _FakeInterpreter:
+    """_get_ops_details/get_tensor_details of a TFLite interpreter: ops as (type, output index, shape, int8?)."""
+
+    def __init__(self, ops):
+        self.ops = ops
+
+    def _get_ops_details(self):
+        return [{"op_name": op, "outputs": [i]} for op, i, _, _ in self.ops]
+
+    def get_tensor_details(self):
+        return [{"index": i, "name": f"t{i}", "shape": shape, "dtype": np.int8 if q else np.float32,
+                 "quantization_parameters": {"scales": np.array([0.1] if q else []), "zero_points": np.array([0])}}
+                for _, i, shape, q in self.ops]
+
+
+def test_qat_tensors_match_the_float_twin_by_op_order_within_each_type():
+    from edgetl.tflite.qat_error import match
+
+    q = _FakeInterpreter([("QUANTIZE", 0, [1, 4], True), ("CONV_2D", 1, [1, 4], True), ("ADD", 2, [1, 4], True),
+                          ("CONV_2D", 3, [1, 2], True), ("CONV_2D", 4, [1, 3], False), ("MEAN", 5, [1, 3], True),
+                          ("SOFTMAX", 6, [1, 3], True)])
+    f = _FakeInterpreter([("CONV_2D", 10, [1, 4], False), ("CONV_2D", 11, [1, 9], False), ("ADD", 12, [1, 4], False),
+                          ("CONV_2D", 13, [1, 3], False), ("SOFTMAX", 16, [1, 3], False)])
+    pairs, unmatched = match(q, f)
+    # CONV_2D #1 matches, #2 differs in shape, #3 is float in the int8 file (kept); ADD and SOFTMAX match;
+    # MEAN has no op in the float file; QUANTIZE is the hand-over, never matched
+    assert [(op, qd["index"], fi) for op, qd, fi in pairs] == [("CONV_2D", 1, 10), ("ADD", 2, 12), ("SOFTMAX", 6, 16)]
+    assert unmatched == 2
+
+
 def test_report_renders_the_auto_choice_and_the_error_table():
     from edgetl.report.markdown import error_table_markdown
     from edgetl.tflite.auto_float import select

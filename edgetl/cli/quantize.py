@@ -204,7 +204,8 @@ def layer_error_table(table: dict, file: str = ""):
     from edgetl.tflite.auto_float import short
 
     on = f" on {table['images']} images" if table.get("images") else ""
-    t = Table(title=f"{file + ': ' if file else ''}quantization debugger{on}: worst {len(table['rows'])} of "
+    by = "against the float twin" if table.get("method") == "float twin" else "quantization debugger"
+    t = Table(title=f"{file + ': ' if file else ''}{by}{on}: worst {len(table['rows'])} of "
                     f"{table['tensors_measured']} tensors (rmse/scale in quantization steps; rounding alone 0.29; "
                     f"threshold {table['threshold']})")
     for col in ("tensor", "op", "rmse/scale", "scale", "kept as"):

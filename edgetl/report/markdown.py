@@ -419,7 +419,9 @@ def layer_error_markdown(table: dict) -> list:
     if not rows:
         return []
     on = f" on {table['images']} calibration images" if table.get("images") else ""
-    return [f"Quantization debugger{on}, worst {len(rows)} of {table.get('tensors_measured') or len(rows)} tensors "
+    by = "Against the float twin (QAT weights, no fake-quant)" if table.get("method") == "float twin" \
+        else "Quantization debugger"
+    return [f"{by}{on}, worst {len(rows)} of {table.get('tensors_measured') or len(rows)} tensors "
             f"(rmse/scale: RMS error in quantization steps; rounding alone 0.29, threshold {table.get('threshold')}):",
             "", markdown_table([("tensor", "tensor"), ("op", "op"), ("rmse_scale", "rmse/scale"), ("scale", "scale"),
                                 ("kept", "kept as")], rows), ""]

@@ -22,10 +22,6 @@ from edgetl.training.finetune import fine_tune
 
 # ---- quantization-aware training -----------------------------------------------------------------
 
-QAT_NO_DEBUGGER = ("TFLite's quantization debugger makes no debug model of a quantization-aware-trained graph "
-                   "(its ranges come from fake-quant nodes, not calibration); the int8 file of the same model has "
-                   "the table (`edgetl quantize RUN --mode int8`)")
-
 _NO_QAT_LAYERS = ("TFOpLambda", "SlicingOpLambda", "Lambda", "Rescaling", "Normalization")
 
 
@@ -133,9 +129,9 @@ def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, ke
     ``max_drop``: int8's accuracy drop from float on the validation split, in points, is held within this limit by
     putting the worst tensors back into float (``edgetl.tflite.max_drop``); the steps are the int8 record's
     "max_drop", a drop that does not fit is its "max_drop_warning" (naming --mode qat). None: not measured.
-    Every written int8 and qat file's record has "layer_error" (also in gate.json): the quantization debugger's
-    worst tensors by rmse/scale (``auto_float.Debugged.record``), from the one debugger run --auto and --max-drop
-    also use.
+    Every written int8 and qat file's record has "layer_error" (also in gate.json): its worst tensors by rmse/scale;
+    int8's from the quantization debugger (``auto_float.Debugged.record``, the one run --auto and --max-drop also
+    use), qat's against the float twin (``qat_error.QatMeasured``: the debugger cannot run on a QAT graph).
 
     Artifacts go to RUN_DIR as ``<model stem>_<mode>.tflite``. Every artifact passes the parity
     gate against the Keras model (``parity.gate_sample``: the whole validation split when small, else a stratified
@@ -207,11 +203,12 @@ def quantize_run(cfg: QuantizeConfig, *, progress: Optional[Callable] = None, ke
             rec = failed_record(tflite_format(mode), run.path, stem, e)
         rec["seconds"] = time.perf_counter() - t
         rec["qat_epochs"] = int(qat_epochs)
-        if rec.get("artifact"):  # TFLite's debugger makes no debug model of a QAT graph (measured: it raises
-            from edgetl.runtime.parity import annotate_record  # "Please check if the quantized model is in debug mode")
+        if rec.get("artifact"):  # TFLite's debugger makes no debug model of a QAT graph: measured against a float twin
+            from edgetl.tflite.qat_error import QatMeasured
 
-            rec["layer_error"] = {"error": QAT_NO_DEBUGGER}
-            annotate_record(rec["artifact"], layer_error=rec["layer_error"])
+            if progress:
+                progress(f"{mode}: per-layer error (against the float twin)", len(ptq), len(modes))
+            _add_layer_error(rec, QatMeasured(q, keras_model, contract, rec["artifact"], cal))
         records.append(rec)
     for r in records:
         r["model"] = str(model_path)
