@@ -1,4 +1,5 @@
-"""`edgetl compare` for the classic table at 224 px, 1 thread: prints both tables (Markdown) and the reference ratio.
+"""`edgetl compare` for the classic table at 224 px, 1 thread: prints the table (Markdown, each measured row
+under its classic row) and the reference ratio.
 
     python benchmarks/bench_compare.py [--backbones alexnet,vgg16,resnet50,mobilenet,mobilenet_v2,mobilenet_v3_large]
                                        [--input-size 224] [--threads 1] [--runs 50] [--rounds 3]
