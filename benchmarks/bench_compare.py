@@ -40,7 +40,6 @@ def main() -> int:
     from edgetl.report.tables import compare_markdown
     from edgetl.compare.compare import compare, plot
     from edgetl.fsutil import write_json
-    from edgetl.measure.sysinfo import one_line
 
     t0 = time.perf_counter()
     names = [b for b in a.backbones.split(",") if b]
@@ -48,9 +47,7 @@ def main() -> int:
                                       min_seconds=a.min_seconds, rounds=a.rounds, workdir=a.workdir,
                                       reference=str(GOOGLE) if GOOGLE.is_file() else None), log=print)
     print(f"# edgetl compare, {a.input_size} px, {a.threads} thread(s), {time.perf_counter() - t0:.0f} s in all\n")
-    if result.get("system"):
-        print(one_line(result["system"]) + "\n")
-    print(compare_markdown(result) + "\n")
+    print(compare_markdown(result) + "\n")  # the host line is its last line
     line = _reference_line(result.get("reference"))
     if line:
         print(line)

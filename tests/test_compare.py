@@ -103,7 +103,12 @@ def test_each_measured_row_sits_under_its_classic_row_with_its_alpha_and_size():
     """A MobileNet at alpha 0.25 and 96 px sits under the classic MobileNet row (1.0, 224 px) and says so."""
     from edgetl.report.tables import compare_markdown
 
-    lines = compare_markdown(_result(FABRICATED)).splitlines()
+    from edgetl.measure.sysinfo import collect, one_line
+
+    system = collect()
+    lines = compare_markdown({**_result(FABRICATED), "system": system}).splitlines()
+    assert lines[-1] == f"Host: {one_line(system)}"  # its speed figures carry the host line
+    lines = lines[:-2]
     cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("| ") and "---" not in ln]
     header, rows = cells[0], cells[1:]
     assert header[:5] == ["backbone", "alpha", "px", "depth", "params"]
@@ -119,6 +124,9 @@ def test_each_measured_row_sits_under_its_classic_row_with_its_alpha_and_size():
     assert rows[3][:5] == ["**ResNet (classic)**", "-", "224", "50+", "~25 M"]  # no width multiplier: no alpha
     assert rows[4][:3] == ["resnet50", "-", "224"] and rows[4][-1] == "agrees"
     assert "SEED_TABLE" in lines[-1] and "no source given" in lines[-1]  # where the classic figures come from
+    from edgetl.compare.claims import seed_row
+
+    assert seed_row("alexnet")["input_size"] == 227  # the seed's 60 M fit AlexNet at 227 px (62.4 M), not 224
 
 
 @pytest.mark.parametrize("width", [80, 100, 120])

@@ -2,7 +2,7 @@
 
 The classic table is the seed's (the brief edgetl started from: ``SEED_TABLE``) as it states it, with
 no source of its own: depth and parameters of the original ImageNet classifiers (1000 classes, width
-1.0, 224 px) of AlexNet, VGG, ResNet and MobileNet v1.
+1.0, 224 px; AlexNet 227) of AlexNet, VGG, ResNet and MobileNet v1.
 
 Depth is counted as the seed counts it: layers with learned weights (Conv2D, DepthwiseConv2D,
 SeparableConv2D, Dense; ``backbones.count_weight_layers``). BatchNorm, pooling and activations do
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from edgetl.backbones.registry import CLASSIC_ALPHA, CLASSIC_SIZE, CLASSIC_SOURCE  # noqa: F401  (the classic table's)
+from edgetl.backbones.registry import CLASSIC_ALPHA, CLASSIC_SOURCE  # noqa: F401  (the classic table's)
 
 PARAM_TOLERANCE = 0.10
 DEPTH_COUNTING = "layers with weights: Conv2D, DepthwiseConv2D, SeparableConv2D, Dense"
@@ -71,4 +71,4 @@ def seed_row(backbone: str) -> dict:
     claim = spec.seed
     return {"backbone": backbone, "family": claim.family, "depth": claim.depth, "params": claim.params_text,
             "key_advantage": claim.key_advantage, "use_case": claim.use_case, "describes": claim.describes,
-            "alpha": CLASSIC_ALPHA if spec.alphas else None, "input_size": CLASSIC_SIZE}
+            "alpha": CLASSIC_ALPHA if spec.alphas else None, "input_size": claim.size}

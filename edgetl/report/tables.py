@@ -221,9 +221,9 @@ def measured_keys(formats: Optional[Sequence[str]] = None) -> list:
 
 
 def comparison_rows(result: dict, markdown: bool = False) -> list:
-    """The compare table's rows: each classic row (the seed's claim, width 1.0, 224 px) with the measured rows of
+    """The compare table's rows: each classic row (the seed's claim at width 1.0 and its network's size) with the measured rows of
     its family right under it, in the order the backbones were measured; a rule closes each group."""
-    from edgetl.backbones.registry import CLASSIC_ALPHA, CLASSIC_SIZE
+    from edgetl.backbones.registry import CLASSIC_ALPHA, SEED_TABLE
 
     seeds = {s["backbone"]: s for s in result.get("seed") or []}
     groups = {}
@@ -239,7 +239,7 @@ def comparison_rows(result: dict, markdown: bool = False) -> list:
             name = f"{seed['family']} (classic)"
             about = f"{seed['key_advantage']}, {seed['use_case']}"
             out.append({**blank, "backbone": f"**{name}**" if markdown else name, "alpha": _alpha(alpha),
-                        "input_size": seed.get("input_size", CLASSIC_SIZE), "depth": seed["depth"],
+                        "input_size": seed.get("input_size", SEED_TABLE[seed["family"]].size), "depth": seed["depth"],
                         "params": seed["params"], "_style": "bold",
                         "flags": f"{seed['describes']}: {about}" if seed.get("describes") else about})
         for r in rows:
@@ -269,8 +269,10 @@ def compare_columns(result: dict) -> list:
 
 def compare_markdown(result: dict) -> str:
     """The classic table with each measured row under its classic row, and where the figures come from, as
-    markdown (CLI --markdown and report.md)."""
+    markdown (CLI --markdown and report.md), with the host line its speed figures were measured on."""
     from edgetl.backbones.registry import CLASSIC_SOURCE
+    from edgetl.measure.sysinfo import one_line
 
+    host = f"\n\nHost: {one_line(result['system'])}" if result.get("system") else ""
     return (markdown_table(compare_columns(result), comparison_rows(result, markdown=True)) + "\n\n"
-            + (result.get("classic_source") or CLASSIC_SOURCE))
+            + (result.get("classic_source") or CLASSIC_SOURCE) + host)
