@@ -1,4 +1,5 @@
-"""`edgetl compare` for the classic table at 224 px, 1 thread: prints both tables (Markdown) and the reference ratio.
+"""`edgetl compare` for the classic table at 224 px, 1 thread: prints the table (Markdown, each measured row
+under its classic row) and the reference ratio.
 
     python benchmarks/bench_compare.py [--backbones alexnet,vgg16,resnet50,mobilenet,mobilenet_v2,mobilenet_v3_large]
                                        [--input-size 224] [--threads 1] [--runs 50] [--rounds 3]
@@ -39,7 +40,6 @@ def main() -> int:
     from edgetl.report.tables import compare_markdown
     from edgetl.compare.compare import compare, plot
     from edgetl.fsutil import write_json
-    from edgetl.measure.sysinfo import one_line
 
     t0 = time.perf_counter()
     names = [b for b in a.backbones.split(",") if b]
@@ -47,9 +47,7 @@ def main() -> int:
                                       min_seconds=a.min_seconds, rounds=a.rounds, workdir=a.workdir,
                                       reference=str(GOOGLE) if GOOGLE.is_file() else None), log=print)
     print(f"# edgetl compare, {a.input_size} px, {a.threads} thread(s), {time.perf_counter() - t0:.0f} s in all\n")
-    if result.get("system"):
-        print(one_line(result["system"]) + "\n")
-    print(compare_markdown(result) + "\n")
+    print(compare_markdown(result) + "\n")  # the host line is its last line
     line = _reference_line(result.get("reference"))
     if line:
         print(line)

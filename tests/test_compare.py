@@ -1,4 +1,5 @@
-"""edgetl compare: the seed's table beside measurements; depth/param flags; reference check; bad input."""
+"""edgetl compare: the classic (seed's) table, each measured row under its classic row; depth/param flags;
+reference check; bad input."""
 from __future__ import annotations
 
 import json
@@ -36,21 +37,24 @@ def test_claim_flags():
     assert claim_flags(vgg, 16, 138_357_544) == [] and claim_flags(vgg, 19, 143_667_240) == []
     assert claim_flags(resnet, 54, 25_636_712) == []
     flags = claim_flags(mobilenet, 53, 3_538_984)  # MobileNetV2 1.0
-    assert flags == ["depth 53 vs seed 28", "params 3.54 M vs seed ~4.2 M (-16%)"]
-    assert claim_flags(SEED_TABLE["AlexNet"], 8, 70_000_000) == ["params 70.00 M vs seed 60 M (+17%)"]
+    assert flags == ["depth 53 vs classic 28", "params 3.54 M vs classic ~4.2 M (-16%)"]
+    assert claim_flags(SEED_TABLE["AlexNet"], 8, 70_000_000) == ["params 70.00 M vs classic 60 M (+17%)"]
 
 
 @pytest.mark.slow
-def test_compare_two_backbones_prints_both_tables(tmp_path):
-    """Two real backbones at 96 px: both tables printed, params equal the models' own count_params."""
+def test_compare_two_backbones_prints_one_table_with_the_classic_row_above(tmp_path):
+    """Two real backbones at 96 px: one table, params equal the models' own count_params."""
     plot = tmp_path / "cmp.png"
     r = cli("compare", "--backbones", "mobilenet,mobilenet_v2", "--alpha", "0.5", "--input-size", "96",
             "--workdir", tmp_path / "work", "--plot", plot, "--json", *FAST)
     assert r.exit_code == 0, r.output[-2000:]
-    assert "the seed's table (as stated)" in r.stderr and "measured (1 thread(s)" in r.stderr
+    assert "classic rows as claimed, measured rows under them" in r.stderr and "MobileNet (classic)" in r.stderr
+    assert "SEED_TABLE" in r.stderr  # the caption says where the classic figures come from
     out = json.loads(r.stdout)
+    assert "SEED_TABLE" in out["classic_source"]
     assert [s["backbone"] for s in out["seed"]] == ["mobilenet", "mobilenet_v2"]
     assert out["seed"][0]["depth"] == "28" and out["seed"][0]["key_advantage"] == "Lightweight"
+    assert (out["seed"][0]["alpha"], out["seed"][0]["input_size"]) == (1.0, 224)
     for row in out["measured"]:
         spec = get_backbone(row["backbone"])
         model = build_imagenet_classifier(spec, 96, 0.5, 1000)
@@ -64,9 +68,92 @@ def test_compare_two_backbones_prints_both_tables(tmp_path):
         assert row["tflite_int8_mb"] < row["tflite_float32_mb"] / 3  # int8 weights: about a quarter
         # the seed's rows are the classic width 1.0: a 0.5-width network is not held to its ~4.2 M parameters
         assert row["alpha"] == 0.5 and not any(f.startswith("params") for f in row["flags"])
+        assert row["family"] == "MobileNet" and row["params_compared"] is False
+        assert "params not compared at alpha 0.5" in row["note"]
     v1, v2 = out["measured"]
     assert v1["depth"] == 28 and not v1["flagged"] and v2["depth"] > 28 and "depth" in v2["flags"][0]
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _result(measured: list) -> dict:
+    """A compare result as compare() returns it, from fabricated measured rows (no model is built)."""
+    from edgetl.compare.claims import CLASSIC_SOURCE, claim_note, params_compared, seed_row
+
+    fmts = ["tflite:float32", "tflite:int8", "onnx:float32"]
+    rows = []
+    for name, alpha, size, depth, params, p50 in measured:
+        spec = get_backbone(name)
+        a = alpha if spec.alphas else None
+        row = {"backbone": name, "family": spec.family, "alpha": a, "input_size": size, "depth": depth,
+               "params": params, "flags": claim_flags(spec.seed, depth, params, a), "errors": [],
+               "params_compared": params_compared(a), "fps_int8": 1000 / p50}
+        for k in ("tflite_float32", "tflite_int8", "onnx"):
+            row.update({f"{k}_mb": params * (1 if k == "tflite_int8" else 4) / 1e6, f"{k}_p50_ms": p50,
+                        f"{k}_accuracy": None})
+        rows.append({**row, "flagged": bool(row["flags"]), "note": claim_note(row)})
+    return {"seed": [seed_row(m[0]) for m in measured], "measured": rows, "classic_source": CLASSIC_SOURCE,
+            "settings": {"formats": fmts, "threads": 1}}
+
+
+FABRICATED = [("mobilenet", 0.25, 96, 28, 470_000, 0.41), ("resnet50", None, 224, 54, 25_636_712, 27.1),
+              ("mobilenet_v2", 1.0, 224, 53, 3_538_984, 4.41)]
+
+
+def test_each_measured_row_sits_under_its_classic_row_with_its_alpha_and_size():
+    """A MobileNet at alpha 0.25 and 96 px sits under the classic MobileNet row (1.0, 224 px) and says so."""
+    from edgetl.report.tables import compare_markdown
+
+    from edgetl.measure.sysinfo import collect, one_line
+
+    system = collect()
+    lines = compare_markdown({**_result(FABRICATED), "system": system}).splitlines()
+    assert lines[-1] == f"Host: {one_line(system)}"  # its speed figures carry the host line
+    lines = lines[:-2]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("| ") and "---" not in ln]
+    header, rows = cells[0], cells[1:]
+    assert header[:5] == ["backbone", "alpha", "px", "depth", "params"]
+    # grouped by the classic row they belong to, in the order the backbones were measured
+    assert [r[0] for r in rows] == ["**MobileNet (classic)**", "mobilenet", "mobilenet_v2", "**ResNet (classic)**",
+                                    "resnet50"]
+    assert rows[0][:5] == ["**MobileNet (classic)**", "1.0", "224", "28", "~4.2 M"]
+    assert rows[0][-1] == "MobileNet v1 1.0 (Howard et al. 2017): Lightweight, Mobile apps"
+    assert rows[1][:5] == ["mobilenet", "0.25", "96", "28", "0.47 M"]
+    assert rows[1][-1] == "agrees; params not compared at alpha 0.25"
+    assert rows[2][:3] == ["mobilenet_v2", "1.0", "224"]
+    assert rows[2][-1] == "depth 53 vs classic 28; params 3.54 M vs classic ~4.2 M (-16%)"
+    assert rows[3][:5] == ["**ResNet (classic)**", "-", "224", "50+", "~25 M"]  # no width multiplier: no alpha
+    assert rows[4][:3] == ["resnet50", "-", "224"] and rows[4][-1] == "agrees"
+    assert "SEED_TABLE" in lines[-1] and "no source given" in lines[-1]  # where the classic figures come from
+    from edgetl.compare.claims import seed_row
+
+    assert seed_row("alexnet")["input_size"] == 227  # the seed's 60 M fit AlexNet at 227 px (62.4 M), not 224
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_compare_table_fits_the_terminal_with_alpha_size_and_names_whole(width):
+    import io
+
+    from rich.console import Console
+
+    from edgetl.report.tables import compare_columns, comparison_rows, measured_drop, rich_table
+
+    res = _result(FABRICATED)
+    cols = compare_columns(res)
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None).print(
+        rich_table("compare", cols, comparison_rows(res), caption=res["classic_source"], width=width,
+                   drop=measured_drop(cols)))
+    lines = buf.getvalue().splitlines()
+    assert max(len(ln) for ln in lines) <= width
+    body = [ln for ln in lines if ln.startswith("│")]
+    starts = [i for i, ln in enumerate(body) if ln.split("│")[1].strip()]  # the first line of each row
+    firsts = [[c.strip() for c in body[i].split("│")[1:-1]] for i in starts]
+    assert [f[0] for f in firsts] == ["MobileNet (classic)", "mobilenet", "mobilenet_v2", "ResNet (classic)",
+                                      "resnet50"]
+    assert firsts[0][1:4] == ["1.0", "224", "28"] and firsts[1][1:4] == ["0.25", "96", "28"]
+    assert firsts[4][1:3] == ["-", "224"] and "27.10" in firsts[4]  # a latency is shown at every width
+    v2, resnet = lines.index(body[starts[2]]), lines.index(body[starts[3]])
+    assert [ln for ln in lines[v2:resnet] if ln.startswith("├")]  # a rule closes the MobileNet group
 
 
 @pytest.mark.slow

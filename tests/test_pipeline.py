@@ -48,6 +48,11 @@ def test_run_end_to_end_writes_every_artifact_summary_and_report(default_run):
     report = (out / "report.md").read_text()
     assert "RANDOM initialisation" in report  # says which weights the backbone started from
     assert "seed" in report.lower() and "report_pareto.png" in report
+    # the recipe's comparison (mobilenet, mobilenet_v2 at their default alpha) sits under its classic row, each
+    # measured row saying its alpha and px: the run's own alpha-0.35 model is not what that table measures
+    lines = [ln for ln in report.splitlines() if ln.startswith(("| **MobileNet (classic)**", "| mobilenet"))]
+    assert [ln.split(" | ")[:3] for ln in lines] == [["| **MobileNet (classic)**", "1.0", "224"],
+                                                 ["| mobilenet", "1.0", "48"], ["| mobilenet_v2", "1.0", "48"]]
     assert "## Op coverage" in report and "| model_int8.tflite | tflite |" in report  # the benchmark stage's coverage
     # every TFLite file of a fresh run keeps its per-image test results: "Ship this" can pair any two of them
     tflite = [r for r in rows if r["name"].endswith(".tflite") and not r["error"]]

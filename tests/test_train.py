@@ -95,7 +95,7 @@ def test_seed_depth_counting_counts_layers_with_weights_only():
     assert count_weight_layers(model(*v1)) == 28
     assert claim_flags(SEED_TABLE["MobileNet"], count_weight_layers(model(*v1)), 4_253_864) == []
     assert claim_flags(SEED_TABLE["MobileNet"], count_weight_layers(model(*v1[:-1])), 4_253_864) == \
-        ["depth 27 vs seed 28"]
+        ["depth 27 vs classic 28"]
     # the seed's row is the classic width 1.0: alpha 0.35's 1.69 M parameters are not flagged against its ~4.2 M
     assert [f for f in claim_flags(SEED_TABLE["MobileNet"], 28, 1_690_000) if f.startswith("params")]
     assert claim_flags(SEED_TABLE["MobileNet"], 28, 1_690_000, alpha=0.35) == []
@@ -106,7 +106,7 @@ def test_seed_depth_counting_counts_layers_with_weights_only():
         spec = get_backbone(name)
         assert not [f for f in claim_flags(spec.seed, spec.weight_layers, spec.params) if f.startswith("depth")], name
     assert claim_flags(get_backbone("mobilenet_v2").seed, get_backbone("mobilenet_v2").weight_layers, 0)[0] == \
-        "depth 53 vs seed 28"
+        "depth 53 vs classic 28"
 
 
 def test_backbones_command_lists_every_backbone_as_json():

@@ -32,14 +32,28 @@ class SeedClaim:
     params_text: str
     key_advantage: str
     use_case: str
+    describes: str = ""  # the network the row's figures fit (the seed names none; the paper as in BACKBONES)
+    size: int = 224  # that network's ImageNet input size (AlexNet's 60 M parameters: 62.4 M at 227 px, 50.8 M at 224)
 
 
+# The seed's table (the brief edgetl started from) as it states it; it gives no source for its figures.
 SEED_TABLE = {
-    "AlexNet": SeedClaim("AlexNet", "8", 8, 60.0, "60 M", "Simplicity", "Generic"),
-    "VGG": SeedClaim("VGG", "16-19", 16, 138.0, "138 M", "Fine features", "Detail-rich"),
-    "ResNet": SeedClaim("ResNet", "50+", 50, 25.0, "~25 M", "Skip connections", "Complex tasks"),
-    "MobileNet": SeedClaim("MobileNet", "28", 28, 4.2, "~4.2 M", "Lightweight", "Mobile apps"),
+    "AlexNet": SeedClaim("AlexNet", "8", 8, 60.0, "60 M", "Simplicity", "Generic",
+                         "AlexNet (Krizhevsky et al. 2012)", 227),
+    "VGG": SeedClaim("VGG", "16-19", 16, 138.0, "138 M", "Fine features", "Detail-rich",
+                     "VGG16/19 (Simonyan & Zisserman 2014)"),
+    "ResNet": SeedClaim("ResNet", "50+", 50, 25.0, "~25 M", "Skip connections", "Complex tasks",
+                        "ResNet50 (He et al. 2015)"),
+    "MobileNet": SeedClaim("MobileNet", "28", 28, 4.2, "~4.2 M", "Lightweight", "Mobile apps",
+                           "MobileNet v1 1.0 (Howard et al. 2017)"),
 }
+CLASSIC_ALPHA = 1.0  # the classic networks' width (each row's input size: SeedClaim.size)
+CLASSIC_SOURCE = (
+    "classic rows: the comparison table of edgetl's seed (the brief the project started from; "
+    "edgetl/backbones/registry.py SEED_TABLE) as it states it, with no source given: depth and parameters of "
+    "the original 1000-class ImageNet classifiers at width 1.0 and 224 px (AlexNet 227), with the paper of the network each "
+    "row fits. Measured rows: edgetl's build of that backbone at the alpha and px shown, on this host "
+    "(random weights unless --data). Depth counts layers with weights; params are compared at alpha 1.0 only.")
 
 
 @dataclass(frozen=True)

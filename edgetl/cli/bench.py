@@ -14,8 +14,8 @@ from edgetl.cli.common import (console, emit_json, parse_threads, results_consol
 from edgetl.config.params import click_options, config_values, params
 from edgetl.config.stages import COMPARE_BACKBONES, BenchmarkConfig, ComparisonConfig
 from edgetl.errors import EdgetlError
-from edgetl.report.tables import (BENCH_COLUMNS, BENCH_DROP, SEED_COLUMNS, _measured_display, compare_markdown,
-                                  csv_table, markdown_table, measured_columns, measured_drop, measured_keys, show_table)
+from edgetl.report.tables import (BENCH_COLUMNS, BENCH_DROP, compare_columns, compare_markdown, comparison_rows,
+                                  csv_table, markdown_table, measured_drop, measured_keys, show_table)
 
 @contextlib.contextmanager
 def live_progress():
@@ -172,13 +172,16 @@ def _reference_line(ref: Optional[dict]) -> Optional[str]:
 @_bench_options
 @user_errors
 def compare_cmd(backbones, threads, plot_file, formats, as_json, as_csv, as_markdown, wide, **options):
-    """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), measured beside the seed's claims.
+    """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), each row measured under it.
 
     \b
-    Each backbone's classic ImageNet classifier (1000 classes, random weights: the parameter
-    count Keras Applications reports) is converted to float32 and int8 TFLite and ONNX and
-    benchmarked. Depth counts layers with weights (conv, depthwise conv, dense), as the seed
-    does; rows where the seed's depth or parameters (beyond 10%) disagree are flagged.
+    The classic rows are the comparison table of edgetl's seed (the brief the project started
+    from) as stated: depth and parameters of the original ImageNet classifiers (width 1.0, 224
+    px). Under each, every backbone of its family as measured here, with its alpha and px: its
+    classic ImageNet classifier (1000 classes, random weights: the parameter count Keras
+    Applications reports) converted to float32 and int8 TFLite and ONNX and benchmarked.
+    Depth counts layers with weights (conv, depthwise conv, dense), as the classic table does;
+    a measured row whose depth or parameters (beyond 10%, at alpha 1.0) disagree is flagged.
     With --data (and --weights-dir) a transfer classifier is trained instead and its test
     accuracy is measured per artifact.
 
@@ -207,14 +210,13 @@ def compare_cmd(backbones, threads, plot_file, formats, as_json, as_csv, as_mark
         check_creatable(plot_file, "--plot")
     with live_progress() as progress:
         result = compare(cfg, progress=progress)
-    measured = _measured_display(result["measured"])
     formats = result["settings"]["formats"]
-    columns = measured_columns(formats, accuracy=bool(data))
+    columns = compare_columns(result)
     res = results_console(fmt_name is not None)
-    show_table(res, "the seed's table (as stated)", SEED_COLUMNS, result["seed"], wide=wide)
-    caption = one_line(result["system"]) if result.get("system") else None
-    show_table(res, f"measured ({threads} thread(s), p50 of {cfg.runs}+ runs)", columns, measured, caption=caption,
-               wide=wide, drop=measured_drop(columns))
+    caption = result["classic_source"] + (f"\n{one_line(result['system'])}" if result.get("system") else "")
+    show_table(res, f"classic rows as claimed, measured rows under them ({threads} thread(s), p50 of {cfg.runs}+ "
+               "runs)", columns, comparison_rows(result), caption=caption, wide=wide,
+               drop=measured_drop(columns))
     ref_line = _reference_line(result.get("reference"))
     if ref_line:
         res.print(ref_line)

@@ -1,4 +1,4 @@
-"""`edgetl compare`: the classic comparison table, measured, beside the seed's claims.
+"""`edgetl compare`: the classic comparison table (the seed's claims), each row with its measurement under it.
 
 For every backbone: its classic ImageNet classifier (own top, 1000 classes, random weights: the
 parameter count Keras Applications reports) or, with ``data``, a transfer classifier trained by
@@ -21,7 +21,8 @@ from edgetl.backbones.registry import get_backbone
 from edgetl.errors import EdgetlError
 from edgetl.config.stages import COMPARE_BACKBONES, ComparisonConfig
 from edgetl.formats.registry import COMPARE_FORMATS, FORMATS
-from edgetl.compare.claims import DEPTH_COUNTING, PARAM_TOLERANCE, claim_flags, seed_depth_range, seed_row  # noqa: F401
+from edgetl.compare.claims import (CLASSIC_SOURCE, DEPTH_COUNTING, PARAM_TOLERANCE, claim_flags,  # noqa: F401
+                                   seed_depth_range, seed_row)
 from edgetl.compare.jobs import (ONNX_FLOAT, convert_backbone, convert_in_subprocess,  # noqa: F401
                              imagenet_contract, link_test_split, reference_twin)
 from edgetl.compare.table import measured_row, reference_row
@@ -140,4 +141,4 @@ def _table(entries: list, twin, work: Path, s: ComparisonConfig, bench: dict) ->
                          "data": str(s.data) if s.data else None, "weights_dir": s.weights_dir,
                          "depth_counting": DEPTH_COUNTING, "param_tolerance": PARAM_TOLERANCE,
                          "formats": list(s.formats)},
-            "workdir": str(work)}
+            "workdir": str(work), "classic_source": CLASSIC_SOURCE}

@@ -22,7 +22,7 @@ from edgetl.backbones.registry import build_imagenet_classifier, count_weight_la
 from edgetl.errors import EdgetlError
 from edgetl.formats.contract import Contract
 from edgetl.formats.registry import get_format, tflite_format
-from edgetl.compare.claims import claim_flags
+from edgetl.compare.claims import claim_flags, params_compared
 
 ONNX_FLOAT = "onnx:float32"
 REFERENCE_FORMAT = "tflite:int8"  # compared with Google's uint8 MobileNetV2
@@ -105,13 +105,15 @@ def clear_keras():
 
 
 def count_backbone(spec, size: int, alpha, classes: int) -> dict:
-    """Depth and parameters of ``spec``'s classic classifier, and the seed claims they contradict (1000 classes)."""
+    """Depth and parameters of ``spec``'s classic classifier, and the classic claims they contradict (parameters:
+    with 1000 classes, at alpha 1.0)."""
     model = build_imagenet_classifier(spec, size, alpha, classes)
     depth, params = count_weight_layers(model), int(model.count_params())
     del model
     clear_keras()
-    return {"depth": depth, "params": params,
-            "flags": claim_flags(spec.seed, depth, params, alpha if spec.alphas else None) if classes == 1000 else []}
+    a = alpha if spec.alphas else None
+    flags = [f for f in claim_flags(spec.seed, depth, params, a) if classes == 1000 or f.startswith("depth")]
+    return {"depth": depth, "params": params, "params_compared": params_compared(a, classes), "flags": flags}
 
 
 def convert_backbone(spec, size: int, alpha, formats: Sequence[str], work: Path, *, classes: int,

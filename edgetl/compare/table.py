@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
+from edgetl.compare.claims import claim_note
 from edgetl.formats.registry import get_format, tflite_format
 
 
@@ -30,6 +31,9 @@ def measured_row(entry: dict, by_path: dict, formats: Sequence[str]) -> dict:
     row["flags"] = entry["flags"]
     row["flagged"] = bool(entry["flags"])
     row["errors"] = errors
+    row["family"] = entry.get("family")  # the classic row it belongs to
+    row["params_compared"] = entry.get("params_compared", True)
+    row["note"] = claim_note(row)
     return row
 
 

@@ -126,7 +126,9 @@ def _compare(ctx: Context) -> dict:
     r = ctx.recipe
     backbones = r["compare_backbones"] or [r["backbone"]]
     size = r["compare_input_size"] or ctx.results["train"]["input_size"]
-    return compare(ComparisonConfig(backbones=backbones, input_size=size, threads=r["threads"][:1],
+    own = backbones == [r["backbone"]]  # the run's own backbone is measured at the run's alpha, beside its classic row
+    alpha = ctx.results["train"].get("alpha") if own else None
+    return compare(ComparisonConfig(backbones=backbones, input_size=size, alpha=alpha, threads=r["threads"][:1],
                                     workdir=str(ctx.out / "compare"), runs=max(10, r["runs"] // 2),
                                     min_seconds=min(r["min_seconds"], 0.5), warmup=r["warmup"],
                                     rounds=r["bench_rounds"]), progress=ctx.progress)

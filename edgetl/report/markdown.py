@@ -693,7 +693,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
     md += measured_notes_markdown(results)
     comp = results.get("compare")
     if comp:
-        md += ["## The seed's comparison table beside the measurement", "", compare_markdown(comp), ""]
+        md += ["## The classic comparison table, each row measured under it", "", compare_markdown(comp), ""]
     if rows:
         md += ["## All measured figures", "", "<details><summary>every file x thread count</summary>", "",
                markdown_table(ARTIFACT_COLUMNS, rows), "", "</details>", ""]

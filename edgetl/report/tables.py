@@ -153,8 +153,8 @@ def rich_table(title: str, columns, rows: Sequence[dict], caption: Optional[str]
         cols.append(Column(header, justify="left" if key in LEFT_KEYS else "right", overflow="fold",
                            no_wrap=key not in PROSE_KEYS and widths is None, width=widths[j] if widths else None))
     t = Table(*cols, title=title, caption=caption)
-    for c in cells:
-        t.add_row(*[c[i] for i in keep])
+    for row, c in zip(rows, cells):  # a row may carry its style and close a section (a rule under it)
+        t.add_row(*[c[i] for i in keep], style=row.get("_style"), end_section=bool(row.get("_end_section")))
     return t
 
 
@@ -182,8 +182,6 @@ def csv_table(rows: Sequence[dict], keys: Sequence[str]) -> str:
 
 
 
-SEED_COLUMNS = [("backbone", "backbone"), ("family", "seed row"), ("depth", "depth"), ("params", "params"),
-                ("key_advantage", "key advantage"), ("use_case", "use case")]
 def compare_kinds(formats: Optional[Sequence[str]] = None) -> list:
     """[(key, label)] of the formats in a compare table (default: the registry's compare formats)."""
     from edgetl.formats.registry import COMPARE_FORMATS, get_format
@@ -195,25 +193,23 @@ def compare_kinds(formats: Optional[Sequence[str]] = None) -> list:
 def measured_columns(formats: Optional[Sequence[str]] = None, accuracy: bool = False) -> list:
     """The measured compare table's columns: size, p50 (and accuracy) per format, from the registry."""
     kinds = compare_kinds(formats)
-    cols = [("backbone", "backbone"), ("alpha", "alpha"), ("input_size", "px"), ("depth", "depth (weight layers)"),
-            ("params", "params")]
+    cols = [("backbone", "backbone"), ("alpha", "alpha"), ("input_size", "px"), ("depth", "depth"), ("params", "params")]
     cols += [(f"{k}_mb", f"{label} MB") for k, label in kinds]
     cols += [(f"{k}_p50_ms", f"{label} p50 ms") for k, label in kinds]
     cols += [("fps_int8", "int8 FPS")]
     if accuracy:
         cols += [("artifact_params", "trained params")] + [(f"{k}_accuracy", f"{label} acc") for k, label in kinds]
-    return cols + [("flags", "seed vs measured")]
+    return cols + [("flags", "classic vs measured")]
 
 
 def measured_drop(columns) -> list:
-    """The measured compare table's columns in the order a narrow terminal leaves them out: the first format's
-    size and latency (and accuracy) and the flags stay."""
+    """The compare table's columns in the order a narrow terminal leaves them out: alpha, px, depth, params,
+    the first format's latency (and accuracy) and the flags stay."""
     keys = [k for k, _ in columns]
     mb = [k for k in keys if k.endswith("_mb")]
     p50 = [k for k in keys if k.endswith("_p50_ms")]
     acc = [k for k in keys if k.endswith("_accuracy")]
-    return (["fps_int8", "artifact_params", "depth"] + mb[:0:-1] + p50[:1:-1] + acc[:1:-1] + ["alpha"]
-            + p50[1:2] + acc[1:2])
+    return ["fps_int8", "artifact_params"] + mb[:0:-1] + p50[:1:-1] + acc[:1:-1] + p50[1:2] + acc[1:2] + mb[:1]
 
 
 def measured_keys(formats: Optional[Sequence[str]] = None) -> list:
@@ -221,27 +217,62 @@ def measured_keys(formats: Optional[Sequence[str]] = None) -> list:
     kinds = [k for k, _ in compare_kinds(formats)]
     return (["backbone", "input_size", "alpha", "depth", "params", "artifact_params"] + [f"{k}_mb" for k in kinds]
             + [f"{k}_p50_ms" for k in kinds] + ["fps_int8"] + [f"{k}_accuracy" for k in kinds]
-            + ["flagged", "flags", "errors"])
+            + ["flagged", "flags", "errors", "family", "params_compared"])
 
 
-def _measured_display(rows: list) -> list:
+def comparison_rows(result: dict, markdown: bool = False) -> list:
+    """The compare table's rows: each classic row (the seed's claim at width 1.0 and its network's size) with the measured rows of
+    its family right under it, in the order the backbones were measured; a rule closes each group."""
+    from edgetl.backbones.registry import CLASSIC_ALPHA, SEED_TABLE
+
+    seeds = {s["backbone"]: s for s in result.get("seed") or []}
+    groups = {}
+    for r in result.get("measured") or []:
+        seed = seeds.get(r["backbone"])
+        key = seed["family"] if seed else ("", r["backbone"])
+        groups.setdefault(key, (seed, []))[1].append(r)
+    blank = {k: "" for k, _ in compare_columns(result)}  # a classic row has no measurement
     out = []
-    for r in rows:
-        d = dict(r)
-        d["flags"] = "; ".join(r["flags"]) if r["flags"] else "agrees"
-        if r["errors"]:
-            d["flags"] = (d["flags"] + " | " if r["flags"] else "") + "failed: " + "; ".join(r["errors"])
-        out.append(d)
+    for seed, rows in groups.values():
+        if seed:
+            alpha = seed.get("alpha", CLASSIC_ALPHA if any(r.get("alpha") is not None for r in rows) else None)
+            name = f"{seed['family']} (classic)"
+            about = f"{seed['key_advantage']}, {seed['use_case']}"
+            out.append({**blank, "backbone": f"**{name}**" if markdown else name, "alpha": _alpha(alpha),
+                        "input_size": seed.get("input_size", SEED_TABLE[seed["family"]].size), "depth": seed["depth"],
+                        "params": seed["params"], "_style": "bold",
+                        "flags": f"{seed['describes']}: {about}" if seed.get("describes") else about})
+        for r in rows:
+            out.append({**r, "alpha": _alpha(r.get("alpha")), "flags": r.get("note") or _note(r)})
+        out[-1]["_end_section"] = True
     return out
 
 
+def _note(row: dict) -> str:
+    """A result written before rows carried their ``note`` (``compare.claims.claim_note``): its flags and errors."""
+    words = "; ".join(row.get("flags") or []) or "agrees"
+    return words + (" | failed: " + "; ".join(row["errors"]) if row.get("errors") else "")
 
 
-def compare_markdown(result: dict) -> str:
-    """The seed's table and the measured one, as markdown (CLI --markdown and report.md)."""
+def _alpha(a) -> str:
+    return "-" if a is None else str(float(a))
+
+
+def compare_columns(result: dict) -> list:
+    """The compare table's columns for ``result`` (accuracy columns when any accuracy was measured)."""
     formats = (result.get("settings") or {}).get("formats")
     keys = [k for k, _ in compare_kinds(formats)]
     with_accuracy = any(r.get(f"{k}_accuracy") is not None for r in result.get("measured", []) for k in keys)
-    columns = measured_columns(formats, accuracy=with_accuracy)
-    return ("### The seed's table (as stated)\n\n" + markdown_table(SEED_COLUMNS, result["seed"]) +
-            "\n\n### Measured\n\n" + markdown_table(columns, _measured_display(result["measured"])))
+    with_accuracy = with_accuracy or bool((result.get("settings") or {}).get("data"))
+    return measured_columns(formats, accuracy=with_accuracy)
+
+
+def compare_markdown(result: dict) -> str:
+    """The classic table with each measured row under its classic row, and where the figures come from, as
+    markdown (CLI --markdown and report.md), with the host line its speed figures were measured on."""
+    from edgetl.backbones.registry import CLASSIC_SOURCE
+    from edgetl.measure.sysinfo import one_line
+
+    host = f"\n\nHost: {one_line(result['system'])}" if result.get("system") else ""
+    return (markdown_table(compare_columns(result), comparison_rows(result, markdown=True)) + "\n\n"
+            + (result.get("classic_source") or CLASSIC_SOURCE) + host)
