@@ -216,6 +216,13 @@ def _watched(cmd: list, cap_gb: float) -> dict:
             else f"exit {p.returncode}"}
 
 
+def _memory_cells(r: dict, w: int) -> str:
+    """One conversion's seconds, peak GB and file MB (or its error), ``w`` wide."""
+    if "error" in r:
+        return f"{r['error']:>{3 * w + 4}s}"
+    return f"{r['seconds']:{w}.1f} {r['peak_gb']:{w + 1}.2f} {r['size_mb']:{w + 1}.1f}"
+
+
 def memory(out: Path, backbones, cap_gb: float) -> None:
     """Float and int8 ONNX of each backbone's classic classifier at 224 px (random weights), each conversion
     in its own process: wall time and peak RSS (ru_maxrss of that process, the model build included)."""
@@ -228,9 +235,7 @@ def memory(out: Path, backbones, cap_gb: float) -> None:
             r = _watched([sys.executable, __file__, "--memory-child", bb, kind, str(out)], cap_gb)
             cells.append(r)
         f, q = cells
-        fmt = lambda r, w: (f"{r['seconds']:{w}.1f} {r['peak_gb']:{w + 1}.2f} {r['size_mb']:{w + 1}.1f}" if "error" not in r
-                            else f"{r['error']:>{3 * w + 4}s}")
-        print(f"{bb:14s} {fmt(f, 8)} {fmt(q, 7)}", flush=True)
+        print(f"{bb:14s} {_memory_cells(f, 8)} {_memory_cells(q, 7)}", flush=True)
 
 
 def main() -> None:
