@@ -64,3 +64,14 @@ def test_accuracy_carries_its_wilson_interval_in_every_metrics_dict():
     assert m["accuracy"] == 0.9
     assert (m["accuracy_low"], m["accuracy_high"]) == wilson_interval(9, 10)
     assert 0.59 < m["accuracy_low"] < 0.6 and 0.98 < m["accuracy_high"] < 0.99  # Wilson 9/10: [0.596, 0.982]
+
+
+@pytest.mark.parametrize("k,n", [(144, 144), (10, 10), (0, 5), (0, 144), (3, 7)])
+def test_the_wilson_interval_always_holds_its_own_proportion(k, n):
+    """At k = n the formula's upper end rounds to 0.9999999999999999 (144/144), and a plot's error bar below the
+    point then has a negative length (matplotlib refuses it: `edgetl search` crashed on chest X-rays)."""
+    from edgetl.metrics import wilson_interval
+
+    lo, hi = wilson_interval(k, n)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert (k < n or hi == 1.0) and (k > 0 or lo == 0.0)
