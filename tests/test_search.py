@@ -324,3 +324,18 @@ def test_stored_latencies_are_kept_per_file_threads_and_host(tmp_path):
     assert store.stored_latency(root, "abc", 1, "CPU A") is None
     store.store_latency(root, {"def": {"p50_ms": 3.0, "p90_ms": 3.5, "runs": 20}}, 1, "CPU A")
     assert store.stored_latency(root, "def", 1, "CPU A")["p50_ms"] == 3.0
+
+
+def test_the_plot_draws_a_perfect_score_whose_stored_interval_ends_a_rounding_below_it():
+    """search.json written before the Wilson fix holds high = 0.9999999999999999 for 144/144: the error bar must
+    not go negative (matplotlib refused it and the chest X-ray search crashed at the plot)."""
+    from edgetl.choose.plot import draw
+
+    rows = [{"key": f"c{i}:float32", "id": f"c{i} float32", "candidate": f"c{i}", "backbone": "mobilenet",
+             "alpha": 0.25, "input_size": 96 + 32 * i, "precision": "float32", "score": s, "low": s - 0.03,
+             "high": h, "p50_ms": 0.2 + 0.2 * i, "size_mb": 0.5} for i, (s, h) in
+            enumerate(((0.95, 0.97), (1.0, 0.9999999999999999)))]
+    result = {"candidates": rows, "front": [r["key"] for r in rows], "pick": rows[1], "metric": "accuracy",
+              "latency_device": "host",
+              "config": {"budget_ms": 1.0, "folds": 5, "threads": 1, "max_mb": None, "latency_from": None}}
+    draw(result).canvas.draw()

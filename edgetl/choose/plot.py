@@ -94,7 +94,8 @@ def draw(result: dict):
             if not sel:
                 continue
             ax.errorbar([r["p50_ms"] for r in sel], [r["score"] for r in sel],
-                        yerr=[[r["score"] - r["low"] for r in sel], [r["high"] - r["score"] for r in sel]],
+                        yerr=[[max(0.0, r["score"] - r["low"]) for r in sel],  # >= 0: records scored before the
+                              [max(0.0, r["high"] - r["score"]) for r in sel]],  # Wilson fix end at 0.9999999999999999
                         fmt=MARKERS[prec], color=COLORS[prec], alpha=1.0 if on else 0.3, ms=6 if on else 4,
                         capsize=3 if on else 0, elinewidth=1.1 if on else 0.7, zorder=3 if on else 2,
                         label=f"{prec}{' (front)' if on else ''}")
