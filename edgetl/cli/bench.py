@@ -11,8 +11,8 @@ from rich.markup import escape
 
 from edgetl.cli.common import (console, emit_json, parse_threads, results_console, results_stream, threads_option,
                                user_errors)
-from edgetl.config.params import click_options, config_values, params
-from edgetl.config.stages import COMPARE_BACKBONES, BenchmarkConfig, ComparisonConfig
+from edgetl.config.params import click_options, config_values
+from edgetl.config.stages import BenchmarkConfig, ComparisonConfig
 from edgetl.errors import EdgetlError
 from edgetl.report.tables import (BENCH_COLUMNS, BENCH_DROP, compare_columns, compare_markdown, comparison_rows,
                                   csv_table, markdown_table, measured_drop, measured_keys, show_table)
@@ -161,17 +161,14 @@ def _reference_line(ref: Optional[dict]) -> Optional[str]:
 
 
 @click.command("compare")
-@click.option("--backbones", default=",".join(COMPARE_BACKBONES), show_default=True,
-              help="Comma-separated backbones (see `edgetl backbones`).")
-@click_options(ComparisonConfig, only=("input_size", "alpha"))
+@click_options(ComparisonConfig, only=("backbones", "input_size", "alpha"))
 @threads_option(default="1", help="Threads for every runtime.")
 @click_options(ComparisonConfig, only=("data", "weights_dir", "epochs", "reference", "workdir"))
 @click.option("--plot", "plot_file", type=click.Path(), default=None, help="Write latency-vs-size (and accuracy) PNG.")
-@click.option("--formats", default=",".join(ComparisonConfig().formats), show_default=True,
-              help=next(p.help for p in params(ComparisonConfig) if p.name == "formats") + " Comma-separated.")
+@click_options(ComparisonConfig, only=("formats",))
 @_bench_options
 @user_errors
-def compare_cmd(backbones, threads, plot_file, formats, as_json, as_csv, as_markdown, wide, **options):
+def compare_cmd(threads, plot_file, as_json, as_csv, as_markdown, wide, **options):
     """The classic comparison table (AlexNet, VGG, ResNet, MobileNet), each row measured under it.
 
     \b
@@ -198,9 +195,7 @@ def compare_cmd(backbones, threads, plot_file, formats, as_json, as_csv, as_mark
     from edgetl.measure.sysinfo import one_line
 
     fmt_name = output_format(as_json, as_csv, as_markdown)
-    cfg = ComparisonConfig(backbones=[b.strip() for b in str(backbones).split(",") if b.strip()],
-                           threads=[parse_threads(threads, many=False)],
-                           formats=[f.strip() for f in str(formats).split(",") if f.strip()], **config_values(options))
+    cfg = ComparisonConfig(threads=[parse_threads(threads, many=False)], **config_values(options))
     data = cfg.data
     if cfg.weights_dir and not data:
         raise EdgetlError("--weights-dir only matters with --data (a trained transfer classifier); add --data DIR")

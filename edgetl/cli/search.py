@@ -8,26 +8,8 @@ from edgetl.config.params import click_options
 from edgetl.config.stages import SearchConfig
 
 
-def _csv(kind):
-    def parse(ctx, param, value):
-        if value is None or value == "":
-            return []
-        try:
-            return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
-        except ValueError as e:
-            raise click.BadParameter(f"comma-separated {kind.__name__} values, got {value!r}") from e
-
-    return parse
-
-
 @click.command("search")
 @click_options(SearchConfig)
-@click.option("--backbones", callback=_csv(str), help="Backbones to try, comma-separated [default: every backbone "
-              "of the registry with ImageNet weights].")
-@click.option("--alphas", callback=_csv(float), help="Width multipliers to try, comma-separated [default: every one "
-              "with ImageNet weights; backbones without one are kept].")
-@click.option("--sizes", callback=_csv(int), default="96,128,160,192,224", show_default=True,
-              help="Input sizes in px, comma-separated.")
 @click.option("--json", "as_json", is_flag=True, help="Print search.json (candidates, front, pick, recipe) to stdout.")
 @user_errors
 def search_cmd(as_json, **kw):

@@ -29,6 +29,7 @@ class Param:
     recipe: Optional[str] = None  # recipe key, default the field name; "" = not a recipe key
     cli: bool = True  # a CLI option of its stage's command
     click_choice: bool = True  # Click lists the choices (False: free text, checked later with a better message)
+    comma: bool = False  # a list field given as one comma-separated value (``--sizes 96,128``), not a repeated flag
     envvar: Optional[str] = None
     default_help: Optional[str] = None  # shown as [default: ...] when the default is None / computed
     recipe_default: Any = "<same>"  # the recipe key's default when it differs from the CLI's
@@ -168,6 +169,11 @@ def click_options(cls, *, only: Optional[tuple] = None, skip: tuple = (), defaul
             kw = dict(default=default, help=_help(p))
             if p.envvar:
                 kw["envvar"] = p.envvar
+            if p.is_list and p.comma:  # one comma-separated value (``--sizes 96,128``)
+                kw.update(default=",".join(str(v) for v in default) if default else None,
+                          callback=_comma_list(p), show_default=bool(default) and p.default_help is None)
+                fn = click.option(p.option, p.name, type=str, **kw)(fn)
+                continue
             if p.is_list:  # a repeatable flag (``--min-agreement int8=0.9 --min-agreement qat=0.8``)
                 kw.update(multiple=True, default=tuple(default or ()))
             if p.type is bool:
@@ -181,6 +187,21 @@ def click_options(cls, *, only: Optional[tuple] = None, skip: tuple = (), defaul
         return fn
 
     return deco
+
+
+def _comma_list(p: Param):
+    """Click callback: "96,128" -> [96, 128] in the field's type (checked against ``p`` later, by ``check``)."""
+    import click
+
+    def parse(ctx, param, value):
+        if value is None or not str(value).strip():
+            return []
+        try:
+            return [p.type(v.strip()) for v in str(value).split(",") if v.strip()]
+        except ValueError as e:
+            raise click.BadParameter(f"comma-separated {p.type.__name__} values, got {value!r}") from e
+
+    return parse
 
 
 def config_values(options: dict) -> dict:

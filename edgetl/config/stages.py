@@ -219,8 +219,8 @@ COMPARE_BACKBONES = ("alexnet", "vgg16", "resnet50", "mobilenet", "mobilenet_v2"
 class ComparisonConfig(BenchmarkConfig):
     """`edgetl compare`: the classic table, built, converted and measured (``compare.compare``). Not a recipe stage:
     the recipe's compare stage fills it from ``CompareConfig``'s keys and the benchmark's."""
-    backbones: list[str] = param(list(COMPARE_BACKBONES), "Backbones (see `edgetl backbones`).", choices=_backbones,
-                                 click_choice=False, recipe="")
+    backbones: list[str] = param(list(COMPARE_BACKBONES), "Comma-separated backbones (see `edgetl backbones`).",
+                                 choices=_backbones, click_choice=False, comma=True, recipe="")
     input_size: Optional[int] = param(224, "Square input size in px for every backbone.", min=1, recipe="")
     alpha: Optional[float] = param(None, "Width multiplier for the backbones that take one (mobilenet, mobilenet_v2); "
                                    "others ignore it.", min=0, min_open=True, recipe="")
@@ -232,9 +232,9 @@ class ComparisonConfig(BenchmarkConfig):
                                      "int8 MobileNetV2 1.0 224.", recipe="")
     workdir: Optional[str] = param(None, "Keep the converted artifacts in DIR.", recipe="",
                                    default_help="a temporary folder, deleted afterwards")
-    formats: list[str] = param(list(COMPARE_FORMATS), "Artifact formats per backbone: TFLite modes (tflite:MODE, see "
-                               "`edgetl quantize --help`; qat needs training and is left out) and onnx:float32.",
-                               recipe="")
+    formats: list[str] = param(list(COMPARE_FORMATS), "Comma-separated artifact formats per backbone: TFLite modes "
+                               "(tflite:MODE, see `edgetl quantize --help`; qat needs training and is left out) and "
+                               "onnx:float32.", comma=True, recipe="")
     classes: int = param(1000, "Classes of each backbone's classic ImageNet classifier (without --data).", min=2,
                          cli=False, recipe="")
 
@@ -303,11 +303,11 @@ class SearchConfig(DataConfig):
                                     min_open=True, recipe="")
     threads: int = param(1, "Threads of the latency benchmark.", min=1, recipe="")
     backbones: list[str] = param([], "Backbones to try (comma-separated; empty: every backbone of the registry with "
-                                 "ImageNet weights).", choices=_backbones, cli=False, recipe="")
+                                 "ImageNet weights).", choices=_backbones, click_choice=False, comma=True, recipe="")
     alphas: list[float] = param([], "Width multipliers to try (comma-separated; empty: every one with ImageNet weights; "
-                                "backbones without a width multiplier are kept).", min=0, min_open=True, cli=False,
+                                "backbones without a width multiplier are kept).", min=0, min_open=True, comma=True,
                                 recipe="")
-    sizes: list[int] = param([96, 128, 160, 192, 224], "Input sizes in px to try (comma-separated).", min=1, cli=False,
+    sizes: list[int] = param([96, 128, 160, 192, 224], "Input sizes in px to try (comma-separated).", min=1, comma=True,
                              recipe="")
     folds: int = param(5, "Stratified cross-validation folds over the train + validation images.", min=2, recipe="")
     calibration_images: int = param(100, "Training images that calibrate each candidate's int8 file.", min=1,
