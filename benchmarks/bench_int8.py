@@ -378,26 +378,16 @@ def ort_cpu_p50(path: Path, level=None, runs: int = 200, min_seconds: float = 2.
 def options(files: dict, folder: Path) -> None:
     """The onnxruntime options that could matter, on MobileNetV2 96 px: graph optimization level, and the ORT
     quantizer's format (QDQ / QOperator), per-channel, reduce_range, weight type; each timed in-process."""
-    import onnx
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     from edgetl.formats.contract import Contract
+    from edgetl.onnx.calibration import calibration_reader  # the reader edgetl's own ORT route calibrates with
 
     folder.mkdir(parents=True, exist_ok=True)
     float_path = files["float ONNX"]
     c = Contract.load(files["int8 TFLite"].parent / "model_float32.json")
     x = c.normalize(photos(c.height)).astype(np.float32)
-    name = onnx.load(str(float_path)).graph.input[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(x[i:i + 1] for i in range(len(x)))
-
-        def get_next(self):
-            v = next(self.it, None)
-            return None if v is None else {name: v}
-
     variants = {}
     for fmt, per_channel, rr, wt in ((QuantFormat.QDQ, True, False, QuantType.QInt8),
                                      (QuantFormat.QOperator, True, False, QuantType.QInt8),
@@ -409,7 +399,7 @@ def options(files: dict, folder: Path) -> None:
                f"weights{', reduce_range' if rr else ''} (no shift)")
         path = folder / f"{len(variants)}.onnx"
         if not path.is_file():
-            quantize_static(str(float_path), str(path), Reader(), quant_format=fmt, per_channel=per_channel,
+            quantize_static(str(float_path), str(path), calibration_reader(float_path, x), quant_format=fmt, per_channel=per_channel,
                             reduce_range=rr, activation_type=QuantType.QUInt8, weight_type=wt)
         variants[tag] = path
     levels = {"all (default)": None, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
