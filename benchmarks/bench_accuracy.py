@@ -14,6 +14,9 @@ scored on the same test images. A second baseline column fits the same regressio
     python benchmarks/bench_accuracy.py --use-run flower_photos=runs/flowers_mobilenet_v1   # a recipe's run
     python benchmarks/bench_accuracy.py --recipe flowers_mobilenet_v1 --datasets flower_photos --seeds 0,1,2,3,4
         # the recipe's own training flags (backbone, width, size, epochs, ...) at each split seed
+    python benchmarks/bench_accuracy.py --recipe flowers_fused --datasets flower_photos --seeds 0,1,2,3,4 --int8
+        # also `edgetl quantize RUN --mode int8` with its defaults (fast int8, --max-drop 1.0) at each seed:
+        # the int8 file's test accuracy beside the Keras model's, on the same test images
 """
 from __future__ import annotations
 
@@ -94,6 +97,7 @@ def one(data: Path, seed: int, a, workdir: Path, run: Optional[str] = None) -> d
                               weights="imagenet", weights_dir=a.weights_dir, seed=seed, out=out, **kw)
         r = train(cfg, log=lambda m: print(f"    {m}", flush=True))
         out = cfg.out
+    int8 = quantize_int8(out, data) if a.int8 else None
     sets = {k: getattr(RunDir(out).splits(data=str(data)), k) for k in ("train", "val", "test")}
     assert sets["test"].labels.tolist() == _test_labels(r), "baseline split differs from the run's"
     base = baseline(frozen_features(Path(out), sets), sets, len(r["data"]["classes"]))
@@ -101,7 +105,17 @@ def one(data: Path, seed: int, a, workdir: Path, run: Optional[str] = None) -> d
     model = f"{r['backbone']} a={r['alpha']} {r['input_size']} px, {r['weights_source']}"
     return {"dataset": data.name, "seed": seed, "model": model, "n": {k: len(v) for k, v in sets.items()},
             "edgetl": r["test"]["accuracy"], "edgetl_auc": r["test"].get("auc"), "kept": r["kept_phase"],
-            "val_loss": r["selection"].get("val_loss"), **base, "seconds": time.perf_counter() - t}
+            "val_loss": r["selection"].get("val_loss"), "int8": int8, **base, "seconds": time.perf_counter() - t}
+
+
+def quantize_int8(run: str, data: Path) -> dict:
+    """`edgetl quantize RUN --mode int8` with its defaults; the int8 file's and the Keras model's test accuracy."""
+    from edgetl.config.stages import QuantizeConfig
+    from edgetl.stages.quantize import quantize_run
+
+    rec = quantize_run(QuantizeConfig(run=run, data=str(data), modes=["int8"]))[0]
+    return {"accuracy": rec["accuracy"], "keras": rec["keras_accuracy"], "n": rec["accuracy_n"],
+            "mcnemar_p": rec["mcnemar_p"], "gate": rec["gate"]}
 
 
 def _test_labels(r: dict) -> list:
@@ -120,6 +134,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="42", help="split seeds (comma-separated)")
     ap.add_argument("--recipe", default=None, help="train with this recipe's flags (models/NAME.yaml) instead of "
                     "--backbone/--alpha/--input-size and train's defaults")
+    ap.add_argument("--int8", action="store_true", help="also quantize each run to int8 (quantize's defaults) and "
+                    "score the int8 file on the same test images")
     ap.add_argument("--quick", action="store_true", help="30 images per class and 1 fine-tuning epoch")
     ap.add_argument("--keep-runs", default=None, help="write the runs here instead of a temporary folder")
     ap.add_argument("--use-run", action="append", default=[], metavar="DATASET=RUN",
@@ -146,6 +162,10 @@ def main() -> None:
                 rows.append(r)
                 auc = (f"  AUC edgetl {r['edgetl_auc']:.3f} LR {r['lr_train']['auc']:.3f}"
                        if r["edgetl_auc"] is not None else "")
+                if r["int8"]:
+                    i = r["int8"]
+                    auc += (f"  int8 {i['accuracy']:.3f} ({100 * (i['accuracy'] - i['keras']):+.1f} points vs Keras "
+                            f"{i['keras']:.3f}, McNemar p {i['mcnemar_p']:.2f}, gate {i['gate']})")
                 print(f"{name:22s} seed {r['seed']:3d}  train/val/test {r['n']['train']}/{r['n']['val']}/{r['n']['test']}  "
                       f"edgetl {r['edgetl']:.3f} (kept {r['kept']})  LR(train) {r['lr_train']['accuracy']:.3f}  "
                       f"LR(train+val) {r['lr_train_val']['accuracy']:.3f}  diff {r['edgetl'] - r['lr_train']['accuracy']:+.3f}"
@@ -161,6 +181,13 @@ def main() -> None:
         print(f"  {name:22s} edgetl {e:.3f} (sd {sd:.3f}; per seed "
               + ", ".join(f"{r['seed']}: {r['edgetl']:.3f}" for r in rs) + f")  LR(train) {b:.3f}  "
               f"LR(train+val) {bv:.3f}  edgetl below LR(train) on {below}/{len(rs)} split(s)")
+        if all(r["int8"] for r in rs):
+            q = [r["int8"]["accuracy"] for r in rs]
+            d = [100 * (r["int8"]["accuracy"] - r["int8"]["keras"]) for r in rs]
+            print(f"  {'':22s} int8 {np.mean(q):.3f} (sd {np.std(q, ddof=1) if len(q) > 1 else float('nan'):.3f}; "
+                  f"per seed " + ", ".join(f"{r['seed']}: {v:.3f}" for r, v in zip(rs, q))
+                  + f")  int8 - Keras {np.mean(d):+.1f} points mean (per seed " + ", ".join(f"{v:+.1f}" for v in d)
+                  + f"; worst {min(d):+.1f})")
 
 
 if __name__ == "__main__":
