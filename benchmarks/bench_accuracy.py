@@ -105,7 +105,23 @@ def one(data: Path, seed: int, a, workdir: Path, run: Optional[str] = None) -> d
     model = f"{r['backbone']} a={r['alpha']} {r['input_size']} px, {r['weights_source']}"
     return {"dataset": data.name, "seed": seed, "model": model, "n": {k: len(v) for k, v in sets.items()},
             "edgetl": r["test"]["accuracy"], "edgetl_auc": r["test"].get("auc"), "kept": r["kept_phase"],
+            "operating_point": operating_point(r["test"]),
             "val_loss": r["selection"].get("val_loss"), "int8": int8, **base, "seconds": time.perf_counter() - t}
+
+
+def operating_point(test: dict) -> Optional[dict]:
+    """Recall and specificity of the positive class at the run's decision threshold, from its test confusion matrix,
+    with Wilson intervals; None without a two-class threshold (--target-recall)."""
+    from edgetl.metrics import wilson_interval
+
+    if test.get("threshold") is None or "positive_class" not in test:
+        return None
+    cm = np.asarray(test["confusion_matrix"])
+    pos = list(test["per_class"]).index(test["positive_class"])
+    tp, n_pos, tn, n_neg = cm[pos, pos], cm[pos].sum(), cm[1 - pos, 1 - pos], cm[1 - pos].sum()
+    return {"threshold": test["threshold"], "recall": tp / n_pos, "recall_ci": wilson_interval(int(tp), int(n_pos)),
+            "specificity": tn / n_neg, "specificity_ci": wilson_interval(int(tn), int(n_neg)),
+            "positives": int(n_pos), "negatives": int(n_neg)}
 
 
 def quantize_int8(run: str, data: Path) -> dict:
@@ -162,6 +178,11 @@ def main() -> None:
                 rows.append(r)
                 auc = (f"  AUC edgetl {r['edgetl_auc']:.3f} LR {r['lr_train']['auc']:.3f}"
                        if r["edgetl_auc"] is not None else "")
+                if r["operating_point"]:
+                    o = r["operating_point"]
+                    auc += (f"  at threshold {o['threshold']:.3f}: recall {o['recall']:.3f} [{o['recall_ci'][0]:.3f}-"
+                            f"{o['recall_ci'][1]:.3f}] of {o['positives']}, specificity {o['specificity']:.3f} "
+                            f"[{o['specificity_ci'][0]:.3f}-{o['specificity_ci'][1]:.3f}] of {o['negatives']}")
                 if r["int8"]:
                     i = r["int8"]
                     auc += (f"  int8 {i['accuracy']:.3f} ({100 * (i['accuracy'] - i['keras']):+.1f} points vs Keras "
@@ -181,6 +202,11 @@ def main() -> None:
         print(f"  {name:22s} edgetl {e:.3f} (sd {sd:.3f}; per seed "
               + ", ".join(f"{r['seed']}: {r['edgetl']:.3f}" for r in rs) + f")  LR(train) {b:.3f}  "
               f"LR(train+val) {bv:.3f}  edgetl below LR(train) on {below}/{len(rs)} split(s)")
+        for key in ("edgetl_auc",) if all(r["edgetl_auc"] is not None for r in rs) else ():
+            _mean_line("AUC", [r[key] for r in rs], rs)
+        if all(r["operating_point"] for r in rs):
+            for key in ("recall", "specificity"):
+                _mean_line(f"{key} at the threshold", [r["operating_point"][key] for r in rs], rs)
         if all(r["int8"] for r in rs):
             q = [r["int8"]["accuracy"] for r in rs]
             d = [100 * (r["int8"]["accuracy"] - r["int8"]["keras"]) for r in rs]
@@ -188,6 +214,12 @@ def main() -> None:
                   f"per seed " + ", ".join(f"{r['seed']}: {v:.3f}" for r, v in zip(rs, q))
                   + f")  int8 - Keras {np.mean(d):+.1f} points mean (per seed " + ", ".join(f"{v:+.1f}" for v in d)
                   + f"; worst {min(d):+.1f})")
+
+
+def _mean_line(what: str, values: list, rs: list) -> None:
+    sd = np.std(values, ddof=1) if len(values) > 1 else float("nan")
+    print(f"  {'':22s} {what} {np.mean(values):.3f} (sd {sd:.3f}; per seed "
+          + ", ".join(f"{r['seed']}: {v:.3f}" for r, v in zip(rs, values)) + ")")
 
 
 if __name__ == "__main__":

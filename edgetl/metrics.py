@@ -106,8 +106,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         out["positive_class"] = class_names[pos]
         out["threshold"] = None if threshold is None else float(threshold)
         out["auc"] = float(roc_auc_score(labels == pos, probs[:, pos])) if both else None
-        out["auc_low"], out["auc_high"] = (auc_interval(out["auc"], int(np.sum(labels == pos)),
-                                                        int(np.sum(labels != pos))) if both else (None, None))
+        out["auc_low"], out["auc_high"] = auc_interval(labels == pos, probs[:, pos]) if both else (None, None)
         out["precision"], out["recall"], out["f1"] = float(p[pos]), float(r[pos]), float(f[pos])
         if both:
             fpr, tpr, thr = roc_curve(labels == pos, probs[:, pos])
@@ -116,14 +115,42 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
     return out
 
 
-def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[float, float]:
-    """Hanley & McNeil's (1982) 95% interval of an AUC from ``n_pos`` positive and ``n_neg`` negative images:
-    AUC +- z SE, SE from the exponential approximation Q1 = A/(2-A), Q2 = 2A^2/(1+A), clipped to [0, 1]."""
-    a = float(auc)
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
-    se = math.sqrt(max(0.0, var))
-    return max(0.0, a - z * se), min(1.0, a + z * se)
+def auc_interval(is_pos: np.ndarray, score: np.ndarray, *, n_boot: int = 2000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ROC AUC of ``score`` for ``is_pos`` (Efron & Tibshirani 1993).
+
+    Positives and negatives are resampled separately (stratified), so every replicate keeps the class
+    counts and has an AUC. A replicate is drawn as resampling counts, and its AUC is the Mann-Whitney
+    statistic (ties count half, as sklearn's ``roc_auc_score``) from each positive's place among the sorted
+    negatives, found once: O(n) a replicate, about 1 s for 2,000 replicates of 50,000 images. ``seed`` fixes
+    the replicates, so the same scores always give the same interval. A perfectly separated sample gives
+    (1.0, 1.0): no replicate can do worse.
+    """
+    is_pos, score = np.asarray(is_pos, bool), np.asarray(score, np.float64)
+    neg = np.sort(score[~is_pos])
+    pos = score[is_pos]
+    n_pos, n_neg = len(pos), len(neg)
+    if not n_pos or not n_neg:
+        raise EdgetlError("an AUC needs both classes among the images")
+    below, upto = np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right")  # negatives < and <= each
+    rng = np.random.default_rng(seed)
+    aucs = []
+    chunk = max(1, 2_000_000 // (n_pos + n_neg))  # replicates per block, to bound memory on large sets
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        neg_w = np.concatenate([np.zeros((b, 1)), np.cumsum(_resample_counts(rng, b, n_neg), axis=1)], axis=1)
+        pos_w = _resample_counts(rng, b, n_pos)
+        wins = (neg_w[:, below] + neg_w[:, upto]) / 2  # resampled negatives below each positive, ties half
+        aucs.append(np.sum(pos_w * wins, axis=1) / (n_pos * n_neg))
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(np.concatenate(aucs), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _resample_counts(rng, b: int, n: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each of ``b`` resamples of size n with replacement."""
+    draws = rng.integers(0, n, (b, n)) + np.arange(b)[:, None] * n
+    return np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
 
 
 def pack_correct(correct: np.ndarray) -> str:

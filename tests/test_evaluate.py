@@ -93,6 +93,6 @@ def test_evaluate_prints_the_auc_interval_one_figure_per_line():
     out = io.StringIO()
     _print_metrics(m, Console(file=out, width=80, force_terminal=False))
     lines = out.getvalue().splitlines()
-    low, high = auc_interval(m["auc"], 390, 234)
-    assert f"AUC {m['auc']:.4f} [{low:.4f}, {high:.4f}] (95% Hanley-McNeil)" in lines
+    low, high = auc_interval(y == 1, p)
+    assert f"AUC {m['auc']:.4f} [{low:.4f}, {high:.4f}] (95% bootstrap)" in lines
     assert all(len(line) <= 80 for line in lines)

@@ -4,8 +4,8 @@ The pool is the train + validation images (the test split stays untouched for th
 cut into K stratified folds; for each, a head is fitted on the fold's training part minus a validation
 share (as `edgetl train` fits on train minus val) and predicts the held-out fold. Every pool image is
 thus predicted once by a head that never saw it: the accuracy is the pooled out-of-fold correct count
-k/n, its 95% interval Wilson's on k of n. Two classes also get the pooled out-of-fold AUC (Hanley and
-McNeil's 95% interval) and, with a target recall, the precision at a threshold each fold chooses on its
+k/n, its 95% interval Wilson's on k of n. Two classes also get the pooled out-of-fold AUC (95% stratified
+bootstrap interval) and, with a target recall, the precision at a threshold each fold chooses on its
 own validation share (Wilson on the true positives of the predicted positives).
 
 The head is train's (L2 logistic regression, L-BFGS, strength from ``training.head.HEAD_C`` by validation
@@ -85,11 +85,11 @@ def summarize(decided: np.ndarray, labels: np.ndarray, per_fold: list, probs=Non
 
 
 def binary_scores(score: np.ndarray, is_pos: np.ndarray) -> dict:
-    """Pooled out-of-fold AUC and Hanley & McNeil's (1982) 95% interval for it (``metrics.auc_interval``)."""
+    """Pooled out-of-fold AUC and its 95% bootstrap interval (``metrics.auc_interval``)."""
     from sklearn.metrics import roc_auc_score
 
     a = float(roc_auc_score(is_pos, score))
-    low, high = auc_interval(a, int(np.sum(is_pos)), int(np.sum(~is_pos)))
+    low, high = auc_interval(is_pos, score)
     return {"auc": a, "auc_low": low, "auc_high": high}
 
 

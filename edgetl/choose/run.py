@@ -36,7 +36,7 @@ RECIPE_FILE = "recipe.yaml"
 PLOT_FILE = "search.png"
 MODELS_DIR = "models"
 RUN_DIR = "run"
-CV_METHOD = "lr-l-bfgs, standardised, C once on fold 0, warm-started folds/1"  # a change rescores every candidate
+CV_METHOD = "lr-l-bfgs, standardised, C once on fold 0, warm-started folds, AUC bootstrap interval/2"  # a change rescores every candidate
 
 
 def _stderr(msg: str) -> None:

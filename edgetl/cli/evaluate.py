@@ -20,7 +20,7 @@ def evaluate_cmd(target, threads, as_json, wide, **options):
 
     RUN_OR_ARTIFACT is a run directory (its Keras model) or one artifact: .keras, any .tflite,
     .onnx. It runs through the artifact's own contract (size, normalisation, quantization,
-    labels). For two classes it adds AUC (with its 95% Hanley-McNeil interval) and
+    labels). For two classes it adds AUC (with its 95% bootstrap interval) and
     precision/recall of the positive class at the threshold.
 
     \b
@@ -54,7 +54,7 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
     if "auc" in m:  # one figure per line: a figure is never split across lines at 80 columns
         auc = "n/a (one class only)" if m["auc"] is None else f"{m['auc']:.4f}"
         if m.get("auc_low") is not None:
-            auc += f" [{m['auc_low']:.4f}, {m['auc_high']:.4f}] (95% Hanley-McNeil)"
+            auc += f" [{m['auc_low']:.4f}, {m['auc_high']:.4f}] (95% bootstrap)"
         at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
         console.print(f"AUC {auc}")
         console.print(f"{m['positive_class']} at {at}: precision {m['precision']:.4f}, recall {m['recall']:.4f}")

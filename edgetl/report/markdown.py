@@ -667,7 +667,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
               if test.get("accuracy_low") is not None else "") + f", loss {fmt('loss', test.get('loss'))}"
            + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
               f"AUC {fmt('auc', test.get('auc'))}"
-              + (f" [{test['auc_low']:.3f}-{test['auc_high']:.3f}] (95% Hanley-McNeil)"
+              + (f" [{test['auc_low']:.3f}-{test['auc_high']:.3f}] (95% bootstrap)"
                  if test.get("auc_low") is not None else "") if "auc" in test else ""), ""]
     if "auc" in test:
         md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
