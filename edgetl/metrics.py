@@ -95,7 +95,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         "loss": loss,
         "n": int(len(labels)),
         "per_class": {class_names[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                       "support": int(s[i])} for i in range(n)},
+                                       "support": int(s[i]), **_pr_intervals(labels, pred, i)} for i in range(n)},
         "confusion_matrix": confusion_matrix(labels, pred, labels=list(range(n))).tolist(),
     }
     if len(labels):
@@ -108,11 +108,31 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         out["auc"] = float(roc_auc_score(labels == pos, probs[:, pos])) if both else None
         out["auc_low"], out["auc_high"] = auc_interval(labels == pos, probs[:, pos]) if both else (None, None)
         out["precision"], out["recall"], out["f1"] = float(p[pos]), float(r[pos]), float(f[pos])
+        out.update({k: v for k, v in _pr_intervals(labels, pred, pos).items()})
         if both:
             fpr, tpr, thr = roc_curve(labels == pos, probs[:, pos])
             out["roc"] = {"fpr": [round(float(x), 5) for x in fpr], "tpr": [round(float(x), 5) for x in tpr],
                           "thresholds": [round(float(min(x, 1.0)), 6) for x in thr]}
     return out
+
+
+def _pr_intervals(labels: np.ndarray, pred: np.ndarray, i: int) -> dict:
+    """95% Wilson intervals of class ``i``'s precision (on the images predicted as i, ``predicted``) and recall
+    (on its true images, the support)."""
+    tp, predicted, support = int(np.sum((pred == i) & (labels == i))), int(np.sum(pred == i)), int(np.sum(labels == i))
+    p_low, p_high = wilson_interval(tp, predicted) if predicted else (None, None)
+    r_low, r_high = wilson_interval(tp, support) if support else (None, None)
+    return {"predicted": predicted, "precision_low": p_low, "precision_high": p_high, "recall_low": r_low,
+            "recall_high": r_high}
+
+
+def with_interval(value: Optional[float], low: Optional[float], high: Optional[float], digits: int = 3) -> str:
+    """"0.931 [0.78-0.98]": a proportion and its interval (bounds at one digit less), "n/a" without a value."""
+    if value is None:
+        return "n/a"
+    if low is None:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits - 1}f}-{high:.{digits - 1}f}]"
 
 
 def auc_interval(is_pos: np.ndarray, score: np.ndarray, *, n_boot: int = 2000, confidence: float = 0.95,

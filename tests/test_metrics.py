@@ -92,3 +92,19 @@ def test_the_wilson_interval_always_holds_its_own_proportion(k, n):
     lo, hi = wilson_interval(k, n)
     assert 0.0 <= lo <= k / n <= hi <= 1.0
     assert (k < n or hi == 1.0) and (k > 0 or lo == 0.0)
+
+
+def test_per_class_precision_and_recall_carry_wilson_intervals_on_their_own_n():
+    from edgetl.metrics import wilson_interval, with_interval
+
+    labels = np.array([0] * 10 + [1] * 10)
+    pred = np.array([0] * 8 + [1] * 2 + [1] * 9 + [0] * 1)  # class 0: 8 right of 9 predicted, of 10 true
+    probs = np.eye(2)[pred]
+    m = classification_metrics(probs, labels, ["a", "b"])
+    a = m["per_class"]["a"]
+    assert a["predicted"] == 9 and a["support"] == 10
+    assert (a["precision_low"], a["precision_high"]) == wilson_interval(8, 9)
+    assert (a["recall_low"], a["recall_high"]) == wilson_interval(8, 10)
+    assert (m["precision_low"], m["recall_low"]) == (wilson_interval(9, 11)[0], wilson_interval(9, 10)[0])  # "b"
+    assert with_interval(a["precision"], a["precision_low"], a["precision_high"]).startswith("0.889 [0.")
+    assert with_interval(None, None, None) == "n/a" and with_interval(0.5, None, None) == "0.500"

@@ -46,6 +46,8 @@ def evaluate_cmd(target, threads, as_json, wide, **options):
 def _print_metrics(m: dict, console, wide: bool = False) -> None:
     from rich.table import Table
 
+    from edgetl.metrics import with_interval
+
     labels = list(m["per_class"])
     console.print(f"[bold]{m['artifact']}[/] ({m['kind'] or m['runtime']}) on {m['n']} images: {m['images_from']}"
                   + (f"; [yellow]{m['skipped']} skipped[/]" if m["skipped"] else ""))
@@ -57,12 +59,20 @@ def _print_metrics(m: dict, console, wide: bool = False) -> None:
             auc += f" [{m['auc_low']:.4f}, {m['auc_high']:.4f}] (95% bootstrap)"
         at = "top class" if m["threshold"] is None else f"threshold {m['threshold']:.4f}"
         console.print(f"AUC {auc}")
-        console.print(f"{m['positive_class']} at {at}: precision {m['precision']:.4f}, recall {m['recall']:.4f}")
-    t = Table(title="per class")
-    for col in ("class", "precision", "recall", "F1", "support"):
+        console.print(f"{m['positive_class']} at {at}:")
+        console.print(f"  precision {with_interval(m['precision'], m.get('precision_low'), m.get('precision_high'))} "
+                      f"(n={m.get('predicted', '?')} predicted)")
+        console.print(f"  recall {with_interval(m['recall'], m.get('recall_low'), m.get('recall_high'))} "
+                      f"(n={m['per_class'][m['positive_class']]['support']} true)")
+    t = Table(title="per class (95% Wilson intervals)" + ("" if wide else "; --wide adds F1"))
+    cols = ["class", "precision", "predicted", "recall", "support"] + (["F1"] if wide else [])
+    for col in cols:
         t.add_column(col, no_wrap=True, justify="left" if col == "class" else "right")
     for name, r in m["per_class"].items():
-        t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
+        t.add_row(name, with_interval(r["precision"], r.get("precision_low"), r.get("precision_high")),
+                  str(r.get("predicted", "-")), with_interval(r["recall"], r.get("recall_low"), r.get("recall_high")),
+                  str(r["support"]),
+                  *([f"{r['f1']:.3f}"] if wide else []))
     console.print(t)
     cells = max([len(str(v)) for row in m["confusion_matrix"] for v in row] + [1])
     heads = [max(min(len(name), 12), cells) for name in labels]

@@ -105,7 +105,7 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
                       + (f", [yellow]{d['skipped']} skipped {d.get('skipped_reasons', '')}[/]" if d["skipped"] else ""))
     if result.get("selection"):
         t.add_row("kept", f"{result['selection']['kept']} ({result['selection']['reason']})")
-    from edgetl.metrics import wilson_interval
+    from edgetl.metrics import wilson_interval, with_interval
 
     n = test.get("n") or d["test"]
     lo, hi = wilson_interval(int(round(test["accuracy"] * n)), int(n)) if n else (None, None)
@@ -113,9 +113,15 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
     t.add_row("test loss", f"{test['loss']:.3f}")
     if "auc" in test:
         at = "argmax" if test.get("threshold") is None else f"threshold {test['threshold']:.4f}"
-        t.add_row(f"{test.get('positive_class', 'positive')}: precision / recall ({at}) / AUC",
-                  f"{test['precision']:.3f} / {test['recall']:.3f} / "
-                  f"{test['auc'] if test['auc'] is None else round(test['auc'], 3)}")
+        pos = test.get("positive_class", "positive")
+        t.add_row(f"{pos} precision ({at})",
+                  f"{with_interval(test['precision'], test.get('precision_low'), test.get('precision_high'))} "
+                  f"(95% Wilson, n={test.get('predicted', '?')} predicted)")
+        t.add_row(f"{pos} recall ({at})",
+                  f"{with_interval(test['recall'], test.get('recall_low'), test.get('recall_high'))} "
+                  f"(95% Wilson, n={(test['per_class'].get(pos) or {}).get('support', '?')} true)")
+        t.add_row("AUC", with_interval(test["auc"], test.get("auc_low"), test.get("auc_high"))
+                  + (" (95% bootstrap)" if test.get("auc_low") is not None else ""))
     t.add_row("test figures from", str(d.get("test_from", "?")))
     t.add_row("params", f"{result['params']:,}")
     t.add_row("train time", f"{result['train_seconds']:.1f} s")

@@ -489,8 +489,17 @@ ARTIFACT_COLUMNS = [("name", "artifact"), ("runtime", "runtime"), ("quantized", 
                     ("accuracy", "test acc"), ("agreement", "agree w/ Keras"), ("gate", "parity gate (95% CI, n)"),
                     ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("fps", "FPS"), ("gmacs", "GMAC/s"),
                     ("pct_peak", "% of peak"), ("meets_budget", "meets budget")]
-CLASS_COLUMNS = [("class", "class"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
-                 ("support", "support")]
+CLASS_COLUMNS = [("class", "class"), ("precision_ci", "precision [95% Wilson]"), ("predicted", "predicted"),
+                 ("recall_ci", "recall [95% Wilson]"), ("support", "support"), ("f1", "F1")]
+
+
+def _class_row(name: str, r: dict) -> dict:
+    """A per-class row with its precision (n = predicted) and recall (n = support) shown with their intervals."""
+    from edgetl.metrics import with_interval
+
+    return {"class": name, **r, "precision_ci": with_interval(r["precision"], r.get("precision_low"),
+                                                               r.get("precision_high")),
+            "recall_ci": with_interval(r["recall"], r.get("recall_low"), r.get("recall_high"))}
 
 
 def _host(results: dict) -> Optional[str]:
@@ -629,6 +638,7 @@ def short_rows(rows: list) -> list:
 
 
 def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds: Optional[dict] = None) -> dict:
+    from edgetl.metrics import with_interval
     from edgetl.rundir import read_history, read_metrics
 
     run_dir = Path(run_dir)
@@ -665,7 +675,8 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
            f"accuracy **{fmt('accuracy', test.get('accuracy'))}**"
            + (f" [{100 * test['accuracy_low']:.1f}-{100 * test['accuracy_high']:.1f}%] (95% Wilson, n={test.get('n')})"
               if test.get("accuracy_low") is not None else "") + f", loss {fmt('loss', test.get('loss'))}"
-           + (f", precision {fmt('precision', test.get('precision'))}, recall {fmt('recall', test.get('recall'))}, "
+           + (f", precision {with_interval(test.get('precision'), test.get('precision_low'), test.get('precision_high'))}"
+              f", recall {with_interval(test.get('recall'), test.get('recall_low'), test.get('recall_high'))}, "
               f"AUC {fmt('auc', test.get('auc'))}"
               + (f" [{test['auc_low']:.3f}-{test['auc_high']:.3f}] (95% bootstrap)"
                  if test.get("auc_low") is not None else "") if "auc" in test else ""), ""]
@@ -673,7 +684,7 @@ def write_report(run_dir: str | Path, recipe: dict, results: dict, stage_seconds
         md += [f"Binary decision: **{test.get('positive_class')}** when its probability >= "
                + ("0.5 (top class)" if test.get("threshold") is None else f"**{test['threshold']:.4f}**")
                + ".", ""] + decision_markdown(train.get("decision") or read_metrics(run_dir).get("decision") or {})
-    md += [markdown_table(CLASS_COLUMNS, [{"class": k, **v} for k, v in test["per_class"].items()]), ""]
+    md += [markdown_table(CLASS_COLUMNS, [_class_row(k, v) for k, v in test["per_class"].items()]), ""]
     if roc:
         md += [f"![ROC curve]({PLOTS['roc']})", ""]
     md += data_markdown(train.get("data") or read_metrics(run_dir).get("data") or {})
