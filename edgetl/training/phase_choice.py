@@ -45,7 +45,7 @@ def choose_phase(losses_phase1: Optional[np.ndarray], losses_phase2: Optional[np
     p = _paired_p_lower(l1, l2)
     if p >= alpha:
         return {"kept": "phase1", "val_loss": losses, "p_value": p,
-                "reason": f"fine-tuning lowered the {change}, but not clearly (paired t-test p = {p:.3f} >= "
+                "reason": f"fine-tuning lowered the {change}, but not clearly (paired t-test p = {p:.3g} >= "
                           f"{alpha}); phase 1's weights restored"}
     return {"kept": "phase2", "val_loss": losses, "p_value": p,
             "reason": f"fine-tuning lowered the {change} (paired t-test p = {p:.3g} < {alpha})"}
