@@ -8,6 +8,7 @@ import sys
 import textwrap
 import urllib.error
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -302,3 +303,36 @@ def test_an_early_error_is_the_first_and_only_line_on_stderr(tmp_path, args):
     r = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, repr(r.stderr)
+
+
+def test_train_summary_fits_80_columns_and_prints_paths_whole(monkeypatch):
+    """The summary table fits 80 columns with a binary decision's rows; the weights file and the data folder
+    come below it on lines of their own, never cut to "..." or folded mid-name."""
+    import io
+
+    from rich.console import Console
+
+    import edgetl.cli.train as train_cli
+    from edgetl.metrics import classification_metrics
+
+    y = np.repeat([0, 1], [75, 75])
+    p = np.clip(0.35 + 0.4 * y + np.random.default_rng(0).normal(0, 0.2, len(y)), 0, 1)
+    test = classification_metrics(np.stack([1 - p, p], axis=1), y, ["NORMAL", "PNEUMONIA"], positive=1,
+                                  threshold=0.2988)
+    weights = "imagenet:/a/very/long/folder/of/shared/weights/imagenet-dequantized/mobilenet_1_0_224_tf_no_top.h5"
+    data = "/a/very/long/folder/of/shared/data/chest_xray_kaggle224_with_a_longer_name_than_eighty_columns_allow"
+    result = {"backbone": "mobilenet", "out": "runs/pneumonia_mobilenet", "pretrained": True, "weights_source": weights,
+              "data": {"source": data, "classes": ["NORMAL", "PNEUMONIA"], "train": 256, "val": 44, "test": 150,
+                       "skipped": 0, "test_from": "test/ folder"},
+              "test": test, "params": 3229889, "train_seconds": 84.0}
+    buf = io.StringIO()
+    monkeypatch.setattr(train_cli, "results_console", lambda machine=False: Console(file=buf, width=80,
+                                                                                    color_system=None))
+    train_cli.print_train_summary(result)
+    lines = buf.getvalue().splitlines()
+    assert f"weights: {weights}" in lines and f"data: {data}" in lines
+    assert all(len(ln) <= 80 for ln in lines if not ln.startswith(("weights: ", "data: ")))
+    table = "\n".join(lines)
+    assert "PNEUMONIA when its probability >= 0.2988" in table
+    assert f"(95% Wilson, n={test['predicted']} predicted)" in table and "(95% Wilson, n=75 true)" in table
+    assert "(95% bootstrap)" in table and "…" not in table

@@ -99,9 +99,13 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
     t.add_column("")
     t.add_column("value")
     test = result["test"]
-    t.add_row("weights", result["weights_source"] if result["pretrained"] else "[bold red]RANDOM initialisation[/]")
+    # paths go below the table on lines of their own, so that a narrow terminal never cuts or folds one
+    paths = [("weights", result["weights_source"])] if result["pretrained"] else []
+    t.add_row("weights", f"{result['weights_source'].split(':', 1)[0]} (file below)" if result["pretrained"]
+              else "[bold red]RANDOM initialisation[/]")
     d = result["data"]
-    t.add_row("data", f"{d['source']}: {len(d['classes'])} classes, train {d['train']} / val {d['val']} / test {d['test']}"
+    paths.append(("data", str(d["source"])))
+    t.add_row("data", f"{len(d['classes'])} classes, train {d['train']} / val {d['val']} / test {d['test']}"
                       + (f", [yellow]{d['skipped']} skipped {d.get('skipped_reasons', '')}[/]" if d["skipped"] else ""))
     if result.get("selection"):
         t.add_row("kept", f"{result['selection']['kept']} ({result['selection']['reason']})")
@@ -112,12 +116,13 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
     t.add_row("test accuracy", f"{test['accuracy']:.3f}" + (f" [{lo:.3f}, {hi:.3f}] (95% Wilson, n={n})" if n else ""))
     t.add_row("test loss", f"{test['loss']:.3f}")
     if "auc" in test:
-        at = "argmax" if test.get("threshold") is None else f"threshold {test['threshold']:.4f}"
         pos = test.get("positive_class", "positive")
-        t.add_row(f"{pos} precision ({at})",
+        t.add_row("decision", f"{pos} " + ("when it is the top class" if test.get("threshold") is None
+                                           else f"when its probability >= {test['threshold']:.4f}"))
+        t.add_row(f"{pos} precision",
                   f"{with_interval(test['precision'], test.get('precision_low'), test.get('precision_high'))} "
                   f"(95% Wilson, n={test.get('predicted', '?')} predicted)")
-        t.add_row(f"{pos} recall ({at})",
+        t.add_row(f"{pos} recall",
                   f"{with_interval(test['recall'], test.get('recall_low'), test.get('recall_high'))} "
                   f"(95% Wilson, n={(test['per_class'].get(pos) or {}).get('support', '?')} true)")
         t.add_row("AUC", with_interval(test["auc"], test.get("auc_low"), test.get("auc_high"))
@@ -125,4 +130,9 @@ def print_train_summary(result: dict, machine: bool = False) -> None:
     t.add_row("test figures from", str(d.get("test_from", "?")))
     t.add_row("params", f"{result['params']:,}")
     t.add_row("train time", f"{result['train_seconds']:.1f} s")
-    results_console(machine).print(t)
+    from rich.markup import escape
+
+    shown = results_console(machine)
+    shown.print(t)
+    for name, path in paths:
+        shown.print(f"{name}: {escape(path)}", soft_wrap=True, highlight=False)
