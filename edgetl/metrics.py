@@ -108,7 +108,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: l
         out["auc"] = float(roc_auc_score(labels == pos, probs[:, pos])) if both else None
         out["auc_low"], out["auc_high"] = auc_interval(labels == pos, probs[:, pos]) if both else (None, None)
         out["precision"], out["recall"], out["f1"] = float(p[pos]), float(r[pos]), float(f[pos])
-        out.update({k: v for k, v in _pr_intervals(labels, pred, pos).items()})
+        out.update(_pr_intervals(labels, pred, pos))
         if both:
             fpr, tpr, thr = roc_curve(labels == pos, probs[:, pos])
             out["roc"] = {"fpr": [round(float(x), 5) for x in fpr], "tpr": [round(float(x), 5) for x in tpr],
