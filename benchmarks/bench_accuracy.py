@@ -110,18 +110,15 @@ def one(data: Path, seed: int, a, workdir: Path, run: Optional[str] = None) -> d
 
 
 def operating_point(test: dict) -> Optional[dict]:
-    """Recall and specificity of the positive class at the run's decision threshold, from its test confusion matrix,
-    with Wilson intervals; None without a two-class threshold (--target-recall)."""
-    from edgetl.metrics import wilson_interval
-
+    """Recall and specificity of the positive class at the run's decision threshold with their Wilson intervals:
+    the positive class's recall and the other class's, as metrics.json holds them; None without a threshold."""
     if test.get("threshold") is None or "positive_class" not in test:
         return None
-    cm = np.asarray(test["confusion_matrix"])
-    pos = list(test["per_class"]).index(test["positive_class"])
-    tp, n_pos, tn, n_neg = cm[pos, pos], cm[pos].sum(), cm[1 - pos, 1 - pos], cm[1 - pos].sum()
-    return {"threshold": test["threshold"], "recall": tp / n_pos, "recall_ci": wilson_interval(int(tp), int(n_pos)),
-            "specificity": tn / n_neg, "specificity_ci": wilson_interval(int(tn), int(n_neg)),
-            "positives": int(n_pos), "negatives": int(n_neg)}
+    pos = test["per_class"][test["positive_class"]]
+    neg = next(v for k, v in test["per_class"].items() if k != test["positive_class"])
+    return {"threshold": test["threshold"], "recall": pos["recall"], "recall_ci": (pos["recall_low"], pos["recall_high"]),
+            "specificity": neg["recall"], "specificity_ci": (neg["recall_low"], neg["recall_high"]),
+            "positives": pos["support"], "negatives": neg["support"]}
 
 
 def quantize_int8(run: str, data: Path) -> dict:
