@@ -199,24 +199,23 @@ def main() -> None:
         print(f"  {name:22s} edgetl {e:.3f} (sd {sd:.3f}; per seed "
               + ", ".join(f"{r['seed']}: {r['edgetl']:.3f}" for r in rs) + f")  LR(train) {b:.3f}  "
               f"LR(train+val) {bv:.3f}  edgetl below LR(train) on {below}/{len(rs)} split(s)")
-        for key in ("edgetl_auc",) if all(r["edgetl_auc"] is not None for r in rs) else ():
-            _mean_line("AUC", [r[key] for r in rs], rs)
+        if all(r["edgetl_auc"] is not None for r in rs):
+            _mean_line("AUC", [r["edgetl_auc"] for r in rs], rs)
         if all(r["operating_point"] for r in rs):
             for key in ("recall", "specificity"):
                 _mean_line(f"{key} at the threshold", [r["operating_point"][key] for r in rs], rs)
         if all(r["int8"] for r in rs):
-            q = [r["int8"]["accuracy"] for r in rs]
             d = [100 * (r["int8"]["accuracy"] - r["int8"]["keras"]) for r in rs]
-            print(f"  {'':22s} int8 {np.mean(q):.3f} (sd {np.std(q, ddof=1) if len(q) > 1 else float('nan'):.3f}; "
-                  f"per seed " + ", ".join(f"{r['seed']}: {v:.3f}" for r, v in zip(rs, q))
-                  + f")  int8 - Keras {np.mean(d):+.1f} points mean (per seed " + ", ".join(f"{v:+.1f}" for v in d)
-                  + f"; worst {min(d):+.1f})")
+            _mean_line("int8", [r["int8"]["accuracy"] for r in rs], rs,
+                       f"  int8 - Keras {np.mean(d):+.1f} points mean (per seed " + ", ".join(f"{v:+.1f}" for v in d)
+                       + f"; worst {min(d):+.1f})")
 
 
-def _mean_line(what: str, values: list, rs: list) -> None:
+def _mean_line(what: str, values: list, rs: list, after: str = "") -> None:
+    """One summary line: the mean over seeds, its sd and every seed's value (and ``after``)."""
     sd = np.std(values, ddof=1) if len(values) > 1 else float("nan")
     print(f"  {'':22s} {what} {np.mean(values):.3f} (sd {sd:.3f}; per seed "
-          + ", ".join(f"{r['seed']}: {v:.3f}" for r, v in zip(rs, values)) + ")")
+          + ", ".join(f"{r['seed']}: {v:.3f}" for r, v in zip(rs, values)) + ")" + after)
 
 
 if __name__ == "__main__":
